@@ -1,0 +1,117 @@
+"""The codec interface every model family implements (DESIGN.md, "Codec interface").
+
+Shapes use the repo-wide letters: B batch, C channels, T samples, K codebooks,
+F frames, D latent dim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from codectk.registry import Registry
+
+CODECS = Registry("codec")
+
+
+@dataclass
+class CodecOutput:
+    """What ``Codec.forward`` returns during training.
+
+    Attributes:
+        wav (Tensor): reconstruction, shape (B, 1, T), same T as the input.
+        codes (Tensor): LongTensor (B, K', F) for the K' codebooks used in this step.
+        commitment_loss (Tensor): scalar, encoder-to-codebook commitment (VQ-VAE eq. 3).
+        codebook_loss (Tensor): scalar, codebook-to-encoder loss (0 with EMA codebooks).
+        n_quantizers (int): K' used (quantizer dropout samples it during training).
+        extras (dict): model-specific tensors for logging.
+    """
+
+    wav: Tensor
+    codes: Tensor
+    commitment_loss: Tensor
+    codebook_loss: Tensor
+    n_quantizers: int
+    extras: dict = field(default_factory=dict)
+
+
+class Codec(nn.Module):
+    """Base class of the neural codecs.
+
+    Subclasses set in ``__init__``: ``sample_rate`` (Hz), ``hop_length`` (samples per
+    frame = product of encoder strides), ``n_codebooks`` (K, the most codebooks),
+    ``codebook_size`` (entries per codebook), and implement ``encode``, ``decode`` and
+    ``forward``.
+    """
+
+    sample_rate: int
+    hop_length: int
+    n_codebooks: int
+    codebook_size: int
+
+    @property
+    def frame_rate(self) -> float:
+        """Code frames per second (Hz)."""
+        return self.sample_rate / self.hop_length
+
+    def bitrate(self, n_quantizers: int | None = None) -> float:
+        """Nominal bitrate in kbps when ``n_quantizers`` codebooks are used (default all)."""
+        n = self.n_codebooks if n_quantizers is None else n_quantizers
+        return n * math.log2(self.codebook_size) * self.frame_rate / 1000.0
+
+    @property
+    def bandwidths(self) -> list[float]:
+        """The selectable bitrates in kbps, one per number of codebooks."""
+        return [self.bitrate(n) for n in range(1, self.n_codebooks + 1)]
+
+    def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
+        """Number of codebooks giving bitrate ``kbps`` (None: all).
+
+        Raises:
+            ValueError: ``kbps`` is not one of :attr:`bandwidths`.
+        """
+        if kbps is None:
+            return self.n_codebooks
+        for n, b in enumerate(self.bandwidths, 1):
+            if math.isclose(b, kbps, rel_tol=1e-3, abs_tol=1e-3):
+                return n
+        choices = [round(b, 3) for b in self.bandwidths]
+        raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
+
+    def check_codes(self, codes: Tensor) -> None:
+        """Raise ``ValueError`` unless ``codes`` is a (B, K, F) integer tensor within range."""
+        if codes.dim() != 3 or codes.dtype not in (torch.int64, torch.int32, torch.int16):
+            raise ValueError(f"codes must be an integer tensor (B, K, F), got {tuple(codes.shape)}")
+        if not 1 <= codes.shape[1] <= self.n_codebooks:
+            raise ValueError(f"codes have {codes.shape[1]} codebooks; this codec has 1 to {self.n_codebooks}")
+        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
+            raise ValueError(f"code values must lie in [0, {self.codebook_size})")
+
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Encode a waveform.
+
+        Args:
+            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T need not be a
+                multiple of ``hop_length`` (it is right-padded).
+            n_quantizers (int | None): codebooks to use, 1..K (None: all K).
+
+        Returns:
+            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
+        """
+        raise NotImplementedError
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Decode codes (B, K', F) to a waveform (B, 1, F * hop_length)."""
+        raise NotImplementedError
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """Training pass: encode, quantize (with quantizer dropout in training mode), decode.
+
+        Args:
+            wav (Tensor): (B, 1, T).
+            n_quantizers (int | None): fixed K' (None: sampled in training, all in eval).
+        """
+        raise NotImplementedError

@@ -1,0 +1,101 @@
+"""Name -> class registries used by configs (``codec: soundstream`` + ``codec_conf``).
+
+Each building-block module registers its classes with a decorator::
+
+    CODECS = Registry("codec")
+
+    @CODECS.register("soundstream")
+    class SoundStream(Codec): ...
+
+``Registry.build(name, conf)`` checks ``conf`` against the class constructor:
+an unknown name or an unknown key raises ``ValueError`` listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from typeguard import TypeCheckError, check_type
+
+
+class Registry:
+    """A named table of constructors.
+
+    Args:
+        kind (str): what is registered ("codec", "discriminator", ...), used in messages.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._table: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[type], type]:
+        """Class decorator registering ``cls`` under ``name``.
+
+        Raises:
+            ValueError: if ``name`` is already registered.
+        """
+
+        def wrap(cls: type) -> type:
+            if name in self._table:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._table[name] = cls
+            return cls
+
+        return wrap
+
+    def names(self) -> list[str]:
+        return sorted(self._table)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """Return the class registered as ``name``.
+
+        Raises:
+            ValueError: naming the unknown value and the valid ones.
+        """
+        if name not in self._table:
+            raise ValueError(f"unknown {self.kind} {name!r}; choose one of {self.names()}")
+        return self._table[name]
+
+    def build(self, name: str, conf: Mapping[str, Any] | None = None) -> Any:
+        """Instantiate ``name`` with keyword arguments ``conf`` after checking them.
+
+        Raises:
+            ValueError: unknown name, unknown key, or a value of the wrong type.
+        """
+        cls = self.get(name)
+        conf = dict(conf or {})
+        check_kwargs(cls, conf, where=f"{self.kind}_conf ({name})")
+        return cls(**conf)
+
+
+def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) -> None:
+    """Check that ``conf`` names only parameters of ``fn`` with values of the annotated types.
+
+    Raises:
+        ValueError: for an unknown key (listing the valid keys) or a badly typed value.
+    """
+    sig = inspect.signature(fn)
+    params = {
+        n: p
+        for n, p in sig.parameters.items()
+        if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    unknown = sorted(set(conf) - set(params))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(params)}")
+    try:
+        hints = inspect.get_annotations(fn.__init__ if inspect.isclass(fn) else fn, eval_str=True)
+    except Exception:  # annotations that cannot be evaluated are not checked
+        hints = {}
+    for key, value in conf.items():
+        if key in hints:
+            hint = hints[key]
+            if hint is float and isinstance(value, int) and not isinstance(value, bool):
+                continue  # YAML writes 1 for 1.0
+            try:
+                check_type(value, hint)
+            except TypeCheckError as exc:
+                raise ValueError(f"{where}: {key}={value!r} is not a valid {hint}: {exc}") from None
