@@ -28,7 +28,8 @@ $(STAMP): setup.py requirements.txt requirements-test.txt tools/install_system_d
 lint: install
 	$(VENV)/bin/ruff check codectk test
 	$(VENV)/bin/ruff format --check codectk test
-	shellcheck -x utils/*.sh egs/TEMPLATE/codec1/*.sh egs/*/codec1/*.sh egs/*/codec1/local/*.sh tools/*.sh .ci/run
+	find utils egs tools/*.sh .ci -type f \( -name '*.sh' -o -name run \) -not -path '*/corpus/*' -not -path '*/exp/*' -not -path '*/dump/*' -print0 \
+		| xargs -0 shellcheck -x
 
 unit: install
 	$(VENV)/bin/pytest -m "not recipe" $(PYTEST_ARGS)

@@ -46,7 +46,9 @@ def write_codes(
     prefix = Path(out_prefix)
     ks = {np.asarray(c).shape[0] for c in codes.values()}
     if len(ks) > 1:
-        raise ValueError(f"{prefix}: all utterances must use the same number of codebooks, got {ks}")
+        raise ValueError(
+            f"{prefix}: all utterances must use the same number of codebooks, got {ks}"
+        )
     for utt, c in codes.items():
         if c.size and (c.min() < 0 or c.max() >= codebook_size):
             raise ValueError(f"{prefix}: {utt} has code values outside [0, {codebook_size})")

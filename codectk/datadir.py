@@ -141,7 +141,9 @@ def validate_data_dir(data_dir: str | os.PathLike, no_text: bool = True) -> list
         if "spk2utt" in tables:
             expect = {s: " ".join(u) for s, u in utt2spk_to_spk2utt(tables["utt2spk"]).items()}
             if expect != tables["spk2utt"]:
-                problems.append(f"{d / 'spk2utt'}: disagrees with utt2spk; run utils/fix_data_dir.sh")
+                problems.append(
+                    f"{d / 'spk2utt'}: disagrees with utt2spk; run utils/fix_data_dir.sh"
+                )
         else:
             problems.append(f"{d / 'spk2utt'}: required file missing")
     if "utt2num_samples" in tables:

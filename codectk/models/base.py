@@ -86,7 +86,9 @@ class Codec(nn.Module):
         if codes.dim() != 3 or codes.dtype not in (torch.int64, torch.int32, torch.int16):
             raise ValueError(f"codes must be an integer tensor (B, K, F), got {tuple(codes.shape)}")
         if not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(f"codes have {codes.shape[1]} codebooks; this codec has 1 to {self.n_codebooks}")
+            raise ValueError(
+                f"codes have {codes.shape[1]} codebooks; this codec has 1 to {self.n_codebooks}"
+            )
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
             raise ValueError(f"code values must lie in [0, {self.codebook_size})")
 

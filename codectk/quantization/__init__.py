@@ -1,0 +1,16 @@
+"""Quantizers, registered by name in :data:`QUANTIZERS` (``quantizer: rvq``)."""
+
+from codectk.registry import Registry
+
+QUANTIZERS = Registry("quantizer")
+
+from codectk.quantization.rvq import QuantizerOutput, ResidualVectorQuantizer  # noqa: E402
+from codectk.quantization.vq import EuclideanCodebook, VectorQuantizer  # noqa: E402
+
+__all__ = [
+    "QUANTIZERS",
+    "EuclideanCodebook",
+    "QuantizerOutput",
+    "ResidualVectorQuantizer",
+    "VectorQuantizer",
+]

@@ -1,0 +1,200 @@
+"""Training configuration: YAML schema, overrides and the resolved config.
+
+A training config names each part and its constructor arguments::
+
+    codec: soundstream            # registry name
+    codec_conf: {...}             # its constructor arguments
+    discriminator: combined
+    discriminator_conf: {...}
+    loss: codec_gan
+    loss_conf: {...}              # sample_rate is filled in from the codec
+    optim: adam                   # generator optimizer (ESPnet's optim/optim2 naming)
+    optim_conf: {lr: 0.0002, betas: [0.5, 0.9]}
+    scheduler: exponentiallr
+    scheduler_conf: {gamma: 0.999996}
+    optim2: adam                  # discriminator optimizer
+    optim2_conf: {...}
+    scheduler2: exponentiallr
+    scheduler2_conf: {...}
+    batch_size: 8                 # ... trainer options, see TrainConfig
+
+Unknown keys are errors at every level. Command-line overrides use dotted keys:
+``--max_steps 20 --codec_conf.n_filters 16`` (values parsed as YAML).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typeguard import TypeCheckError, check_type
+
+from codectk.fileio import atomic_write
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message names the file and key."""
+
+
+@dataclass
+class TrainConfig:
+    """All options of a training run (the top level of a training YAML).
+
+    Attributes:
+        codec, codec_conf: codec registry name and constructor arguments.
+        discriminator, discriminator_conf: discriminator (None: no adversarial training).
+        loss, loss_conf: generator/discriminator loss and its weights.
+        optim, optim_conf, scheduler, scheduler_conf: generator optimizer and LR schedule
+            (``scheduler: none`` for a constant rate), stepped once per training step.
+        optim2, optim2_conf, scheduler2, scheduler2_conf: the same for the discriminator.
+        batch_size (int): examples per step.
+        segment_duration (float): seconds of audio cropped at random per example.
+        max_steps (int): training steps; 0 writes the untrained model (a baseline).
+        valid_interval (int): validate and checkpoint every this many steps.
+        log_interval (int): log and write TensorBoard scalars every this many steps.
+        grad_clip (float): max global gradient norm (<= 0: no clipping), both networks.
+        discriminator_start_step (int): adversarial losses start at this step.
+        keep_nbest_models (int): snapshots kept and averaged by the best criterion.
+        best_model_criterion (str): validation metric for selection (lower is better).
+        valid_max_duration (float): seconds of each validation utterance used.
+        valid_audio_examples (int): validation utterances logged to TensorBoard as audio.
+        num_workers (int): DataLoader worker processes.
+        seed (int): seed of model init, crops and quantizer dropout.
+    """
+
+    codec: str
+    codec_conf: dict = field(default_factory=dict)
+    discriminator: str | None = None
+    discriminator_conf: dict = field(default_factory=dict)
+    loss: str = "codec_gan"
+    loss_conf: dict = field(default_factory=dict)
+    optim: str = "adam"
+    optim_conf: dict = field(default_factory=dict)
+    scheduler: str = "none"
+    scheduler_conf: dict = field(default_factory=dict)
+    optim2: str = "adam"
+    optim2_conf: dict = field(default_factory=dict)
+    scheduler2: str = "none"
+    scheduler2_conf: dict = field(default_factory=dict)
+    batch_size: int = 8
+    segment_duration: float = 1.0
+    max_steps: int = 1000
+    valid_interval: int = 200
+    log_interval: int = 20
+    grad_clip: float = 10.0
+    discriminator_start_step: int = 0
+    keep_nbest_models: int = 3
+    best_model_criterion: str = "mel_distance"
+    valid_max_duration: float = 10.0
+    valid_audio_examples: int = 2
+    num_workers: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            hint = f.type if not isinstance(f.type, str) else eval(f.type)  # noqa: S307
+            if hint is float and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
+                continue
+            try:
+                check_type(value, hint)
+            except TypeCheckError:
+                raise ConfigError(f"{f.name}={value!r} must be of type {f.type}") from None
+        for name in ("batch_size", "valid_interval", "log_interval", "keep_nbest_models"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.max_steps < 0:
+            raise ConfigError(f"max_steps={self.max_steps} must be >= 0")
+        if self.segment_duration <= 0:
+            raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(conf: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--key value`` / ``--a.b value`` / ``--key=value`` overrides to a config dict.
+
+    Raises:
+        ConfigError: a malformed override or a dotted path through a non-mapping.
+    """
+    conf = yaml.safe_load(yaml.safe_dump(conf))  # deep copy
+    i = 0
+    while i < len(overrides):
+        arg = overrides[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"override {arg!r}: expected --key value")
+        key = arg[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(overrides):
+                raise ConfigError(f"override --{key} has no value")
+            value = overrides[i + 1]
+            i += 2
+        node = conf
+        parts = key.replace("-", "_").split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override --{key}: {p} is not a mapping")
+        node[parts[-1]] = _parse_value(value)
+    return conf
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader.
+
+    Raises:
+        ConfigError: missing file, YAML syntax error (with line) or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def build_train_config(data: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Validate a config mapping into a :class:`TrainConfig`.
+
+    Raises:
+        ConfigError: unknown top-level keys (listing the valid ones) or bad values.
+    """
+    valid = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(valid)}")
+    if "codec" not in data:
+        raise ConfigError(f"{where}: 'codec' is required")
+    try:
+        return TrainConfig(**data)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_train_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    """Read, override and validate a training YAML."""
+    return build_train_config(apply_overrides(load_yaml(path), overrides or []), where=str(path))
+
+
+def save_config(config: TrainConfig | dict, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    data = config.to_dict() if isinstance(config, TrainConfig) else config
+    with atomic_write(path) as f:
+        yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)

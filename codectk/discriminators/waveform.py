@@ -1,0 +1,305 @@
+"""Waveform discriminators: MelGAN's multi-scale (MSD) and HiFi-GAN's multi-period (MPD).
+
+References:
+    Kumar et al., "MelGAN: Generative Adversarial Networks for Conditional Waveform
+    Synthesis", NeurIPS 2019, §2.2 and Appendix A (discriminator block).
+    Zeghidour et al., "SoundStream: An End-to-End Neural Audio Codec", TASLP 2021, §3.4
+    ("wave-based discriminator": the MelGAN multi-resolution discriminator).
+    Kong et al., "HiFi-GAN: Generative Adversarial Networks for Efficient and High
+    Fidelity Speech Synthesis", NeurIPS 2020, §2.2 (MPD) and §2.3 (MSD).
+
+Every discriminator returns ``list[list[Tensor]]``: one inner list per sub-discriminator,
+holding its feature maps (after each nonlinearity) followed by its logits as the last
+element.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+from codectk.discriminators import DISCRIMINATORS
+
+
+def normed(conv: nn.Module, spectral: bool = False) -> nn.Module:
+    """Wrap a convolution in weight normalisation, or spectral normalisation if ``spectral``."""
+    return spectral_norm(conv) if spectral else weight_norm(conv)
+
+
+class ScaleDiscriminator(nn.Module):
+    """One MelGAN discriminator block (Kumar et al. 2019, Appendix A, Table 2).
+
+    Layers: reflect-padded conv (``kernel_size``, ``channels``); one grouped strided conv
+    per entry ``s`` of ``downsample_scales`` (kernel ``10 s + 1``, stride ``s``, channels
+    multiplied by ``s`` up to ``max_channels``, ``in_channels // channels_per_group``
+    groups); a conv of kernel ``last_kernel_sizes[0]`` doubling the channels; a 1-channel
+    conv of kernel ``last_kernel_sizes[1]`` giving the logits. LeakyReLU after every conv
+    but the last.
+
+    Args:
+        channels (int): channels of the first conv.
+        max_channels (int): upper bound on the channels of any layer.
+        downsample_scales (list[int]): stride of each grouped conv.
+        kernel_size (int): odd kernel size of the first conv (samples).
+        last_kernel_sizes (list[int]): two odd kernel sizes of the last two convs.
+        channels_per_group (int): input channels per group of the grouped convs.
+        negative_slope (float): LeakyReLU slope.
+        spectral (bool): spectral instead of weight normalisation.
+
+    Raises:
+        ValueError: for even kernel sizes or channel counts the groups do not divide.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        max_channels: int,
+        downsample_scales: list[int],
+        kernel_size: int,
+        last_kernel_sizes: list[int],
+        channels_per_group: int,
+        negative_slope: float,
+        spectral: bool = False,
+    ):
+        super().__init__()
+        kernels = [kernel_size, *last_kernel_sizes]
+        if len(last_kernel_sizes) != 2 or any(k % 2 == 0 for k in kernels):
+            raise ValueError(f"kernel sizes must be odd and last_kernel_sizes two; got {kernels}")
+        self.negative_slope = negative_slope
+        layers = [
+            nn.Sequential(
+                nn.ReflectionPad1d(kernel_size // 2),
+                normed(nn.Conv1d(1, channels, kernel_size), spectral),
+            )
+        ]
+        in_ch = channels
+        for s in downsample_scales:
+            out_ch = min(in_ch * s, max_channels)
+            groups = max(1, in_ch // channels_per_group)
+            if in_ch % groups or out_ch % groups:
+                raise ValueError(
+                    f"{groups} groups do not divide {in_ch} -> {out_ch} channels; "
+                    f"change channels ({channels}) or channels_per_group ({channels_per_group})"
+                )
+            conv = nn.Conv1d(in_ch, out_ch, 10 * s + 1, s, padding=5 * s, groups=groups)
+            layers.append(normed(conv, spectral))
+            in_ch = out_ch
+        out_ch = min(in_ch * 2, max_channels)
+        k0, k1 = last_kernel_sizes
+        layers.append(normed(nn.Conv1d(in_ch, out_ch, k0, padding=k0 // 2), spectral))
+        self.layers = nn.ModuleList(layers)
+        self.post = normed(nn.Conv1d(out_ch, 1, k1, padding=k1 // 2), spectral)
+
+    def forward(self, wav: Tensor) -> list[Tensor]:
+        """Discriminate one scale.
+
+        Args:
+            wav (Tensor): waveform, shape (B, 1, T).
+
+        Returns:
+            list[Tensor]: feature maps (B, C_l, T_l), then logits (B, 1, T').
+        """
+        outs = []
+        x = wav
+        for layer in self.layers:
+            x = F.leaky_relu(layer(x), self.negative_slope)
+            outs.append(x)
+        outs.append(self.post(x))
+        return outs
+
+
+@DISCRIMINATORS.register("msd")
+class MultiScaleDiscriminator(nn.Module):
+    """MelGAN multi-scale discriminator (Kumar et al. 2019, §2.2; SoundStream §3.4).
+
+    ``scales`` identical :class:`ScaleDiscriminator` blocks see the waveform at rates
+    ``fs, fs/2, fs/4, ...``: each further scale average-pools the previous input with
+    ``AvgPool1d(4, 2, padding=2)`` (HiFi-GAN §2.3). Defaults are MelGAN's: 3 scales, 16
+    channels growing x4 per grouped conv up to 1024, strides [4, 4, 4, 4], first kernel 15,
+    last kernels [5, 3], 4 channels per group, LeakyReLU(0.2), weight norm.
+    ``spectral_norm_first_scale`` uses spectral normalisation on the raw-audio scale as
+    HiFi-GAN's MSD does.
+
+    Args:
+        scales (int): number of sub-discriminators (>= 1).
+        channels (int): channels of each block's first conv.
+        max_channels (int): channel cap.
+        downsample_scales (list[int] | None): strides of the grouped convs
+            (default [4, 4, 4, 4]).
+        kernel_size (int): first conv kernel size (odd, samples).
+        last_kernel_sizes (list[int] | None): the two last kernel sizes (default [5, 3]).
+        channels_per_group (int): input channels per group in the grouped convs.
+        negative_slope (float): LeakyReLU slope.
+        spectral_norm_first_scale (bool): spectral norm in the first block.
+
+    Raises:
+        ValueError: ``scales < 1`` or an inconsistent block configuration.
+    """
+
+    def __init__(
+        self,
+        scales: int = 3,
+        channels: int = 16,
+        max_channels: int = 1024,
+        downsample_scales: list[int] | None = None,
+        kernel_size: int = 15,
+        last_kernel_sizes: list[int] | None = None,
+        channels_per_group: int = 4,
+        negative_slope: float = 0.2,
+        spectral_norm_first_scale: bool = False,
+    ):
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        downsample_scales = [4, 4, 4, 4] if downsample_scales is None else downsample_scales
+        last_kernel_sizes = [5, 3] if last_kernel_sizes is None else last_kernel_sizes
+        self.discriminators = nn.ModuleList(
+            ScaleDiscriminator(
+                channels,
+                max_channels,
+                downsample_scales,
+                kernel_size,
+                last_kernel_sizes,
+                channels_per_group,
+                negative_slope,
+                spectral=spectral_norm_first_scale and i == 0,
+            )
+            for i in range(scales)
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, wav: Tensor) -> list[list[Tensor]]:
+        """Discriminate a waveform at every scale.
+
+        Args:
+            wav (Tensor): waveform, shape (B, 1, T).
+
+        Returns:
+            list[list[Tensor]]: per scale k, feature maps (B, C_l, T_{k,l}) then logits
+            (B, 1, T_k'), with T_k about T / 2^k.
+        """
+        outs = []
+        for i, disc in enumerate(self.discriminators):
+            if i > 0:
+                wav = self.pool(wav)  # (B, 1, T / 2^i)
+            outs.append(disc(wav))
+        return outs
+
+
+class PeriodDiscriminator(nn.Module):
+    """One HiFi-GAN period sub-discriminator (Kong et al. 2020, §2.2, Fig. 2(b)).
+
+    The waveform (reflect-padded to a multiple of ``period``) is folded to a 2-D map
+    (B, 1, T / p, p), then 2-D convs with kernel (k, 1) and strides (s, 1) process each
+    phase column independently.
+
+    Args:
+        period (int): folding period p in samples.
+        channels (list[int]): output channels of each (k, 1) conv.
+        strides (list[int]): time stride of each conv (same length as ``channels``).
+        kernel_size (int): odd kernel size k along time.
+        negative_slope (float): LeakyReLU slope.
+        spectral (bool): spectral instead of weight normalisation.
+    """
+
+    def __init__(
+        self,
+        period: int,
+        channels: list[int],
+        strides: list[int],
+        kernel_size: int,
+        negative_slope: float,
+        spectral: bool = False,
+    ):
+        super().__init__()
+        self.period, self.negative_slope = period, negative_slope
+        pad = (kernel_size // 2, 0)
+        in_chs = [1, *channels[:-1]]
+        self.layers = nn.ModuleList(
+            normed(nn.Conv2d(i, o, (kernel_size, 1), (s, 1), padding=pad), spectral)
+            for i, o, s in zip(in_chs, channels, strides)
+        )
+        self.post = normed(nn.Conv2d(channels[-1], 1, (3, 1), padding=(1, 0)), spectral)
+
+    def forward(self, wav: Tensor) -> list[Tensor]:
+        """Discriminate one period.
+
+        Args:
+            wav (Tensor): waveform, shape (B, 1, T).
+
+        Returns:
+            list[Tensor]: feature maps (B, C_l, T_l, p), then logits (B, 1, T', p).
+        """
+        b, c, t = wav.shape
+        if t % self.period:
+            n_pad = self.period - t % self.period
+            mode = "reflect" if n_pad < t else "replicate"
+            wav = F.pad(wav, (0, n_pad), mode=mode)  # (B, 1, T + n_pad)
+            t += n_pad
+        x = wav.view(b, c, t // self.period, self.period)  # (B, 1, T / p, p)
+        outs = []
+        for layer in self.layers:
+            x = F.leaky_relu(layer(x), self.negative_slope)
+            outs.append(x)
+        outs.append(self.post(x))
+        return outs
+
+
+@DISCRIMINATORS.register("mpd")
+class MultiPeriodDiscriminator(nn.Module):
+    """HiFi-GAN multi-period discriminator (Kong et al. 2020, §2.2).
+
+    Defaults are HiFi-GAN V1's: periods [2, 3, 5, 7, 11], channels [32, 128, 512, 1024,
+    1024] with strides [3, 3, 3, 3, 1], kernel 5, LeakyReLU(0.1), weight norm.
+
+    Args:
+        periods (list[int] | None): one sub-discriminator per period (samples).
+        channels (list[int] | None): channels of the (k, 1) convs.
+        strides (list[int] | None): their time strides (same length as ``channels``).
+        kernel_size (int): odd kernel size along time.
+        negative_slope (float): LeakyReLU slope.
+        use_spectral_norm (bool): spectral instead of weight normalisation.
+
+    Raises:
+        ValueError: empty or non-positive periods, mismatched channels/strides lengths,
+            or an even kernel size.
+    """
+
+    def __init__(
+        self,
+        periods: list[int] | None = None,
+        channels: list[int] | None = None,
+        strides: list[int] | None = None,
+        kernel_size: int = 5,
+        negative_slope: float = 0.1,
+        use_spectral_norm: bool = False,
+    ):
+        super().__init__()
+        periods = [2, 3, 5, 7, 11] if periods is None else periods
+        channels = [32, 128, 512, 1024, 1024] if channels is None else channels
+        strides = [3, 3, 3, 3, 1] if strides is None else strides
+        if not periods or min(periods) < 1:
+            raise ValueError(f"periods must be a non-empty list of positive ints, got {periods}")
+        if not channels or len(channels) != len(strides):
+            raise ValueError(f"channels {channels} and strides {strides} must match in length")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.discriminators = nn.ModuleList(
+            PeriodDiscriminator(
+                p, channels, strides, kernel_size, negative_slope, use_spectral_norm
+            )
+            for p in periods
+        )
+
+    def forward(self, wav: Tensor) -> list[list[Tensor]]:
+        """Discriminate a waveform at every period.
+
+        Args:
+            wav (Tensor): waveform, shape (B, 1, T).
+
+        Returns:
+            list[list[Tensor]]: per period p, feature maps (B, C_l, T_l, p) then logits
+            (B, 1, T', p).
+        """
+        return [disc(wav) for disc in self.discriminators]

@@ -1,0 +1,105 @@
+"""Load trained codecs for inference (experiment folders and packed archives)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from codectk.config import build_train_config, load_train_config
+from codectk.models import CODECS, Codec
+from codectk.train.checkpoint import MODEL_FORMAT, CheckpointError, load_file
+
+DEFAULT_INFERENCE_MODEL = "valid.mel_distance.ave.pt"
+PACK_FORMAT = "codectk-packed-model"
+PACK_VERSION = 1
+
+
+def build_codec(config_path: str | os.PathLike) -> Codec:
+    """Build the untrained codec (generator only) that a training config describes.
+
+    Raises:
+        codectk.config.ConfigError: bad config; ValueError: unknown codec or key.
+    """
+    config = load_train_config(config_path)
+    return CODECS.build(config.codec, config.codec_conf)
+
+
+def _codec_from_model_file(obj: dict, where: str, device: str) -> Codec:
+    config = build_train_config(obj["config"], where=where)
+    codec = CODECS.build(config.codec, config.codec_conf)
+    try:
+        codec.load_state_dict(obj["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{where}: weights do not fit the {config.codec} config: {exc}"
+        ) from None
+    return codec.to(device).eval()
+
+
+def load_codec(
+    path: str | os.PathLike, checkpoint: str | None = None, device: str = "cpu"
+) -> Codec:
+    """Load a trained codec, in eval mode.
+
+    Args:
+        path: an experiment folder (``exp/codec_<tag>``), a model file (``*.pt``) or a
+            packed archive (``*.zip`` from stage 8).
+        checkpoint (str | None): model file name inside an experiment folder (default
+            ``valid.mel_distance.ave.pt``, the averaged n-best model).
+        device (str): torch device.
+
+    Returns:
+        Codec: with ``encode(wav (B,1,T)) -> codes (B,K,F)`` and ``decode``.
+
+    Raises:
+        CheckpointError: missing/foreign/unsafe file or weights that do not fit.
+    """
+    path = Path(path)
+    if path.is_dir():
+        model = path / (checkpoint or DEFAULT_INFERENCE_MODEL)
+        if not model.exists():
+            found = sorted(p.name for p in path.glob("*.pt"))
+            raise CheckpointError(f"{model}: not found; model files in {path}: {found}")
+        return _codec_from_model_file(load_file(model, MODEL_FORMAT), str(model), device)
+    if zipfile.is_zipfile(path):
+        return _codec_from_model_file(read_packed_model(path), str(path), device)
+    return _codec_from_model_file(load_file(path, MODEL_FORMAT), str(path), device)
+
+
+def read_packed_model(path: str | os.PathLike) -> dict:
+    """Read the model file inside a packed archive without extracting anything to disk.
+
+    Raises:
+        CheckpointError: not a codectk pack, unsupported version, or a bad model file.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if not {"meta.json", "model.pt", "config.yaml"} <= names:
+                raise CheckpointError(
+                    f"{path}: not a codectk packed model (members {sorted(names)[:10]})"
+                )
+            meta = json.loads(zf.read("meta.json"))
+            if meta.get("format") != PACK_FORMAT or meta.get("version") != PACK_VERSION:
+                raise CheckpointError(
+                    f"{path}: pack format {meta.get('format')} v{meta.get('version')} not supported"
+                )
+            blob = zf.read("model.pt")
+            config = yaml.safe_load(zf.read("config.yaml"))
+    except (zipfile.BadZipFile, json.JSONDecodeError, yaml.YAMLError, KeyError) as exc:
+        raise CheckpointError(f"{path}: corrupt packed model: {exc}") from None
+    try:
+        obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: model.pt cannot load as weights only: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{path}: model.pt is not a codectk model file")
+    obj["config"] = config
+    return obj

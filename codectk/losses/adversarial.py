@@ -1,0 +1,147 @@
+"""Adversarial and feature-matching losses over multi-discriminator outputs.
+
+Inputs are what every ``codectk.discriminators`` module returns: ``list[list[Tensor]]``,
+one inner list per sub-discriminator k, holding its feature maps D_k^(l) (l = 1..L_k)
+followed by its logits D_k as the last element.
+
+References:
+    Zeghidour et al., "SoundStream: An End-to-End Neural Audio Codec", TASLP 2021, §3.4,
+    eqs. 1-3 (hinge losses, feature matching).
+    Mao et al., "Least Squares Generative Adversarial Networks", ICCV 2017, and Kong et
+    al., "HiFi-GAN", NeurIPS 2020, eqs. 1-3 (least-squares losses).
+    Défossez et al., "High Fidelity Neural Audio Compression" (EnCodec), TMLR 2023, §3.4
+    (relative feature matching).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOSS_TYPES = ("hinge", "mse")
+
+DiscOutputs = list[list[Tensor]]
+
+
+def _check(loss_type: str, *outs: DiscOutputs) -> None:
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type {loss_type!r} not supported; choose one of {list(LOSS_TYPES)}")
+    for o in outs:
+        if not o or any(not sub for sub in o):
+            raise ValueError("discriminator outputs must be a non-empty list of non-empty lists")
+    if len(outs) == 2 and len(outs[0]) != len(outs[1]):
+        raise ValueError(f"{len(outs[0])} real vs {len(outs[1])} fake sub-discriminator outputs")
+
+
+def discriminator_loss_terms(
+    real_outs: DiscOutputs, fake_outs: DiscOutputs, loss_type: str = "hinge"
+) -> tuple[Tensor, Tensor]:
+    """Real and fake halves of the discriminator loss, averaged over sub-discriminators.
+
+    hinge (SoundStream eq. 1): real = (1/K) sum_k mean_t relu(1 - D_k(x)),
+    fake = (1/K) sum_k mean_t relu(1 + D_k(G(x))).
+    mse (LSGAN, HiFi-GAN eq. 1): real = (1/K) sum_k mean (1 - D_k(x))^2,
+    fake = (1/K) sum_k mean D_k(G(x))^2.
+
+    Args:
+        real_outs (list[list[Tensor]]): discriminator outputs on real audio x.
+        fake_outs (list[list[Tensor]]): outputs on generated audio G(x) (computed from a
+            detached waveform when training the discriminator).
+        loss_type (str): "hinge" or "mse".
+
+    Returns:
+        tuple[Tensor, Tensor]: scalars (real term, fake term).
+
+    Raises:
+        ValueError: unknown ``loss_type`` or mismatched/empty outputs.
+    """
+    _check(loss_type, real_outs, fake_outs)
+    real, fake = [], []
+    for r, f in zip(real_outs, fake_outs):
+        d_real, d_fake = r[-1], f[-1]
+        if loss_type == "hinge":
+            real.append(F.relu(1 - d_real).mean())
+            fake.append(F.relu(1 + d_fake).mean())
+        else:
+            real.append((1 - d_real).pow(2).mean())
+            fake.append(d_fake.pow(2).mean())
+    return torch.stack(real).mean(), torch.stack(fake).mean()
+
+
+def discriminator_loss(
+    real_outs: DiscOutputs, fake_outs: DiscOutputs, loss_type: str = "hinge"
+) -> Tensor:
+    """Discriminator loss L_D (SoundStream eq. 1 for hinge; LSGAN for mse).
+
+    The sum of the two terms of :func:`discriminator_loss_terms` (same arguments).
+
+    Returns:
+        Tensor: scalar.
+    """
+    real, fake = discriminator_loss_terms(real_outs, fake_outs, loss_type)
+    return real + fake
+
+
+def generator_adversarial_loss(fake_outs: DiscOutputs, loss_type: str = "hinge") -> Tensor:
+    """Generator adversarial loss L_G^adv, averaged over sub-discriminators.
+
+    hinge (SoundStream eq. 2): (1/K) sum_k mean_t relu(1 - D_k(G(x))).
+    mse (LSGAN, HiFi-GAN eq. 2): (1/K) sum_k mean (1 - D_k(G(x)))^2.
+
+    Args:
+        fake_outs (list[list[Tensor]]): discriminator outputs on generated audio (not
+            detached, so gradients reach the generator).
+        loss_type (str): "hinge" or "mse".
+
+    Returns:
+        Tensor: scalar.
+
+    Raises:
+        ValueError: unknown ``loss_type`` or empty outputs.
+    """
+    _check(loss_type, fake_outs)
+    if loss_type == "hinge":
+        losses = [F.relu(1 - f[-1]).mean() for f in fake_outs]
+    else:
+        losses = [(1 - f[-1]).pow(2).mean() for f in fake_outs]
+    return torch.stack(losses).mean()
+
+
+def feature_matching_loss(
+    real_outs: DiscOutputs, fake_outs: DiscOutputs, relative: bool = False
+) -> Tensor:
+    """Feature-matching loss L_G^feat (SoundStream eq. 3).
+
+    ``(1/K) sum_k (1/L_k) sum_l mean |D_k^(l)(x) - D_k^(l)(G(x))|`` over the feature maps
+    only (the logits, last in each list, are excluded); real features are detached. With
+    ``relative`` each term is divided by ``mean |D_k^(l)(x)|`` (EnCodec §3.4, ℓ_feat).
+
+    Args:
+        real_outs (list[list[Tensor]]): discriminator outputs on real audio.
+        fake_outs (list[list[Tensor]]): outputs on generated audio, same structure.
+        relative (bool): EnCodec's normalisation by the real feature magnitude.
+
+    Returns:
+        Tensor: scalar (0 when the features are equal).
+
+    Raises:
+        ValueError: mismatched structures or a sub-discriminator without feature maps.
+    """
+    _check("hinge", real_outs, fake_outs)
+    per_disc = []
+    for r, f in zip(real_outs, fake_outs):
+        if len(r) != len(f) or len(r) < 2:
+            raise ValueError(
+                f"sub-discriminator outputs must hold >= 1 feature map plus logits and match; "
+                f"got {len(r)} real vs {len(f)} fake tensors"
+            )
+        terms = []
+        for fr, ff in zip(r[:-1], f[:-1]):
+            fr = fr.detach()
+            term = (fr - ff).abs().mean()
+            if relative:
+                term = term / fr.abs().mean().clamp(min=1e-8)
+            terms.append(term)
+        per_disc.append(torch.stack(terms).mean())
+    return torch.stack(per_disc).mean()

@@ -1,0 +1,259 @@
+"""SoundStream: causal SEANet encoder/decoder around an EMA residual vector quantiser.
+
+Zeghidour, Luebs, Omran, Skoglund, Tagliasacchi, "SoundStream: An End-to-End Neural Audio
+Codec", IEEE/ACM TASLP 30, 2021 (arXiv 2107.03312):
+
+* Encoder (§III-A, Fig. 2): Conv(k=7, C) -> 4 blocks [3 residual units with dilations 1,
+  3, 9 (Conv k=7 then Conv k=1, identity skip), Conv(k=2S, stride S) doubling the
+  channels] with strides (2, 4, 5, 8) -> Conv(k=3, D). ELU, no normalisation, causal
+  convolutions (padding only in the past). Hop M = 320 samples: 75 Hz at 24 kHz.
+* Decoder (§III-B): Conv(k=7, 16C) -> 4 blocks [ConvTranspose(k=2S, stride S) halving
+  the channels, 3 residual units] with strides (8, 5, 4, 2) -> Conv(k=7, 1).
+* Residual vector quantiser (§III-C, Algorithm 1): EMA codebooks with k-means
+  initialisation and dead-code replacement; N_q = 8 codebooks of 1024 entries give
+  8 * 10 bits * 75 Hz = 6 kbps; quantizer dropout trains one model for 0.75..6 kbps.
+* Paper sizes: C_enc = C_dec = 32. The paper does not give D as a number; 512 (= 16C, the
+  width of the last encoder block) follows common reimplementations.
+
+The adversarial and reconstruction losses (§III-D) live in :mod:`codectk.losses` and
+:mod:`codectk.discriminators`; this module is the generator.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
+from codectk.quantization.rvq import ResidualVectorQuantizer
+from codectk.registry import check_kwargs
+
+
+@CODECS.register("soundstream")
+class SoundStream(Codec):
+    """SoundStream codec (generator). Defaults are the paper's 24 kHz, 6 kbps model.
+
+    Args:
+        sample_rate (int): audio rate in Hz.
+        channels (int): audio channels (1).
+        n_filters (int): base channels C of encoder and decoder.
+        dimension (int): latent dimension D.
+        ratios (list[int] | None): strides in decoder order; the encoder uses them
+            reversed. None gives [8, 5, 4, 2] (hop 320).
+        n_residual_layers (int): residual units per block.
+        dilation_base (int): residual unit j has dilation ``dilation_base ** j``.
+        kernel_size (int): kernel of the first encoder and decoder convolutions.
+        residual_kernel_size (int): kernel of the dilated residual convolutions.
+        last_kernel_size (int): kernel of the encoder's projection to D.
+        decoder_last_kernel_size (int): kernel of the decoder's output convolution.
+        activation (str): activation name ("elu", "gelu", "leaky_relu", ...).
+        causal (bool): causal (streamable) convolutions.
+        lstm (int): LSTM layers at the bottleneck of encoder and decoder (0: none).
+        n_codebooks (int): K, the most codebooks.
+        codebook_size (int): entries per codebook.
+        codebook_dim (int | None): codeword size (None: D, no projection).
+        ema_decay (float): EMA decay of the codebooks.
+        kmeans_init (bool): k-means initialisation of the codebooks on the first batch.
+        kmeans_iters (int): k-means iterations.
+        threshold_ema_dead_code (float): codewords with EMA usage below this many frames per
+            batch are replaced by batch frames (0: never).
+        quantizer_dropout (float): probability that a training batch uses K' ~ U{1..K}
+            codebooks instead of all K.
+
+    Raises:
+        ValueError: for bad ``ratios``, ``channels``, activation or quantizer settings.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 24000,
+        channels: int = 1,
+        n_filters: int = 32,
+        dimension: int = 512,
+        ratios: list[int] | None = None,
+        n_residual_layers: int = 3,
+        dilation_base: int = 3,
+        kernel_size: int = 7,
+        residual_kernel_size: int = 7,
+        last_kernel_size: int = 3,
+        decoder_last_kernel_size: int = 7,
+        activation: str = "elu",
+        causal: bool = True,
+        lstm: int = 0,
+        n_codebooks: int = 8,
+        codebook_size: int = 1024,
+        codebook_dim: int | None = None,
+        ema_decay: float = 0.99,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 50,
+        threshold_ema_dead_code: float = 2.0,
+        quantizer_dropout: float = 1.0,
+    ):
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        seanet: dict[str, Any] = dict(
+            channels=channels,
+            dimension=dimension,
+            n_filters=n_filters,
+            ratios=ratios,
+            n_residual_layers=n_residual_layers,
+            dilation_base=dilation_base,
+            kernel_size=kernel_size,
+            residual_kernel_size=residual_kernel_size,
+            activation=activation,
+            causal=causal,
+            lstm=lstm,
+            compress=1,  # residual units keep N channels (Fig. 2)
+            true_skip=True,  # identity skips
+        )
+        self.encoder = SEANetEncoder(last_kernel_size=last_kernel_size, **seanet)
+        self.decoder = SEANetDecoder(last_kernel_size=decoder_last_kernel_size, **seanet)
+        self.quantizer = ResidualVectorQuantizer(
+            dimension=dimension,
+            n_codebooks=n_codebooks,
+            codebook_size=codebook_size,
+            codebook_dim=codebook_dim,
+            decay=ema_decay,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
+            threshold_ema_dead_code=threshold_ema_dead_code,
+            quantizer_dropout=quantizer_dropout,
+        )
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.hop_length = math.prod(self.encoder.ratios)
+        self.n_codebooks = n_codebooks
+        self.codebook_size = codebook_size
+
+    def _pad(self, wav: Tensor) -> Tensor:
+        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ValueError(
+                f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}"
+            )
+        extra = -wav.shape[-1] % self.hop_length
+        return F.pad(wav, (0, extra)) if extra else wav
+
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Encode a waveform; never updates the codebooks (works under inference_mode).
+
+        Args:
+            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
+                zeros to a multiple of ``hop_length``.
+            n_quantizers (int | None): codebooks to use, 1..K (None: all K).
+
+        Returns:
+            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        z = self.encoder(self._pad(wav))  # (B, D, F)
+        return self.quantizer.encode(z, n_quantizers)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Decode codes to a waveform.
+
+        Args:
+            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
+
+        Returns:
+            Tensor: (B, 1, F * hop_length).
+
+        Raises:
+            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
+        """
+        self.check_codes(codes)
+        return self.decoder(self.quantizer.decode(codes.long()))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """Training pass: encode, quantise (quantizer dropout in training mode), decode.
+
+        Args:
+            wav (Tensor): (B, 1, T).
+            n_quantizers (int | None): fixed K' (None: sampled in training, all in eval).
+
+        Returns:
+            CodecOutput: ``wav`` (B, 1, T) trimmed to the input length, codes (B, K', F),
+            commitment and codebook losses (scalars), K'.
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        length = wav.shape[-1]
+        z = self.encoder(self._pad(wav))  # (B, D, F)
+        q = self.quantizer(z, n_quantizers)
+        wav_hat = self.decoder(q.z_q)[..., :length]
+        return CodecOutput(
+            wav=wav_hat,
+            codes=q.codes,
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+            n_quantizers=q.n_quantizers,
+        )
+
+
+def soundstream_24khz_conf() -> dict[str, Any]:
+    """``codec_conf`` of the paper's 24 kHz model: 8 x 1024 codebooks, 75 Hz, 0.75-6 kbps.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`SoundStream` (a fresh dict).
+    """
+    return dict(
+        sample_rate=24000,
+        channels=1,
+        n_filters=32,
+        dimension=512,
+        ratios=[8, 5, 4, 2],
+        n_residual_layers=3,
+        dilation_base=3,
+        kernel_size=7,
+        residual_kernel_size=7,
+        last_kernel_size=3,
+        decoder_last_kernel_size=7,
+        activation="elu",
+        causal=True,
+        lstm=0,
+        n_codebooks=8,
+        codebook_size=1024,
+        codebook_dim=None,
+        ema_decay=0.99,
+        kmeans_init=True,
+        kmeans_iters=50,
+        threshold_ema_dead_code=2.0,
+        quantizer_dropout=1.0,
+    )
+
+
+def soundstream_tiny_conf(**overrides: Any) -> dict[str, Any]:
+    """``codec_conf`` of a toy SoundStream for tests and the CPU demo.
+
+    16 kHz, hop 320 (50 Hz), C = 8, D = 64, 4 codebooks of 256 entries (1.6 kbps).
+
+    Args:
+        **overrides: replacement values for any :class:`SoundStream` argument.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`SoundStream`.
+
+    Raises:
+        ValueError: for an override that is not a :class:`SoundStream` argument or has the
+            wrong type.
+    """
+    conf = soundstream_24khz_conf()
+    conf.update(
+        sample_rate=16000,
+        n_filters=8,
+        dimension=64,
+        n_codebooks=4,
+        codebook_size=256,
+        kmeans_iters=10,
+    )
+    check_kwargs(SoundStream, overrides, where="soundstream_tiny_conf")
+    conf.update(overrides)
+    return conf

@@ -1,0 +1,289 @@
+"""SEANet convolutional encoder and decoder, as used by SoundStream and EnCodec.
+
+Architecture (Tagliasacchi et al., "SEANet: A Multi-modal Speech Enhancement Network",
+Interspeech 2020; Zeghidour et al., "SoundStream", TASLP 2021, §III-A/B and Fig. 2;
+Défossez et al., "EnCodec", 2022, §3.1):
+
+* Encoder: Conv(k=``kernel_size``, C) -> for each stride S (``reversed(ratios)``):
+  [``n_residual_layers`` residual units with dilations ``dilation_base ** j``,
+  act, Conv(k=2S, stride S) doubling the channels] -> [LSTM] -> act ->
+  Conv(k=``last_kernel_size``, D).
+* Decoder mirrors it: Conv(k=``kernel_size``, 2^len(ratios) * C) -> [LSTM] -> for each
+  stride S (``ratios``): [act, ConvTranspose(k=2S, stride S) halving the channels,
+  residual units] -> act -> Conv(k=``last_kernel_size``, channels).
+* Residual unit: x + [act, Conv(k=``residual_kernel_size``, dilation d, N -> N / compress),
+  act, Conv(k=1, N / compress -> N)](x), with an identity skip (``true_skip``) or a 1x1
+  conv skip.
+
+SoundStream's settings are C = 32, strides (2, 4, 5, 8), three residual units with
+dilations 1, 3, 9 and k = 7, ``compress`` = 1, identity skips, ELU, causal convolutions and
+no LSTM; EnCodec's are one residual unit with k = 3, ``compress`` = 2, 1x1 skips and a
+two-layer LSTM. ``ratios`` is given in decoder order (as EnCodec); ``hop_length`` is
+their product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from torch import Tensor, nn
+
+from codectk.nn.conv import SConv1d, SConvTranspose1d
+from codectk.nn.lstm import SLSTM
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+}
+_DEFAULT_RATIOS = (8, 5, 4, 2)
+
+
+def make_activation(name: str) -> nn.Module:
+    """Build an activation module by (case-insensitive) name.
+
+    Args:
+        name (str): one of "elu", "gelu", "leaky_relu" (slope 0.2), "relu", "silu", "tanh".
+
+    Raises:
+        ValueError: naming the unknown activation and the valid ones.
+    """
+    key = name.lower()
+    if key not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[key]()
+
+
+def _check_ratios(ratios: Sequence[int] | None) -> list[int]:
+    ratios = list(_DEFAULT_RATIOS if ratios is None else ratios)
+    if not ratios or any(int(r) != r or r < 1 for r in ratios):
+        raise ValueError(f"ratios must be a non-empty list of positive ints, got {ratios}")
+    return [int(r) for r in ratios]
+
+
+class SEANetResnetBlock(nn.Module):
+    """Residual unit: x + conv1x1(act(conv_k,d(act(x)))) (SoundStream Fig. 2, "ResidualUnit").
+
+    Args:
+        dim (int): channels N.
+        kernel_size (int): kernel of the dilated convolution.
+        dilation (int): dilation of that convolution.
+        activation (str): activation name (see :func:`make_activation`).
+        causal (bool): causal convolutions.
+        pad_mode (str): padding mode of non-causal convolutions.
+        compress (int): hidden channels are ``dim // compress``.
+        true_skip (bool): identity skip; otherwise a 1x1 convolution.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        kernel_size: int = 3,
+        dilation: int = 1,
+        activation: str = "elu",
+        causal: bool = False,
+        pad_mode: str = "reflect",
+        compress: int = 2,
+        true_skip: bool = True,
+    ):
+        super().__init__()
+        hidden = dim // compress
+        self.block = nn.Sequential(
+            make_activation(activation),
+            SConv1d(dim, hidden, kernel_size, dilation=dilation, causal=causal, pad_mode=pad_mode),
+            make_activation(activation),
+            SConv1d(hidden, dim, 1, causal=causal, pad_mode=pad_mode),
+        )
+        self.shortcut: nn.Module = (
+            nn.Identity() if true_skip else SConv1d(dim, dim, 1, causal=causal, pad_mode=pad_mode)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args: x (Tensor): (B, N, F). Returns: Tensor (B, N, F)."""
+        return self.shortcut(x) + self.block(x)
+
+
+class SEANetEncoder(nn.Module):
+    """SEANet encoder: waveform (B, channels, T) -> latent (B, D, ceil(T / hop_length)).
+
+    Args:
+        channels (int): audio channels (1 for mono).
+        dimension (int): latent dimension D.
+        n_filters (int): base channels C (doubled at each downsampling).
+        ratios (Sequence[int] | None): strides in DECODER order (the encoder applies them
+            reversed); None gives (8, 5, 4, 2).
+        n_residual_layers (int): residual units per block, dilations ``dilation_base ** j``.
+        dilation_base (int): dilation growth.
+        kernel_size (int): kernel of the first convolution.
+        residual_kernel_size (int): kernel of the residual units' dilated convolutions.
+        last_kernel_size (int): kernel of the final projection to D.
+        activation (str): activation name.
+        causal (bool): causal convolutions (streamable; SoundStream).
+        pad_mode (str): padding mode of non-causal convolutions.
+        lstm (int): LSTM layers before the final projection (0: none).
+        compress (int): channel reduction inside residual units.
+        true_skip (bool): identity skips in residual units.
+
+    Raises:
+        ValueError: for bad ``ratios`` or an unknown activation.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        dimension: int = 128,
+        n_filters: int = 32,
+        ratios: Sequence[int] | None = None,
+        n_residual_layers: int = 1,
+        dilation_base: int = 2,
+        kernel_size: int = 7,
+        residual_kernel_size: int = 3,
+        last_kernel_size: int = 7,
+        activation: str = "elu",
+        causal: bool = False,
+        pad_mode: str = "reflect",
+        lstm: int = 2,
+        compress: int = 2,
+        true_skip: bool = False,
+    ):
+        super().__init__()
+        self.ratios = _check_ratios(ratios)
+        self.hop_length = math.prod(self.ratios)
+        self.dimension = dimension
+        conv = dict(causal=causal, pad_mode=pad_mode)
+        mult = 1
+        layers: list[nn.Module] = [SConv1d(channels, n_filters, kernel_size, **conv)]
+        for ratio in reversed(self.ratios):
+            dim = mult * n_filters
+            for j in range(n_residual_layers):
+                layers.append(
+                    SEANetResnetBlock(
+                        dim,
+                        residual_kernel_size,
+                        dilation_base**j,
+                        activation,
+                        compress=compress,
+                        true_skip=true_skip,
+                        **conv,
+                    )
+                )
+            layers += [make_activation(activation), SConv1d(dim, 2 * dim, 2 * ratio, ratio, **conv)]
+            mult *= 2
+        if lstm:
+            layers.append(SLSTM(mult * n_filters, num_layers=lstm))
+        layers += [
+            make_activation(activation),
+            SConv1d(mult * n_filters, dimension, last_kernel_size, **conv),
+        ]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, wav: Tensor) -> Tensor:
+        """Encode.
+
+        Args:
+            wav (Tensor): (B, channels, T) waveform.
+
+        Returns:
+            Tensor: latent (B, D, F) with F = ceil(T / hop_length).
+        """
+        return self.model(wav)
+
+
+class SEANetDecoder(nn.Module):
+    """SEANet decoder: latent (B, D, F) -> waveform (B, channels, F * hop_length).
+
+    Args:
+        channels (int): audio channels.
+        dimension (int): latent dimension D.
+        n_filters (int): base channels C (the first block has 2^len(ratios) * C).
+        ratios (Sequence[int] | None): upsampling strides in order; None gives (8, 5, 4, 2).
+        n_residual_layers (int): residual units per block.
+        dilation_base (int): dilation growth.
+        kernel_size (int): kernel of the first convolution.
+        residual_kernel_size (int): kernel of the residual units' dilated convolutions.
+        last_kernel_size (int): kernel of the output convolution.
+        activation (str): activation name.
+        causal (bool): causal convolutions (transposed convs trim on the right).
+        pad_mode (str): padding mode of non-causal convolutions.
+        lstm (int): LSTM layers after the first convolution (0: none).
+        compress (int): channel reduction inside residual units.
+        true_skip (bool): identity skips in residual units.
+        trim_right_ratio (float): share of transposed-conv surplus trimmed on the right when
+            causal.
+
+    Raises:
+        ValueError: for bad ``ratios`` or an unknown activation.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        dimension: int = 128,
+        n_filters: int = 32,
+        ratios: Sequence[int] | None = None,
+        n_residual_layers: int = 1,
+        dilation_base: int = 2,
+        kernel_size: int = 7,
+        residual_kernel_size: int = 3,
+        last_kernel_size: int = 7,
+        activation: str = "elu",
+        causal: bool = False,
+        pad_mode: str = "reflect",
+        lstm: int = 2,
+        compress: int = 2,
+        true_skip: bool = False,
+        trim_right_ratio: float = 1.0,
+    ):
+        super().__init__()
+        self.ratios = _check_ratios(ratios)
+        self.hop_length = math.prod(self.ratios)
+        self.dimension = dimension
+        conv = dict(causal=causal, pad_mode=pad_mode)
+        mult = 2 ** len(self.ratios)
+        layers: list[nn.Module] = [SConv1d(dimension, mult * n_filters, kernel_size, **conv)]
+        if lstm:
+            layers.append(SLSTM(mult * n_filters, num_layers=lstm))
+        for ratio in self.ratios:
+            dim = mult * n_filters
+            upsample = SConvTranspose1d(
+                dim,
+                dim // 2,
+                2 * ratio,
+                ratio,
+                causal=causal,
+                trim_right_ratio=trim_right_ratio if causal else 1.0,
+            )
+            layers += [make_activation(activation), upsample]
+            for j in range(n_residual_layers):
+                layers.append(
+                    SEANetResnetBlock(
+                        dim // 2,
+                        residual_kernel_size,
+                        dilation_base**j,
+                        activation,
+                        compress=compress,
+                        true_skip=true_skip,
+                        **conv,
+                    )
+                )
+            mult //= 2
+        layers += [
+            make_activation(activation),
+            SConv1d(n_filters, channels, last_kernel_size, **conv),
+        ]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Decode.
+
+        Args:
+            z (Tensor): latent (B, D, F).
+
+        Returns:
+            Tensor: waveform (B, channels, F * hop_length).
+        """
+        return self.model(z)

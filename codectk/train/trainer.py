@@ -1,0 +1,372 @@
+"""GAN codec trainer: generator/discriminator alternation, validation, n-best
+checkpoints with averaging, resume, TensorBoard and curve PNGs.
+
+Experiment folder written (DESIGN.md)::
+
+    config.yaml                       resolved config (all that decoding reads)
+    checkpoint.pt                     resume state (models, optimizers, schedulers, RNG)
+    <step>steps.pt                    snapshots in the current n-best
+    valid.<criterion>.best.pt         best snapshot
+    valid.<criterion>.ave_<N>best.pt  average of the N best (valid.<criterion>.ave.pt
+                                      links to it); the default inference model
+    history.json  tensorboard/  images/
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from codectk.config import TrainConfig, save_config
+from codectk.data.dataset import RandomCropDataset, UtteranceDataset, identity_collate
+from codectk.discriminators import DISCRIMINATORS
+from codectk.fileio import atomic_write
+from codectk.losses import LOSSES
+from codectk.metrics.distance import log_mel_distance
+from codectk.models import CODECS
+from codectk.train.checkpoint import (
+    FORMAT_VERSION,
+    STATE_FORMAT,
+    average_state_dicts,
+    load_file,
+    model_file,
+    save_atomic,
+)
+from codectk.train.optim import build_optimizer, build_scheduler
+from codectk.train.plot import plot_history
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN/inf loss or gradient; names the step, the batch's utterances and the last
+    good checkpoint."""
+
+
+class Trainer:
+    """Train one codec experiment.
+
+    Args:
+        config (TrainConfig): the validated training config.
+        output_dir: the experiment folder ``exp/codec_<tag>``.
+        train_dir, valid_dir: dumped data dirs (wav.scp + utt2num_samples).
+        device (str): ``"cpu"`` or ``"cuda"``.
+        resume (bool): continue from ``output_dir/checkpoint.pt`` when present.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        output_dir,
+        train_dir,
+        valid_dir,
+        device: str = "cpu",
+        resume: bool = True,
+    ):
+        self.config, self.device = config, torch.device(device)
+        self.out = Path(output_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(config.seed)
+        c = config
+        self.codec = CODECS.build(c.codec, c.codec_conf).to(self.device)
+        self.disc = (
+            DISCRIMINATORS.build(c.discriminator, c.discriminator_conf).to(self.device)
+            if c.discriminator
+            else None
+        )
+        self.loss = LOSSES.build(c.loss, {"sample_rate": self.codec.sample_rate, **c.loss_conf}).to(
+            self.device
+        )
+        self.opt = build_optimizer(c.optim, c.optim_conf, self.codec.parameters())
+        self.sched = build_scheduler(c.scheduler, c.scheduler_conf, self.opt)
+        self.opt_d = (
+            build_optimizer(c.optim2, c.optim2_conf, self.disc.parameters()) if self.disc else None
+        )
+        self.sched_d = (
+            build_scheduler(c.scheduler2, c.scheduler2_conf, self.opt_d) if self.disc else None
+        )
+        sr = self.codec.sample_rate
+        self.train_set = RandomCropDataset(
+            train_dir, sr, round(c.segment_duration * sr), c.batch_size, c.seed
+        )
+        self.valid_set = UtteranceDataset(
+            valid_dir, sr, max_samples=round(c.valid_max_duration * sr)
+        )
+        self.step = 0
+        self.nbest: list[tuple[float, int]] = []  # (criterion value, step), best first
+        self.history: list[dict] = []
+        self.crit = f"valid.{c.best_model_criterion}"
+        if resume and (self.out / "checkpoint.pt").exists():
+            self._load_state(self.out / "checkpoint.pt")
+        save_config(c, self.out / "config.yaml")
+        self.writer = None
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict:
+        return {
+            "format": STATE_FORMAT,
+            "version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "codec": self.codec.state_dict(),
+            "discriminator": self.disc.state_dict() if self.disc else None,
+            "optim": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched else None,
+            "optim2": self.opt_d.state_dict() if self.opt_d else None,
+            "scheduler2": self.sched_d.state_dict() if self.sched_d else None,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "nbest": [[v, s] for v, s in self.nbest],
+            "history": self.history,
+        }
+
+    def _load_state(self, path: Path) -> None:
+        st = load_file(path, STATE_FORMAT, map_location=str(self.device))
+        self.codec.load_state_dict(st["codec"])
+        if self.disc is not None and st["discriminator"] is not None:
+            self.disc.load_state_dict(st["discriminator"])
+            self.opt_d.load_state_dict(st["optim2"])
+            if self.sched_d is not None and st["scheduler2"] is not None:
+                self.sched_d.load_state_dict(st["scheduler2"])
+        self.opt.load_state_dict(st["optim"])
+        if self.sched is not None and st["scheduler"] is not None:
+            self.sched.load_state_dict(st["scheduler"])
+        torch.set_rng_state(st["rng_cpu"])
+        if st["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["rng_cuda"])
+        self.step = int(st["step"])
+        self.nbest = [(float(v), int(s)) for v, s in st["nbest"]]
+        self.history = st["history"]
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def _snapshot_path(self, step: int) -> Path:
+        return self.out / f"{step}steps.pt"
+
+    # ------------------------------------------------------------- training
+    def _check_finite(self, value: torch.Tensor, what: str, utts: list[str]) -> None:
+        if not torch.isfinite(value).all():
+            last = self.out / "checkpoint.pt"
+            last_txt = (
+                f"{last} (step {self.step - 1 if last.exists() else 'none'})"
+                if last.exists()
+                else "none yet"
+            )
+            raise NonFiniteLossError(
+                f"non-finite {what} ({float(value.detach())}) at step {self.step} on utterances {utts}; "
+                f"last good checkpoint: {last_txt}. Lower the learning rate or grad_clip, "
+                f"check these utterances, and re-run to resume."
+            )
+
+    def _train_step(self, batch) -> dict[str, float]:
+        c, wav = self.config, batch.wav.to(self.device, non_blocking=True)
+        self.codec.train()
+        out = self.codec(wav)
+        parts: dict[str, float] = {"n_quantizers": float(out.n_quantizers)}
+        adversarial = self.disc is not None and self.step >= c.discriminator_start_step
+        fake_outs = real_outs = None
+        if adversarial:
+            self.disc.train()
+            d_loss, d_parts = self.loss.discriminator(self.disc(wav), self.disc(out.wav.detach()))
+            self._check_finite(d_loss, "discriminator loss", batch.utts)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self._clip(self.disc, "discriminator gradient", batch.utts)
+            self.opt_d.step()
+            if self.sched_d is not None:
+                self.sched_d.step()
+            parts.update({f"d_{k}": float(v) for k, v in d_parts.items()})
+            fake_outs = self.disc(out.wav)
+            with torch.no_grad():
+                real_outs = self.disc(wav)
+        g_loss, g_parts = self.loss.generator(
+            wav, out.wav, fake_outs, real_outs, out.commitment_loss, out.codebook_loss
+        )
+        self._check_finite(g_loss, "generator loss", batch.utts)
+        self.opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self._clip(self.codec, "generator gradient", batch.utts)
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+        parts.update({f"g_{k}": float(v) for k, v in g_parts.items()})
+        return parts
+
+    def _clip(self, module: torch.nn.Module, what: str, utts: list[str]) -> None:
+        max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+        self._check_finite(norm, what, utts)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Reconstruct every validation utterance with all codebooks; mean metrics."""
+        self.codec.eval()
+        sums: dict[str, float] = {}
+        for i in range(len(self.valid_set)):
+            batch = self.valid_set[i]
+            wav = batch.wav.to(self.device)
+            out = self.codec(wav)
+            _, parts = self.loss.generator(
+                wav, out.wav, None, None, out.commitment_loss, out.codebook_loss
+            )
+            ref, est = wav[0, 0].cpu().numpy(), out.wav[0, 0].float().cpu().numpy()
+            metrics = {k: float(v) for k, v in parts.items()}
+            metrics["mel_distance"] = log_mel_distance(ref, est, self.codec.sample_rate)
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if self.writer is not None and i < self.config.valid_audio_examples:
+                sr = self.codec.sample_rate
+                self.writer.add_audio(
+                    f"valid/{batch.utts[0]}/decoded", out.wav[0].cpu(), self.step, sr
+                )
+                if self.step == 0 or not any(r["phase"] == "valid" for r in self.history):
+                    self.writer.add_audio(
+                        f"valid/{batch.utts[0]}/reference", wav[0].cpu(), self.step, sr
+                    )
+        return {k: v / len(self.valid_set) for k, v in sums.items()}
+
+    def _after_validation(self, metrics: dict[str, float]) -> None:
+        c = self.config
+        self.history.append({"step": self.step, "phase": "valid", **metrics})
+        if c.best_model_criterion not in metrics:
+            raise KeyError(
+                f"best_model_criterion {c.best_model_criterion!r} not among {sorted(metrics)}"
+            )
+        value = metrics[c.best_model_criterion]
+        if math.isfinite(value):
+            self.nbest.append((value, self.step))
+            self.nbest.sort()
+            if (value, self.step) in self.nbest[: c.keep_nbest_models]:
+                save_atomic(
+                    model_file(c.to_dict(), self.codec.state_dict(), self.step, metrics),
+                    self._snapshot_path(self.step),
+                )
+            for _, s in self.nbest[c.keep_nbest_models :]:
+                self._snapshot_path(s).unlink(missing_ok=True)
+            self.nbest = self.nbest[: c.keep_nbest_models]
+        log.info(
+            "step %d valid: %s (best %s %.4f at step %d)",
+            self.step,
+            " ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())),
+            self.crit,
+            self.nbest[0][0] if self.nbest else float("nan"),
+            self.nbest[0][1] if self.nbest else -1,
+        )
+        if self.writer is not None:
+            for k, v in metrics.items():
+                self.writer.add_scalar(f"valid/{k}", v, self.step)
+            self.writer.flush()
+        save_atomic(self._state(), self.out / "checkpoint.pt")
+        with atomic_write(self.out / "history.json") as f:
+            json.dump(self.history, f, indent=1)
+        plot_history(self.history, self.out / "images")
+
+    def _average_nbest(self) -> Path | None:
+        if not self.nbest:
+            log.warning("no finite validation result: no averaged model written")
+            return None
+        c = self.config
+        steps = [s for _, s in self.nbest]
+        snaps = [load_file(self._snapshot_path(s), "codectk-model") for s in steps]
+        best = self.out / f"{self.crit}.best.pt"
+        save_atomic(snaps[0], best)
+        avg = average_state_dicts([s["model"] for s in snaps])
+        metrics = {f"{self.crit}.steps": steps, f"{self.crit}.values": [v for v, _ in self.nbest]}
+        ave = self.out / f"{self.crit}.ave_{len(steps)}best.pt"
+        save_atomic(model_file(c.to_dict(), avg, self.step, metrics), ave)
+        link = self.out / f"{self.crit}.ave.pt"
+        tmp = link.with_name(link.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        os.symlink(ave.name, tmp)
+        os.replace(tmp, link)
+        log.info(
+            "averaged steps %s (%s %s) into %s",
+            steps,
+            self.crit,
+            [round(v, 4) for v, _ in self.nbest],
+            ave,
+        )
+        return ave
+
+    def run(self) -> Path | None:
+        """Train until ``max_steps`` (resuming if possible), then write the averaged model.
+
+        Returns:
+            Path | None: the averaged model file.
+
+        Raises:
+            NonFiniteLossError: on a NaN/inf loss or gradient.
+        """
+        from torch.utils.tensorboard import SummaryWriter
+
+        c = self.config
+        self.writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step or None)
+        n_params = sum(p.numel() for p in self.codec.parameters())
+        log.info(
+            "codec %s: %.3f M parameters, %d Hz, hop %d, %d x %d codebooks, %.3f kbps max; %d train / %d valid utterances",
+            c.codec,
+            n_params / 1e6,
+            self.codec.sample_rate,
+            self.codec.hop_length,
+            self.codec.n_codebooks,
+            self.codec.codebook_size,
+            self.codec.bitrate(),
+            len(self.train_set.utts),
+            len(self.valid_set),
+        )
+        if self.step == 0:
+            self._after_validation(self.validate())
+        loader = DataLoader(
+            self.train_set,
+            batch_size=None,
+            sampler=range(self.step + 1, c.max_steps + 1),
+            num_workers=c.num_workers,
+            collate_fn=identity_collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            generator=torch.Generator(),  # keeps the global RNG (quantizer dropout) untouched
+        )
+        acc: dict[str, float] = {}
+        t0, n_acc = time.time(), 0
+        bar = tqdm(total=c.max_steps, initial=self.step, desc="train", unit="step", disable=None)
+        for batch in loader:
+            self.step += 1
+            parts = self._train_step(batch)
+            for k, v in parts.items():
+                acc[k] = acc.get(k, 0.0) + v
+            n_acc += 1
+            bar.update(1)
+            if self.step % c.log_interval == 0 or self.step == c.max_steps:
+                dt = time.time() - t0
+                means = {k: v / n_acc for k, v in acc.items()}
+                means["lr"] = self.opt.param_groups[0]["lr"]
+                means["steps_per_s"] = n_acc / dt
+                means["audio_s_per_s"] = n_acc * c.batch_size * c.segment_duration / dt
+                log.info(
+                    "step %d train: %s",
+                    self.step,
+                    " ".join(f"{k}={v:.4g}" for k, v in sorted(means.items())),
+                )
+                for k, v in means.items():
+                    self.writer.add_scalar(f"train/{k}", v, self.step)
+                self.history.append(
+                    {
+                        "step": self.step,
+                        "phase": "train",
+                        **{k: means[k] for k in means if k.startswith(("g_", "d_"))},
+                    }
+                )
+                acc, n_acc, t0 = {}, 0, time.time()
+            if self.step % c.valid_interval == 0 or self.step == c.max_steps:
+                self._after_validation(self.validate())
+        bar.close()
+        ave = self._average_nbest()
+        self.writer.close()
+        return ave

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# codectk's staged codec recipe (stage numbers as ESPnet's codec1). Every recipe's
+# run.sh states its corpus choices and calls this script. Each stage is a few lines
+# calling `python -m codectk.bin.<step>`; logic lives in tested Python.
+set -euo pipefail
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+SECONDS=0
+run_args=$(printf '%q ' "$0" "$@")
+
+# General options.
+stage=1              # first stage to run
+stop_stage=8         # last stage to run
+skip_data_prep=false # skip stages 1-4
+skip_train=false     # skip stage 5
+skip_eval=false      # skip stages 6-7
+skip_packing=false   # skip stage 8
+ngpu=0               # GPUs for training (0: CPU)
+nj=4                 # parallel jobs for data preparation
+inference_nj=4       # parallel jobs for decoding
+gpu_inference=false  # decode on GPU
+dumpdir=dump         # dumped data
+expdir=exp           # experiments
+python=python3       # python with codectk installed (path.sh puts tools/venv first)
+
+# Data options.
+local_data_opts=""   # options passed to local/data.sh
+fs=16000             # sample rate (Hz) the audio is dumped at; must match the codec
+min_wav_duration=0.5 # shorter training/validation utterances are dropped (s)
+max_wav_duration=30  # longer training/validation utterances are dropped (s)
+train_set=""         # training set name (data/<name>)
+valid_set=""         # validation set name
+test_sets=""         # space-separated evaluation sets
+
+# Training options.
+train_config=""      # training YAML
+train_args=""        # config overrides, e.g. "--max_steps 200 --codec_conf.n_filters 16"
+tag=""               # experiment name suffix (default: from train_config and train_args)
+
+# Decoding and scoring options.
+inference_config=""  # YAML of decoding options (e.g. target_bandwidth: 1.6)
+inference_args=""    # more decoding options, e.g. "--target_bandwidth 1.6"
+inference_model=valid.mel_distance.ave.pt # model file in the experiment folder
+inference_tag=""     # suffix of decode/score folders (default: from inference_model)
+scoring_opts=""      # options for codectk.bin.score, e.g. "--nj 2"
+
+help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<sets>\" --train_config <yaml> [options]
+Stages: 1 data prep, 2 wav dump, 3 length filter, 4 statistics, 5 training,
+        6 decoding, 7 scoring, 8 packing.
+Options [default]:
+$(grep -E '^[a-z_]+=.*#' "$0" | sed -E 's/^([a-z_]+)=([^ #]*) *# *(.*)$/  --\1 [\2] \3/')"
+
+log "${run_args}"
+# shellcheck disable=SC1091
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+    log "${help_message}"
+    log "Error: stray positional arguments: $*"
+    exit 2
+fi
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. ./cmd.sh
+# train_cmd, cuda_cmd and decode_cmd come from the recipe's cmd.sh.
+: "${train_cmd:?cmd.sh must set train_cmd}" "${cuda_cmd:?cmd.sh must set cuda_cmd}" "${decode_cmd:?cmd.sh must set decode_cmd}"
+
+for opt in train_set valid_set test_sets; do
+    if [ -z "${!opt}" ]; then
+        log "Error: --${opt} is required"
+        exit 2
+    fi
+done
+if [ "${stop_stage}" -ge 5 ] && [ ! -f "${train_config}" ]; then
+    log "Error: --train_config '${train_config}': no such file (stages 5-8 need it)"
+    exit 2
+fi
+
+if [ -z "${tag}" ]; then
+    tag="$(basename "${train_config}" .yaml)"
+    [ -n "${train_args}" ] && tag+="$(echo "${train_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
+fi
+codec_exp="${expdir}/codec_${tag}"
+stats_dir="${expdir}/codec_stats_${fs}"
+data_dump="${dumpdir}/raw"
+if [ -z "${inference_tag}" ] && [ "${inference_model}" != "valid.mel_distance.ave.pt" ]; then
+    inference_tag="$(basename "${inference_model}" .pt)"
+fi
+_sfx=${inference_tag:+_${inference_tag}}
+_decode_device=cpu
+[ "${gpu_inference}" = true ] && _decode_device=cuda
+
+# Split <scp> into at most <n> parts <dir>/<name>.JOB.scp; prints the number of parts.
+split_list() {
+    local scp=$1 n=$2 dir=$3 name=$4 outs=() i
+    n=$(min "${n}" "$(wc -l < "${scp}")")
+    for i in $(seq "${n}"); do outs+=("${dir}/${name}.${i}.scp"); done
+    utils/split_scp.pl "${scp}" "${outs[@]}"
+    echo "${n}"
+}
+# Concatenate <dir>/output.*/<file> into <dest>, LC_ALL=C sorted, atomically.
+merge() {
+    local dir=$1 file=$2 dest=$3 f
+    for f in "${dir}"/output.*/"${file}"; do cat "${f}"; done | LC_ALL=C sort > "${dest}.tmp"
+    mv "${dest}.tmp" "${dest}"
+}
+
+if ! "${skip_data_prep}"; then
+    if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+        log "Stage 1: data prep: local/data.sh ${local_data_opts} -> data/{${train_set},${valid_set},${test_sets// /,}}"
+        # shellcheck disable=SC2086
+        local/data.sh ${local_data_opts}
+        for dset in ${train_set} ${valid_set} ${test_sets}; do
+            utils/validate_data_dir.sh --no-text --no-feats "data/${dset}"
+        done
+        log "Stage 1 done at ${SECONDS} s"
+    fi
+
+    if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+        for dset in ${train_set} ${valid_set} ${test_sets}; do
+            if [ "${dset}" = "${train_set}" ] || [ "${dset}" = "${valid_set}" ]; then
+                out="${data_dump}/org/${dset}"
+            else
+                out="${data_dump}/${dset}"
+            fi
+            log "Stage 2: dump wav: data/${dset} -> ${out} (fs=${fs}, nj=${nj})"
+            mkdir -p "${out}/logdir"
+            rm -rf "${out}"/logdir/output.*
+            _nj=$(split_list "data/${dset}/wav.scp" "${nj}" "${out}/logdir" wav)
+            ${train_cmd} JOB=1:"${_nj}" "${out}/logdir/dump_wav.JOB.log" \
+                ${python} -m codectk.bin.dump_wav --fs "${fs}" --in_scp "${out}/logdir/wav.JOB.scp" \
+                    --out_wav_dir "${out}/data" --out_dir "${out}/logdir/output.JOB"
+            merge "${out}/logdir" wav.scp "${out}/wav.scp"
+            merge "${out}/logdir" utt2num_samples "${out}/utt2num_samples"
+            for f in utt2spk spk2utt spk2gender text; do
+                if [ -f "data/${dset}/${f}" ]; then cp "data/${dset}/${f}" "${out}/${f}"; fi
+            done
+            echo "${fs}" > "${out}/fs"
+            utils/fix_data_dir.sh "${out}"
+            utils/validate_data_dir.sh --no-text --no-feats "${out}"
+        done
+        log "Stage 2 done at ${SECONDS} s"
+    fi
+
+    if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+        for dset in ${train_set} ${valid_set}; do
+            log "Stage 3: length filter [${min_wav_duration}, ${max_wav_duration}] s: ${data_dump}/org/${dset} -> ${data_dump}/${dset}"
+            ${python} -m codectk.bin.filter_length --fs "${fs}" --min_wav_duration "${min_wav_duration}" \
+                --max_wav_duration "${max_wav_duration}" "${data_dump}/org/${dset}" "${data_dump}/${dset}"
+            utils/validate_data_dir.sh --no-text --no-feats "${data_dump}/${dset}"
+        done
+        log "Stage 3 done at ${SECONDS} s"
+    fi
+
+    if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+        for dset in ${train_set} ${valid_set}; do
+            log "Stage 4: statistics: ${data_dump}/${dset} -> ${stats_dir}/${dset}"
+            ${train_cmd} "${stats_dir}/logdir/stats.${dset}.log" \
+                ${python} -m codectk.bin.collect_stats --fs "${fs}" "${data_dump}/${dset}" "${stats_dir}/${dset}"
+            grep 'collect_stats:' "${stats_dir}/logdir/stats.${dset}.log" | tail -n 1
+        done
+        log "Stage 4 done at ${SECONDS} s"
+    fi
+fi
+
+if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    log "Stage 5: training: ${train_config} ${train_args} -> ${codec_exp} (log: ${codec_exp}/train.log)"
+    mkdir -p "${codec_exp}"
+    echo "${run_args} # $(date)" >> "${codec_exp}/run.sh"
+    # shellcheck disable=SC2086
+    if ! ${cuda_cmd} --gpu "${ngpu}" "${codec_exp}/train.log" \
+        ${python} -m codectk.bin.train --config "${train_config}" --ngpu "${ngpu}" \
+            --train_data "${data_dump}/${train_set}" --valid_data "${data_dump}/${valid_set}" \
+            --output_dir "${codec_exp}" ${train_args}; then
+        tail -n 20 "${codec_exp}/train.log" >&2
+        log "Error: training failed, see ${codec_exp}/train.log; re-run stage 5 to resume"
+        exit 1
+    fi
+    log "Stage 5 done at ${SECONDS} s: $(grep -o 'inference model: .*' "${codec_exp}/train.log" | tail -n 1)"
+fi
+
+if ! "${skip_eval}"; then
+    if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+        _opts=()
+        [ -n "${inference_config}" ] && _opts+=(--config "${inference_config}")
+        _cmd=${decode_cmd}
+        [ "${gpu_inference}" = true ] && _cmd=${cuda_cmd}
+        for dset in ${test_sets}; do
+            dir="${codec_exp}/decode_${dset}${_sfx}"
+            log "Stage 6: decoding: ${data_dump}/${dset} with ${codec_exp}/${inference_model} -> ${dir}"
+            mkdir -p "${dir}/logdir"
+            rm -rf "${dir}"/logdir/output.*
+            _nj=$(split_list "${data_dump}/${dset}/wav.scp" "${inference_nj}" "${dir}/logdir" keys)
+            # shellcheck disable=SC2086
+            ${_cmd} JOB=1:"${_nj}" "${dir}/logdir/decode.JOB.log" \
+                ${python} -m codectk.bin.decode --model "${codec_exp}" --model_file "${inference_model}" \
+                    --in_scp "${dir}/logdir/keys.JOB.scp" --out_dir "${dir}/logdir/output.JOB" \
+                    --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" ${inference_args}
+            merge "${dir}/logdir" wav.scp "${dir}/wav.scp"
+            merge "${dir}/logdir" codes.scp "${dir}/codes.scp"
+            cp "${dir}/logdir/output.1/codes.json" "${dir}/codes.json"
+            cp "${dir}/logdir/output.1/bitrate" "${dir}/bitrate"
+        done
+        log "Stage 6 done at ${SECONDS} s"
+    fi
+
+    if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+        for dset in ${test_sets}; do
+            dir="${codec_exp}/decode_${dset}${_sfx}"
+            out="${codec_exp}/scores/${dset}${_sfx}"
+            log "Stage 7: scoring: ${dir} against ${data_dump}/${dset} -> ${out}"
+            # shellcheck disable=SC2086
+            ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" --deg_scp "${dir}/wav.scp" \
+                --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
+                --out_dir "${out}" ${scoring_opts}
+        done
+        log "Stage 7 done at ${SECONDS} s"
+    fi
+fi
+
+if ! "${skip_packing}" && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    packed="${codec_exp}/packed/codec_${tag}.zip"
+    log "Stage 8: packing: ${codec_exp}/${inference_model} -> ${packed}"
+    ${python} -m codectk.bin.pack --exp_dir "${codec_exp}" --model_file "${inference_model}" \
+        --out "${packed}" --scores_dir "${codec_exp}/scores"
+    log "Stage 8 done at ${SECONDS} s"
+fi
+
+log "Successfully finished in ${SECONDS} s. [elapsed=${SECONDS}s]"

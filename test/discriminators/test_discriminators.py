@@ -1,0 +1,139 @@
+"""Discriminator output structure, gradients, scales and the combined registry wrapper."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from codectk.discriminators import DISCRIMINATORS, CombinedDiscriminator
+
+
+def make_msd_conf(**overrides):
+    conf = {
+        "scales": 3,
+        "channels": 4,
+        "max_channels": 32,
+        "downsample_scales": [4, 4],
+        "channels_per_group": 4,
+    }
+    return {**conf, **overrides}
+
+
+def make_mpd_conf(**overrides):
+    conf = {"periods": [2, 3], "channels": [4, 8, 8], "strides": [3, 3, 1]}
+    return {**conf, **overrides}
+
+
+def make_stft_conf(**overrides):
+    conf = {"n_fft": 256, "hop_length": 64, "channels": 4}
+    return {**conf, **overrides}
+
+
+def make_ms_stft_conf(**overrides):
+    conf = {"n_ffts": [256, 128, 64], "filters": 4, "max_filters": 16}
+    return {**conf, **overrides}
+
+
+CONFS = {
+    "msd": make_msd_conf,
+    "mpd": make_mpd_conf,
+    "stft": make_stft_conf,
+    "ms_stft": make_ms_stft_conf,
+}
+N_SUB = {"msd": 3, "mpd": 2, "stft": 1, "ms_stft": 3}
+
+
+@pytest.fixture
+def wav():
+    gen = torch.Generator().manual_seed(0)
+    return 0.1 * torch.randn(2, 1, 2000, generator=gen)
+
+
+@pytest.mark.parametrize("name", sorted(CONFS))
+def test_output_structure_and_gradients(name, wav):
+    torch.manual_seed(0)
+    disc = DISCRIMINATORS.build(name, CONFS[name]())
+    wav = wav.clone().requires_grad_(True)
+    outs = disc(wav)
+    assert isinstance(outs, list) and len(outs) == N_SUB[name]
+    for sub in outs:
+        assert isinstance(sub, list) and len(sub) >= 2
+        assert all(isinstance(t, torch.Tensor) and t.shape[0] == 2 for t in sub)
+        assert all(torch.isfinite(t).all() for t in sub)
+        assert sub[-1].shape[1] == 1  # logits: one channel
+        assert sub[-2].shape[1] > 1  # the last feature map is wider
+    sum(t.mean() for sub in outs for t in sub).backward()
+    assert wav.grad is not None and torch.isfinite(wav.grad).all()
+    assert wav.grad.abs().sum() > 0
+
+
+def test_msd_scales_see_downsampled_input(wav):
+    disc = DISCRIMINATORS.build("msd", make_msd_conf())
+    outs = disc(wav)
+    first_maps = [sub[0].shape[-1] for sub in outs]
+    logits = [sub[-1].shape[-1] for sub in outs]
+    assert first_maps == [2000, 1001, 501]  # AvgPool1d(4, 2, padding=2) halves each time
+    assert logits[0] > logits[1] > logits[2]
+
+
+def test_msd_spectral_norm_first_scale_only():
+    disc = DISCRIMINATORS.build("msd", make_msd_conf(spectral_norm_first_scale=True))
+
+    def norm_kinds(block):
+        return {
+            type(p).__name__
+            for m in block.modules()
+            if hasattr(m, "parametrizations")
+            for p in m.parametrizations["weight"]
+        }
+
+    kinds = [norm_kinds(block) for block in disc.discriminators]
+    assert kinds[0] == {"_SpectralNorm"}
+    assert all(k == {"_WeightNorm"} for k in kinds[1:])
+
+
+def test_stft_logits_are_time_sequence(wav):
+    disc = DISCRIMINATORS.build("stft", make_stft_conf())
+    logits = disc(wav)[0][-1]
+    frames = 2000 // 64 + 1
+    assert logits.shape == (2, 1, frames // 8)  # three (2, 2) strides over time
+
+
+def test_ms_stft_rejects_short_input():
+    disc = DISCRIMINATORS.build("ms_stft", make_ms_stft_conf())
+    with pytest.raises(ValueError, match="shorter than 256"):
+        disc(torch.zeros(1, 1, 200))
+
+
+def test_combined_concatenates_in_order(wav):
+    torch.manual_seed(0)
+    conf = {"discriminators": {"msd": make_msd_conf(), "stft": make_stft_conf()}}
+    combined = DISCRIMINATORS.build("combined", conf)
+    assert isinstance(combined, CombinedDiscriminator)
+    outs = combined(wav)
+    assert len(outs) == 3 + 1
+    torch.testing.assert_close(outs[0][-1], combined.discriminators["msd"](wav)[0][-1])
+    torch.testing.assert_close(outs[3][-1], combined.discriminators["stft"](wav)[0][-1])
+
+
+def test_combined_rejects_unknown_name():
+    with pytest.raises(ValueError, match=r"unknown discriminator 'nope'.*'msd'.*'stft'"):
+        DISCRIMINATORS.build("combined", {"discriminators": {"msd": {}, "nope": {}}})
+
+
+def test_combined_rejects_unknown_key_and_empty():
+    with pytest.raises(ValueError, match="unknown key"):
+        DISCRIMINATORS.build("combined", {"discriminators": {"msd": {"scale": 2}}})
+    with pytest.raises(ValueError, match="empty"):
+        DISCRIMINATORS.build("combined", {"discriminators": {}})
+
+
+def test_bad_configurations_raise():
+    with pytest.raises(ValueError, match="scales"):
+        DISCRIMINATORS.build("msd", make_msd_conf(scales=0))
+    with pytest.raises(ValueError, match="not a valid"):
+        DISCRIMINATORS.build("mpd", make_mpd_conf(periods=[2.5]))
+    with pytest.raises(ValueError, match="match in length"):
+        DISCRIMINATORS.build("mpd", make_mpd_conf(strides=[3]))
+    with pytest.raises(ValueError, match="strides"):
+        DISCRIMINATORS.build("stft", make_stft_conf(multipliers=[2]))
