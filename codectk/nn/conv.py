@@ -123,9 +123,17 @@ class SConv1d(nn.Module):
         if stride > effective:
             raise ValueError(f"stride {stride} exceeds the effective kernel size {effective}")
         if pad_mode not in _PAD_MODES:
-            raise ValueError(f"pad mode {pad_mode!r} not supported; choose one of {list(_PAD_MODES)}")
+            raise ValueError(
+                f"pad mode {pad_mode!r} not supported; choose one of {list(_PAD_MODES)}"
+            )
         conv = nn.Conv1d(
-            in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
         )
         self.conv = _weight_norm(conv) if weight_norm else conv
         self.causal = causal
@@ -239,4 +247,3 @@ def remove_weight_norm_(module: nn.Module) -> nn.Module:
         if _is_weight_norm(sub):
             parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
     return module
-

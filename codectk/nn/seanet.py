@@ -49,6 +49,9 @@ def make_activation(name: str) -> nn.Module:
     Args:
         name (str): one of "elu", "gelu", "leaky_relu" (slope 0.2), "relu", "silu", "tanh".
 
+    Returns:
+        nn.Module: a new activation module.
+
     Raises:
         ValueError: naming the unknown activation and the valid ones.
     """
@@ -103,7 +106,14 @@ class SEANetResnetBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        """Args: x (Tensor): (B, N, F). Returns: Tensor (B, N, F)."""
+        """Apply the unit.
+
+        Args:
+            x (Tensor): (B, N, F).
+
+        Returns:
+            Tensor: (B, N, F).
+        """
         return self.shortcut(x) + self.block(x)
 
 

@@ -106,7 +106,8 @@ class EuclideanCodebook(nn.Module):
 
     Buffers: ``embed`` (V, D) the codewords; ``embed_avg`` (V, D) and ``cluster_size`` (V,)
     their EMA sums and counts (``embed = embed_avg / smoothed(cluster_size)``);
-    ``initialized`` whether the first training batch has been seen.
+    ``initialized`` whether the first training batch has been seen. With ``kmeans_init``
+    the codebook is all zeros until then, so an untrained codebook maps everything to 0.
 
     Args:
         dim (int): vector size D.
@@ -180,8 +181,9 @@ class EuclideanCodebook(nn.Module):
         Returns:
             Tensor: LongTensor (...).
         """
-        flat = x.reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
-        return nearest_codes(flat, self.embed).view(x.shape[:-1])  # (N,) -> (...)
+        with torch.autocast(x.device.type, enabled=False):  # distances in codebook dtype
+            flat = x.reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
+            return nearest_codes(flat, self.embed).view(x.shape[:-1])  # (N,) -> (...)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Codewords of ``codes``.
@@ -205,13 +207,14 @@ class EuclideanCodebook(nn.Module):
         Returns:
             tuple[Tensor, Tensor]: quantised (..., D) (no gradient) and codes, LongTensor (...).
         """
-        flat = x.detach().reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
-        if self.training and not bool(self.initialized):
-            self.init_embed_(flat)
-        codes = nearest_codes(flat, self.embed)
-        quantized = F.embedding(codes, self.embed).to(x.dtype)
-        if self.training:
-            self.ema_update_(flat, codes)
+        with torch.autocast(x.device.type, enabled=False):  # fp32 search and EMA under AMP
+            flat = x.detach().reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
+            if self.training and not bool(self.initialized):
+                self.init_embed_(flat)
+            codes = nearest_codes(flat, self.embed)
+            quantized = F.embedding(codes, self.embed).to(x.dtype)
+            if self.training:
+                self.ema_update_(flat, codes)
         return quantized.view(x.shape), codes.view(x.shape[:-1])  # (N, D), (N,) -> (..., D), (...)
 
     @torch.no_grad()
@@ -233,9 +236,9 @@ class EuclideanCodebook(nn.Module):
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.epsilon) / (
-            total + self.codebook_size * self.epsilon
-        ) * total
+        smoothed = (
+            (self.cluster_size + self.epsilon) / (total + self.codebook_size * self.epsilon) * total
+        )
         self.embed.copy_(self.embed_avg / smoothed[:, None])
         self.expire_codes_(flat)
 
@@ -320,7 +323,7 @@ class VectorQuantizer(nn.Module):
 
     def encode(self, z: Tensor) -> Tensor:
         """Codes (B, F) of latents (B, D, F); never updates the codebook."""
-        return self.codebook.encode(self.project_in(z.transpose(1, 2)))  # (B, D, F) -> (B, F, D)
+        return self.codebook.encode(self.project_in(z.transpose(1, 2)))  # (B, D, F) -> (B, F, D_c)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Quantised latents (B, D, F) of codes (B, F)."""

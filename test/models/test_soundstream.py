@@ -90,7 +90,7 @@ def test_l1_training_reduces_the_loss():
     codec = CODECS.build("soundstream", make_soundstream_conf(quantizer_dropout=0.0))
     codec.train()
     opt = torch.optim.Adam(codec.parameters(), lr=3e-3)
-    wav = seeded_wav(batch=4, length=3200, seed=2)
+    wav = seeded_wav(batch=2, length=1920, seed=2)
     losses = []
     for _ in range(20):
         out = codec(wav)
@@ -100,12 +100,12 @@ def test_l1_training_reduces_the_loss():
         opt.step()
         losses.append(loss.item())
     assert out.wav.shape == wav.shape
-    assert min(losses[-3:]) < 0.7 * losses[0], losses
+    assert min(losses[-3:]) < 0.8 * losses[0], losses
 
 
 def test_quantizer_dropout_in_training_forward():
     torch.manual_seed(0)
-    codec = SoundStream(**make_soundstream_conf(n_residual_layers=1))
+    codec = SoundStream(**make_soundstream_conf())
     codec.train()
     wav = seeded_wav(length=640)
     with torch.no_grad():

@@ -49,6 +49,15 @@ def test_causal_conv_ignores_the_future():
     assert not torch.equal(y[..., 10], y2[..., 10])
 
 
+@pytest.mark.parametrize("pad_mode", ["reflect", "constant"])
+def test_causal_stride_one_conv_output_t_sees_inputs_up_to_t(pad_mode):
+    torch.manual_seed(0)
+    conv = SConv1d(1, 2, kernel_size=7, dilation=2, causal=True, pad_mode=pad_mode)
+    for t0 in (1, 3, 30):
+        past_same, changed = _past_unchanged(conv, torch.randn(1, 1, 40), t0, n_past=t0)
+        assert past_same and changed, t0
+
+
 def test_noncausal_conv_sees_the_future():
     torch.manual_seed(0)
     conv = SConv1d(2, 3, kernel_size=8, stride=4, causal=False)

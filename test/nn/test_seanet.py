@@ -70,7 +70,9 @@ def test_causal_decoder_samples_ignore_future_frames():
 
 def test_residual_dilations_and_channel_doubling():
     enc = SEANetEncoder(**_conf(n_residual_layers=3))
-    dilated = [m.conv for m in enc.modules() if isinstance(m, SConv1d) and m.conv.kernel_size == (5,)]
+    dilated = [
+        m.conv for m in enc.modules() if isinstance(m, SConv1d) and m.conv.kernel_size == (5,)
+    ]
     assert [c.dilation[0] for c in dilated] == [1, 3, 9] * 3
     strided = [m.conv for m in enc.modules() if isinstance(m, SConv1d) and m.stride > 1]
     assert [(c.in_channels, c.out_channels, c.stride[0]) for c in strided] == [

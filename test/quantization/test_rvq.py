@@ -55,7 +55,9 @@ def test_encode_decode_equals_forward_in_eval():
 
 def test_quantizer_dropout_samples_k_prime():
     torch.manual_seed(0)
-    rvq = ResidualVectorQuantizer(dimension=8, n_codebooks=4, codebook_size=16, quantizer_dropout=1.0)
+    rvq = ResidualVectorQuantizer(
+        dimension=8, n_codebooks=4, codebook_size=16, quantizer_dropout=1.0
+    )
     z = mixture_latents(frames=4)
     rvq.train()
     seen = set()

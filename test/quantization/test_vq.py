@@ -141,7 +141,11 @@ def test_ddp_codebooks_stay_identical(tmp_path):
     ref = EuclideanCodebook(4, 8, kmeans_init=False, threshold_ema_dead_code=0.0)
     ref.train()
     for step in range(3):
-        ref(torch.cat([gaussian_mixture(64, 4, n_centres=6, seed=100 * step + r)[0] for r in (0, 1)]))
+        ref(
+            torch.cat(
+                [gaussian_mixture(64, 4, n_centres=6, seed=100 * step + r)[0] for r in (0, 1)]
+            )
+        )
     for key, value in ref.state_dict().items():
         assert torch.equal(r0["book"][key], r1["book"][key]), key
         torch.testing.assert_close(r0["book"][key], value, rtol=1e-5, atol=1e-6)
