@@ -1,103 +1,203 @@
-"""LibriSpeech-layout corpora as Kaldi data directories.
+"""LibriSpeech as Kaldi data directories, through lhotse's ``prepare_librispeech``.
 
 Layout (one real path and line)::
 
-    LibriSpeech/train-clean-100/103/1240/103-1240-0000.flac
+    LibriSpeech/train-clean-100/103/1240/103-1240-0000.flac      <part>/<spk>/<chapter>/
     LibriSpeech/train-clean-100/103/1240/103-1240.trans.txt
         103-1240-0000 CHAPTER ONE MISSUS RACHEL LYNDE IS SURPRISED ...
     LibriSpeech/SPEAKERS.TXT
         103  | F | train-clean-100  | 23.00 | Karen Savage
 
-Transcripts are optional (codecs need none): a chapter without ``*.trans.txt`` still
-yields its audio. Utterance ids are ``<speaker>-<chapter>-<utt>``, so the speaker id
-prefixes them as Kaldi requires.
+16 kHz mono FLAC. Parts: train-clean-100, train-clean-360, train-other-500, dev-clean,
+dev-other, test-clean, test-other (and mini_librispeech's train-clean-5, dev-clean-2).
+Utterance ids are the file names, ``<speaker>-<chapter>-<utt>``: the speaker id prefixes
+them and sorts like them, as Kaldi requires.
 
-Corpus: V. Panayotov et al., "LibriSpeech: an ASR corpus based on public domain audio
-books", ICASSP 2015 (OpenSLR 12), licence CC BY 4.0.
+What codectk adds to lhotse: only the parts on disk are passed to it; unreadable audio
+is hidden from it (it would stop at the first one) and named in a warning; audio without
+a transcript line, which lhotse skips, is kept with an empty ``text`` and a warning
+(codecs need no text); genders come from ``SPEAKERS.TXT``, which lhotse does not read.
+
+Corpus: V. Panayotov, G. Chen, D. Povey, S. Khudanpur, "LibriSpeech: an ASR corpus based
+on public domain audio books", ICASSP 2015 (OpenSLR 12). Licence: CC BY 4.0.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from codectk.datadir import DataDirError, utt2spk_to_spk2utt, write_scp
+from codectk.corpora.common import (
+    LIBRI_PARTS,
+    CorpusError,
+    Utterance,
+    ensure_parts,
+    from_lhotse,
+    is_junk,
+    lhotse_view,
+    libri_root,
+    probe_audio,
+    read_libri_speakers,
+    warn_many,
+    write_data_dir,
+)
 
 log = logging.getLogger(__name__)
 
+SAMPLE_RATE = 16000
+PARTS = LIBRI_PARTS + ("train-clean-5", "dev-clean-2")
+_UTT = re.compile(r"^(\d+)-(\d+)-(\d+)$")
 
-def read_speakers(speakers_txt: str | os.PathLike) -> dict[str, str]:
-    """Read ``SPEAKERS.TXT``: speaker id -> gender (``f``/``m``). Missing file: empty."""
-    path = Path(speakers_txt)
-    if not path.is_file():
-        log.warning("%s not found: spk2gender will not be written", path)
-        return {}
-    genders = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith(";") or not line.strip():
+
+def librispeech_root(corpus_dir: str | os.PathLike) -> Path:
+    """The folder holding the parts: ``<corpus_dir>/LibriSpeech`` or ``corpus_dir``."""
+    return libri_root(corpus_dir, "LibriSpeech")
+
+
+def download_librispeech(corpus_dir: str | os.PathLike, parts: Sequence[str]) -> None:
+    """Download the ``parts`` missing under ``corpus_dir`` with lhotse (see
+    :func:`codectk.corpora.common.ensure_parts`); parts on disk never touch the network."""
+    root = librispeech_root(corpus_dir)
+    _check_parts(parts)
+
+    def fetch(need: list[str]) -> None:
+        from lhotse.recipes import librispeech as lhotse_librispeech
+
+        if root.name != "LibriSpeech":
+            raise CorpusError(f"{root}: lhotse downloads into a folder named LibriSpeech")
+        lhotse_librispeech.download_librispeech(root.parent, dataset_parts=need)
+
+    ensure_parts(root, parts, fetch, "LibriSpeech")
+
+
+def librispeech_utterances(
+    corpus_dir: str | os.PathLike, part: str, nj: int = 1
+) -> dict[str, Utterance]:
+    """The utterances of one part: lhotse's, plus the audio it skips for want of text.
+
+    Args:
+        corpus_dir: folder holding ``LibriSpeech/`` (or that folder).
+        part (str): e.g. ``"train-clean-100"``.
+        nj (int): threads for header reading and for lhotse.
+
+    Returns:
+        dict: utterance id -> :class:`~codectk.corpora.common.Utterance`; empty (with a
+        warning) for a part without audio.
+    """
+    root = librispeech_root(corpus_dir)
+    part_dir = root / part
+    files, misnamed = [], []
+    for f in sorted(part_dir.glob("*/*/*.flac")):
+        m = _UTT.match(f.stem)
+        if is_junk(f):
             continue
-        fields = [f.strip() for f in line.split("|")]
-        if len(fields) >= 2 and fields[1] in ("F", "M"):
-            genders[fields[0]] = fields[1].lower()
-    return genders
+        if m is None or (m[1], m[2]) != (f.parent.parent.name, f.parent.name):
+            misnamed.append(str(f))
+        else:
+            files.append(f)
+    warn_many("files not named <part>/<spk>/<chapter>/<spk>-<chapter>-<n>.flac (skipped)", misnamed)
+    if not files:
+        log.warning("%s: no audio (empty or missing part): skipped", part_dir)
+        return {}
+    audio, bad = probe_audio(files, SAMPLE_RATE, nj)
+    utts: dict[str, Utterance] = {}
+    if audio and any(part_dir.glob("*/*/*.trans.txt")):
+        from lhotse.recipes import librispeech as lhotse_librispeech
+
+        with lhotse_view(root, bad) as view:
+            try:
+                manifests = lhotse_librispeech.prepare_librispeech(
+                    view, dataset_parts=[part], num_jobs=nj
+                )
+            except AssertionError as exc:  # fix_manifests: "No recordings left ..."
+                log.warning("%s: lhotse found no transcribed audio (%s)", part_dir, exc)
+                manifests = {}
+            except Exception as exc:
+                raise CorpusError(
+                    f"{part_dir}: lhotse's prepare_librispeech failed: {exc}"
+                ) from exc
+            if part in manifests:
+                m = manifests[part]
+                utts = from_lhotse(m["recordings"], m["supervisions"], view, root, audio)
+    untranscribed = [p for p in audio if p.stem not in utts]
+    warn_many(
+        f"audio files in {part_dir} have no transcript line (lhotse skips them; kept, no text)",
+        [str(p) for p in untranscribed],
+    )
+    for p in untranscribed:
+        info = audio[p]
+        utts[p.stem] = Utterance(_UTT.match(p.stem)[1], str(p), info.num_samples, info.sample_rate)
+    return utts
+
+
+def prepare_librispeech(
+    corpus_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    parts: Sequence[str] | None = None,
+    nj: int = 1,
+) -> dict[str, int]:
+    """Write one Kaldi data dir per part, ``<out_dir>/<part>``.
+
+    Args:
+        corpus_dir: folder holding ``LibriSpeech/`` (or that folder).
+        out_dir: parent of the data dirs (e.g. ``data``).
+        parts: part names; None: every part on disk (lhotse's "all" fails on a partial
+            corpus). A part not on disk or without audio is a warning and a skip.
+        nj (int): threads for header reading and for lhotse.
+
+    Returns:
+        dict: part -> utterances written, for the parts written.
+
+    Raises:
+        CorpusError: no part on disk, or a data dir that does not validate.
+        ValueError: an unknown part name.
+    """
+    root = librispeech_root(corpus_dir)
+    present = [p for p in PARTS if (root / p).is_dir()]
+    if parts is None:
+        parts = present
+    _check_parts(parts)
+    warn_many(
+        f"LibriSpeech parts not found under {root} (skipped)",
+        [p for p in parts if p not in present],
+    )
+    parts = [p for p in parts if p in present]
+    if not parts:
+        raise CorpusError(f"{root}: no LibriSpeech part found (expected some of {list(PARTS)})")
+    genders = read_libri_speakers(root / "SPEAKERS.TXT")
+    written = {}
+    for part in parts:
+        utts = librispeech_utterances(root, part, nj)
+        if utts:
+            written[part] = write_data_dir(Path(out_dir) / part, utts, genders)
+    return written
 
 
 def prepare_librispeech_dir(
-    corpus_dir: str | os.PathLike, parts: list[str], out_dir: str | os.PathLike
+    corpus_dir: str | os.PathLike, parts: Sequence[str], out_dir: str | os.PathLike
 ) -> int:
-    """Write a Kaldi data dir (wav.scp, utt2spk, spk2utt, spk2gender, text if any).
-
-    Args:
-        corpus_dir: folder holding ``LibriSpeech/`` (or the ``LibriSpeech`` folder itself).
-        parts (list[str]): subsets, e.g. ``["train-clean-100"]``.
-        out_dir: the data dir to write.
+    """Write the union of ``parts`` as one data dir (the mini_librispeech recipe's use).
 
     Returns:
         int: number of utterances.
 
     Raises:
-        DataDirError: no part found or no audio at all.
+        CorpusError: none of the parts holds audio.
     """
-    root = Path(corpus_dir).resolve()
-    if (root / "LibriSpeech").is_dir():
-        root = root / "LibriSpeech"
-    wav, utt2spk, text = {}, {}, {}
+    root = librispeech_root(corpus_dir)
+    _check_parts(parts)
+    utts: dict[str, Utterance] = {}
     for part in parts:
-        part_dir = root / part
-        if not part_dir.is_dir():
-            log.warning("%s: part not found, skipped", part_dir)
-            continue
-        for flac in sorted(part_dir.glob("*/*/*.flac")):
-            utt = flac.stem
-            spk = utt.split("-")[0]
-            wav[utt] = str(flac)
-            utt2spk[utt] = spk
-        for trans in sorted(part_dir.glob("*/*/*.trans.txt")):
-            for line in trans.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    utt, _, words = line.partition(" ")
-                    text[utt] = words
-    if not wav:
-        raise DataDirError(f"{root}: no .flac files under parts {parts}")
-    out = Path(out_dir)
-    write_scp(out / "wav.scp", wav)
-    write_scp(out / "utt2spk", utt2spk)
-    write_scp(out / "spk2utt", {s: " ".join(u) for s, u in utt2spk_to_spk2utt(utt2spk).items()})
-    genders = read_speakers(root / "SPEAKERS.TXT")
-    if genders:
-        write_scp(
-            out / "spk2gender", {s: genders[s] for s in set(utt2spk.values()) if s in genders}
-        )
-    if text:
-        missing = sorted(set(wav) - set(text))
-        if missing:
-            log.warning(
-                "%d utterances have no transcript (e.g. %s): text not written",
-                len(missing),
-                missing[0],
-            )
-        else:
-            write_scp(out / "text", text)
-    log.info("wrote %s: %d utterances, %d speakers", out, len(wav), len(set(utt2spk.values())))
-    return len(wav)
+        utts.update(librispeech_utterances(root, part))
+    if not utts:
+        raise CorpusError(f"{root}: no .flac files under parts {list(parts)}")
+    return write_data_dir(out_dir, utts, read_libri_speakers(root / "SPEAKERS.TXT"))
+
+
+def _check_parts(parts: Sequence[str]) -> None:
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown LibriSpeech part(s) {unknown}; choose from {list(PARTS)}")

@@ -4,7 +4,9 @@ Every discriminator maps a waveform (B, 1, T) to ``list[list[Tensor]]``: one inn
 per sub-discriminator with its intermediate feature maps followed by its logits (last).
 
 Registered: ``msd`` (MelGAN multi-scale), ``mpd`` (HiFi-GAN multi-period), ``stft``
-(SoundStream STFT), ``ms_stft`` (EnCodec multi-scale STFT), ``combined`` (several of them).
+(SoundStream STFT), ``ms_stft`` (EnCodec multi-scale STFT), ``mrd`` (DAC multi-band
+multi-resolution STFT), ``dac`` (DAC: MPD + MRD on peak-normalised input), ``combined``
+(several of them).
 """
 
 from codectk.registry import Registry
@@ -13,6 +15,8 @@ DISCRIMINATORS = Registry("discriminator")
 
 # The modules register themselves on import; they need DISCRIMINATORS defined above.
 from codectk.discriminators.combined import CombinedDiscriminator  # noqa: E402
+from codectk.discriminators.dac import DACDiscriminator  # noqa: E402
+from codectk.discriminators.mrd import MultiBandSTFTDiscriminator  # noqa: E402
 from codectk.discriminators.stft import (  # noqa: E402
     MultiScaleSTFTDiscriminator,
     STFTDiscriminator,
@@ -25,6 +29,8 @@ from codectk.discriminators.waveform import (  # noqa: E402
 __all__ = [
     "DISCRIMINATORS",
     "CombinedDiscriminator",
+    "DACDiscriminator",
+    "MultiBandSTFTDiscriminator",
     "MultiPeriodDiscriminator",
     "MultiScaleDiscriminator",
     "MultiScaleSTFTDiscriminator",

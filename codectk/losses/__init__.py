@@ -1,5 +1,5 @@
 """Training losses: spectral reconstruction, adversarial, feature matching, and the
-registered training objectives (``loss: codec_gan`` + ``loss_conf``)."""
+registered training objectives (``loss: codec_gan``, ``encodec``, ``dac`` + ``loss_conf``)."""
 
 from codectk.losses.adversarial import (
     discriminator_loss,
@@ -7,7 +7,10 @@ from codectk.losses.adversarial import (
     feature_matching_loss,
     generator_adversarial_loss,
 )
+from codectk.losses.balancer import Balancer
 from codectk.losses.codec_loss import LOSSES, CodecGANLoss
+from codectk.losses.dac_loss import DACLoss
+from codectk.losses.encodec_loss import EnCodecFrequencyLoss, EnCodecLoss
 from codectk.losses.spectral import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -15,7 +18,11 @@ from codectk.losses.spectral import (
 
 __all__ = [
     "LOSSES",
+    "Balancer",
     "CodecGANLoss",
+    "DACLoss",
+    "EnCodecFrequencyLoss",
+    "EnCodecLoss",
     "MultiResolutionSTFTLoss",
     "MultiScaleMelLoss",
     "discriminator_loss",

@@ -1,6 +1,10 @@
 """Codec model families, registered by name in :data:`codectk.models.base.CODECS`."""
 
-from codectk.models import soundstream  # noqa: F401  (registers "soundstream")
+from codectk.models import (  # noqa: F401  (each module registers its codec by name)
+    dac,
+    encodec,
+    soundstream,
+)
 from codectk.models.base import CODECS, Codec, CodecOutput
 
 __all__ = ["CODECS", "Codec", "CodecOutput"]

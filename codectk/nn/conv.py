@@ -100,6 +100,8 @@ class SConv1d(nn.Module):
             "replicate").
         weight_norm (bool): reparametrise the weight as g * v / ||v|| (Salimans & Kingma,
             2016) with ``torch.nn.utils.parametrizations.weight_norm``.
+        group_norm (bool): apply ``GroupNorm(1, out_channels)`` to the output (EnCodec's
+            "time_group_norm", used by its non-causal 48 kHz model).
 
     Raises:
         ValueError: if stride exceeds the effective kernel size, or for an unknown pad mode.
@@ -117,6 +119,7 @@ class SConv1d(nn.Module):
         causal: bool = False,
         pad_mode: str = "reflect",
         weight_norm: bool = True,
+        group_norm: bool = False,
     ):
         super().__init__()
         effective = (kernel_size - 1) * dilation + 1
@@ -136,6 +139,7 @@ class SConv1d(nn.Module):
             bias=bias,
         )
         self.conv = _weight_norm(conv) if weight_norm else conv
+        self.norm: nn.Module = nn.GroupNorm(1, out_channels) if group_norm else nn.Identity()
         self.causal = causal
         self.pad_mode = pad_mode
         self.stride = stride
@@ -158,7 +162,7 @@ class SConv1d(nn.Module):
         else:
             right = padding_total // 2
             x = pad1d(x, (padding_total - right, right + extra), mode=self.pad_mode)
-        return self.conv(x)
+        return self.norm(self.conv(x))
 
 
 class SConvTranspose1d(nn.Module):
@@ -175,6 +179,8 @@ class SConvTranspose1d(nn.Module):
             f <= n // stride only.
         trim_right_ratio (float): share of the surplus trimmed on the right when causal.
         weight_norm (bool): apply weight normalisation to the weight.
+        group_norm (bool): apply ``GroupNorm(1, out_channels)`` to the raw output, before
+            trimming (as EnCodec's ``NormConvTranspose1d``).
 
     Raises:
         ValueError: if ``kernel_size < stride`` or ``trim_right_ratio`` is outside [0, 1], or
@@ -191,6 +197,7 @@ class SConvTranspose1d(nn.Module):
         causal: bool = False,
         trim_right_ratio: float = 1.0,
         weight_norm: bool = True,
+        group_norm: bool = False,
     ):
         super().__init__()
         if kernel_size < stride:
@@ -201,6 +208,7 @@ class SConvTranspose1d(nn.Module):
             raise ValueError("trim_right_ratio only applies to causal transposed convolutions")
         convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, bias=bias)
         self.convtr = _weight_norm(convtr) if weight_norm else convtr
+        self.norm: nn.Module = nn.GroupNorm(1, out_channels) if group_norm else nn.Identity()
         self.causal = causal
         self.trim_right_ratio = trim_right_ratio
         self.kernel_size = kernel_size
@@ -215,7 +223,7 @@ class SConvTranspose1d(nn.Module):
         Returns:
             Tensor: (B, C_out, F * stride).
         """
-        y = self.convtr(x)  # (B, C_out, (F - 1) * s + k)
+        y = self.norm(self.convtr(x))  # (B, C_out, (F - 1) * s + k)
         padding_total = self.kernel_size - self.stride
         if self.causal:
             right = math.ceil(padding_total * self.trim_right_ratio)

@@ -18,8 +18,9 @@ Défossez et al., "EnCodec", 2022, §3.1):
 SoundStream's settings are C = 32, strides (2, 4, 5, 8), three residual units with
 dilations 1, 3, 9 and k = 7, ``compress`` = 1, identity skips, ELU, causal convolutions and
 no LSTM; EnCodec's are one residual unit with k = 3, ``compress`` = 2, 1x1 skips and a
-two-layer LSTM. ``ratios`` is given in decoder order (as EnCodec); ``hop_length`` is
-their product.
+two-layer LSTM, weight norm at 24 kHz and (non-causal) time-wise group norm at 48 kHz
+(``norm``). ``ratios`` is given in decoder order (as EnCodec); ``hop_length`` is their
+product.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
 }
 _DEFAULT_RATIOS = (8, 5, 4, 2)
+# Convolution normalisations (EnCodec's ``norm``): SConv1d / SConvTranspose1d flags.
+_NORMS: dict[str, dict[str, bool]] = {
+    "weight_norm": {"weight_norm": True, "group_norm": False},
+    "time_group_norm": {"weight_norm": False, "group_norm": True},
+    "none": {"weight_norm": False, "group_norm": False},
+}
 
 
 def make_activation(name: str) -> nn.Module:
@@ -59,6 +66,28 @@ def make_activation(name: str) -> nn.Module:
     if key not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}")
     return _ACTIVATIONS[key]()
+
+
+def norm_flags(norm: str, causal: bool) -> dict[str, bool]:
+    """``weight_norm`` / ``group_norm`` flags of the convolutions for a SEANet ``norm``.
+
+    Args:
+        norm (str): "weight_norm", "time_group_norm" (GroupNorm(1, C) after each conv,
+            EnCodec's 48 kHz model) or "none".
+        causal (bool): whether the convolutions are causal.
+
+    Returns:
+        dict[str, bool]: keyword arguments of :class:`SConv1d` / :class:`SConvTranspose1d`.
+
+    Raises:
+        ValueError: for an unknown ``norm``, or "time_group_norm" with causal convolutions
+            (it normalises over the whole sequence, i.e. reads the future).
+    """
+    if norm not in _NORMS:
+        raise ValueError(f"norm {norm!r} not supported; choose one of {sorted(_NORMS)}")
+    if causal and norm == "time_group_norm":
+        raise ValueError("norm 'time_group_norm' is not causal; use it with causal=False")
+    return dict(_NORMS[norm])
 
 
 def _check_ratios(ratios: Sequence[int] | None) -> list[int]:
@@ -80,6 +109,7 @@ class SEANetResnetBlock(nn.Module):
         pad_mode (str): padding mode of non-causal convolutions.
         compress (int): hidden channels are ``dim // compress``.
         true_skip (bool): identity skip; otherwise a 1x1 convolution.
+        norm (str): convolution normalisation (see :func:`norm_flags`).
     """
 
     def __init__(
@@ -92,18 +122,18 @@ class SEANetResnetBlock(nn.Module):
         pad_mode: str = "reflect",
         compress: int = 2,
         true_skip: bool = True,
+        norm: str = "weight_norm",
     ):
         super().__init__()
         hidden = dim // compress
+        conv = dict(causal=causal, pad_mode=pad_mode, **norm_flags(norm, causal))
         self.block = nn.Sequential(
             make_activation(activation),
-            SConv1d(dim, hidden, kernel_size, dilation=dilation, causal=causal, pad_mode=pad_mode),
+            SConv1d(dim, hidden, kernel_size, dilation=dilation, **conv),
             make_activation(activation),
-            SConv1d(hidden, dim, 1, causal=causal, pad_mode=pad_mode),
+            SConv1d(hidden, dim, 1, **conv),
         )
-        self.shortcut: nn.Module = (
-            nn.Identity() if true_skip else SConv1d(dim, dim, 1, causal=causal, pad_mode=pad_mode)
-        )
+        self.shortcut: nn.Module = nn.Identity() if true_skip else SConv1d(dim, dim, 1, **conv)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the unit.
@@ -137,9 +167,10 @@ class SEANetEncoder(nn.Module):
         lstm (int): LSTM layers before the final projection (0: none).
         compress (int): channel reduction inside residual units.
         true_skip (bool): identity skips in residual units.
+        norm (str): convolution normalisation (see :func:`norm_flags`).
 
     Raises:
-        ValueError: for bad ``ratios`` or an unknown activation.
+        ValueError: for bad ``ratios``, an unknown activation or norm.
     """
 
     def __init__(
@@ -159,14 +190,16 @@ class SEANetEncoder(nn.Module):
         lstm: int = 2,
         compress: int = 2,
         true_skip: bool = False,
+        norm: str = "weight_norm",
     ):
         super().__init__()
         self.ratios = _check_ratios(ratios)
         self.hop_length = math.prod(self.ratios)
         self.dimension = dimension
         conv = dict(causal=causal, pad_mode=pad_mode)
+        flags = norm_flags(norm, causal)
         mult = 1
-        layers: list[nn.Module] = [SConv1d(channels, n_filters, kernel_size, **conv)]
+        layers: list[nn.Module] = [SConv1d(channels, n_filters, kernel_size, **conv, **flags)]
         for ratio in reversed(self.ratios):
             dim = mult * n_filters
             for j in range(n_residual_layers):
@@ -178,16 +211,18 @@ class SEANetEncoder(nn.Module):
                         activation,
                         compress=compress,
                         true_skip=true_skip,
+                        norm=norm,
                         **conv,
                     )
                 )
-            layers += [make_activation(activation), SConv1d(dim, 2 * dim, 2 * ratio, ratio, **conv)]
+            down = SConv1d(dim, 2 * dim, 2 * ratio, ratio, **conv, **flags)
+            layers += [make_activation(activation), down]
             mult *= 2
         if lstm:
             layers.append(SLSTM(mult * n_filters, num_layers=lstm))
         layers += [
             make_activation(activation),
-            SConv1d(mult * n_filters, dimension, last_kernel_size, **conv),
+            SConv1d(mult * n_filters, dimension, last_kernel_size, **conv, **flags),
         ]
         self.model = nn.Sequential(*layers)
 
@@ -224,9 +259,10 @@ class SEANetDecoder(nn.Module):
         true_skip (bool): identity skips in residual units.
         trim_right_ratio (float): share of transposed-conv surplus trimmed on the right when
             causal.
+        norm (str): convolution normalisation (see :func:`norm_flags`).
 
     Raises:
-        ValueError: for bad ``ratios`` or an unknown activation.
+        ValueError: for bad ``ratios``, an unknown activation or norm.
     """
 
     def __init__(
@@ -247,14 +283,18 @@ class SEANetDecoder(nn.Module):
         compress: int = 2,
         true_skip: bool = False,
         trim_right_ratio: float = 1.0,
+        norm: str = "weight_norm",
     ):
         super().__init__()
         self.ratios = _check_ratios(ratios)
         self.hop_length = math.prod(self.ratios)
         self.dimension = dimension
         conv = dict(causal=causal, pad_mode=pad_mode)
+        flags = norm_flags(norm, causal)
         mult = 2 ** len(self.ratios)
-        layers: list[nn.Module] = [SConv1d(dimension, mult * n_filters, kernel_size, **conv)]
+        layers: list[nn.Module] = [
+            SConv1d(dimension, mult * n_filters, kernel_size, **conv, **flags)
+        ]
         if lstm:
             layers.append(SLSTM(mult * n_filters, num_layers=lstm))
         for ratio in self.ratios:
@@ -266,6 +306,7 @@ class SEANetDecoder(nn.Module):
                 ratio,
                 causal=causal,
                 trim_right_ratio=trim_right_ratio if causal else 1.0,
+                **flags,
             )
             layers += [make_activation(activation), upsample]
             for j in range(n_residual_layers):
@@ -277,13 +318,14 @@ class SEANetDecoder(nn.Module):
                         activation,
                         compress=compress,
                         true_skip=true_skip,
+                        norm=norm,
                         **conv,
                     )
                 )
             mult //= 2
         layers += [
             make_activation(activation),
-            SConv1d(n_filters, channels, last_kernel_size, **conv),
+            SConv1d(n_filters, channels, last_kernel_size, **conv, **flags),
         ]
         self.model = nn.Sequential(*layers)
 

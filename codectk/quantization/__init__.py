@@ -4,12 +4,18 @@ from codectk.registry import Registry
 
 QUANTIZERS = Registry("quantizer")
 
+from codectk.quantization.factorized_vq import (  # noqa: E402
+    FactorizedResidualVectorQuantizer,
+    FactorizedVectorQuantizer,
+)
 from codectk.quantization.rvq import QuantizerOutput, ResidualVectorQuantizer  # noqa: E402
 from codectk.quantization.vq import EuclideanCodebook, VectorQuantizer  # noqa: E402
 
 __all__ = [
     "QUANTIZERS",
     "EuclideanCodebook",
+    "FactorizedResidualVectorQuantizer",
+    "FactorizedVectorQuantizer",
     "QuantizerOutput",
     "ResidualVectorQuantizer",
     "VectorQuantizer",

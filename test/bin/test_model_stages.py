@@ -12,11 +12,11 @@ from codectk.bin import compare_scores, decode, pack, score, train
 from codectk.codes import read_codes
 from codectk.datadir import read_scp
 from codectk.train.checkpoint import CheckpointError
-from test.train.conftest import dumped, write_conf  # noqa: F401  (fixture)
+from test.helpers import write_conf
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, dumped) -> Path:  # noqa: F811
+def trained(tmp_path_factory, dumped) -> Path:
     root = tmp_path_factory.mktemp("exp")
     conf = write_conf(root / "conf.yaml")
     exp = root / "codec_tiny"
@@ -34,7 +34,7 @@ def trained(tmp_path_factory, dumped) -> Path:  # noqa: F811
     return exp
 
 
-def test_decode_score_pack(tmp_path: Path, trained: Path, dumped):  # noqa: F811
+def test_decode_score_pack(tmp_path: Path, trained: Path, dumped):
     out = tmp_path / "decode"
     decode.main(
         [

@@ -8,7 +8,7 @@ from codectk.config import build_train_config
 from codectk.inference import load_codec
 from codectk.train.checkpoint import CheckpointError, average_state_dicts, load_file, save_atomic
 from codectk.train.trainer import NonFiniteLossError, Trainer
-from test.train.conftest import make_soundstream_conf
+from test.helpers import make_soundstream_conf
 
 
 def _trainer(tmp_path: Path, dumped, name="exp", **overrides) -> Trainer:

@@ -1,16 +1,12 @@
-"""A dumped data dir and a tiny training config shared by the trainer and stage tests."""
+"""Tiny training configs shared by the trainer and stage tests (``make_<model>_conf``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
-from codectk.bin import dump_wav
-from codectk.datadir import read_scp, subset_data_dir
 from codectk.models.soundstream import soundstream_tiny_conf
-from test.conftest import bundled_flacs
 
 
 def make_soundstream_conf(**overrides) -> dict:
@@ -51,33 +47,3 @@ def make_soundstream_conf(**overrides) -> dict:
 def write_conf(path: Path, **overrides) -> Path:
     path.write_text(yaml.safe_dump(make_soundstream_conf(**overrides)))
     return path
-
-
-@pytest.fixture(scope="session")
-def dumped(tmp_path_factory) -> dict[str, Path]:
-    """dump/raw/{train,valid} from 6 + 2 bundled utterances at 16 kHz."""
-    root = tmp_path_factory.mktemp("dump")
-    files = bundled_flacs()[:8]
-    src = root / "src"
-    src.mkdir()
-    (src / "wav.scp").write_text("".join(f"{f.stem} {f}\n" for f in files))
-    (src / "utt2spk").write_text("".join(f"{f.stem} {f.stem.split('-')[0]}\n" for f in files))
-    dump_wav.main(
-        [
-            "--fs",
-            "16000",
-            "--in_scp",
-            str(src / "wav.scp"),
-            "--out_wav_dir",
-            str(root / "data"),
-            "--out_dir",
-            str(src),
-        ]
-    )
-    utts = list(read_scp(src / "wav.scp"))
-    out = {}
-    for name, sub in (("train", utts[:6]), ("valid", utts[6:])):
-        subset_data_dir(src, root / name, sub)
-        (root / name / "fs").write_text("16000\n")
-        out[name] = root / name
-    return out

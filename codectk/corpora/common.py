@@ -1,0 +1,437 @@
+"""What every corpus wrapper shares: audio header checks, a filtered view of a corpus for
+lhotse, lhotse manifests -> utterances, and utterances -> a validated Kaldi data dir.
+
+lhotse's ``prepare_*`` recipes know each corpus's layout and quirks but stop at the first
+unreadable audio file, and drop audio that has no transcript. The wrappers therefore:
+
+1. read every audio header first (:func:`probe_audio`), warning about unreadable files,
+   unexpected sample rates and multi-channel files, each named;
+2. run lhotse on the corpus itself, or, when some files must be hidden from it (an
+   unreadable file, a transcript whose audio is missing), on a :func:`lhotse_view`: a tree
+   of symbolic links to the corpus without those files;
+3. add back the readable audio that lhotse left out for lack of a transcript (codecs need
+   no text), with a warning;
+4. write the Kaldi data dir, then fix and validate it (:func:`write_data_dir`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from codectk.datadir import fix_data_dir, utt2spk_to_spk2utt, validate_data_dir, write_scp
+
+log = logging.getLogger(__name__)
+
+#: Standard unions of LibriSpeech and LibriTTS parts (same names in both corpora).
+LIBRI_UNIONS: dict[str, tuple[str, ...]] = {
+    "train-clean-460": ("train-clean-100", "train-clean-360"),
+    "train-960": ("train-clean-100", "train-clean-360", "train-other-500"),
+}
+#: The seven parts of LibriSpeech and of LibriTTS.
+LIBRI_PARTS = (
+    "train-clean-100",
+    "train-clean-360",
+    "train-other-500",
+    "dev-clean",
+    "dev-other",
+    "test-clean",
+    "test-other",
+)
+#: How many examples a warning about many files shows.
+SHOWN = 5
+
+
+class CorpusError(RuntimeError):
+    """A corpus that cannot be prepared; the message names the file or folder."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """An audio file's header.
+
+    Attributes:
+        sample_rate (int): in Hz.
+        channels (int): number of channels.
+        num_samples (int): samples per channel.
+    """
+
+    sample_rate: int
+    channels: int
+    num_samples: int
+
+
+@dataclass
+class Utterance:
+    """One entry of a Kaldi data dir.
+
+    Attributes:
+        speaker (str): speaker id (a prefix of the utterance id).
+        path (str): audio file.
+        num_samples (int): samples per channel.
+        sample_rate (int): the file's sample rate in Hz.
+        text (str | None): transcript, None when the corpus has none for it.
+    """
+
+    speaker: str
+    path: str
+    num_samples: int
+    sample_rate: int
+    text: str | None = None
+
+
+def warn_many(what: str, items: list, shown: int = SHOWN) -> None:
+    """Log one warning ``<n> <what>: a, b, ... (and m more)`` if ``items`` is not empty."""
+    if not items:
+        return
+    more = f" (and {len(items) - shown} more)" if len(items) > shown else ""
+    log.warning("%d %s: %s%s", len(items), what, ", ".join(map(str, items[:shown])), more)
+
+
+def is_junk(path: Path) -> bool:
+    """macOS resource forks (``._x.wav``) shipped in some archives; lhotse skips them too."""
+    return path.name.startswith("._")
+
+
+def probe_audio(
+    files: Iterable[Path], expected_rate: int, nj: int = 1
+) -> tuple[dict[Path, AudioInfo], dict[Path, str]]:
+    """Read the header of every file (``soundfile.info``) in ``nj`` threads.
+
+    Unreadable files are logged one by one (each is named) and returned apart; a sample
+    rate other than ``expected_rate`` or more than one channel is a warning only: stage 2
+    resamples to ``--fs`` and averages the channels.
+
+    Args:
+        files: audio files.
+        expected_rate (int): the corpus's sample rate in Hz.
+        nj (int): threads.
+
+    Returns:
+        tuple: (readable: path -> :class:`AudioInfo`, unreadable: path -> reason).
+    """
+    files = sorted(set(files))
+
+    def one(path: Path) -> AudioInfo | str:
+        try:
+            info = sf.info(str(path))
+        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
+            return f"{type(exc).__name__}: {exc}"
+        if info.frames <= 0:
+            return "no samples"
+        return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
+
+    with ThreadPoolExecutor(max(1, nj)) as ex:
+        results = list(ex.map(one, files))
+    good: dict[Path, AudioInfo] = {}
+    bad: dict[Path, str] = {}
+    for path, res in zip(files, results):
+        if isinstance(res, str):
+            bad[path] = res
+            log.warning("%s: unreadable audio (%s): skipped", path, res)
+        else:
+            good[path] = res
+    warn_many(
+        f"files not at the corpus rate of {expected_rate} Hz (kept: stage 2 resamples them)",
+        [f"{p} ({i.sample_rate} Hz)" for p, i in good.items() if i.sample_rate != expected_rate],
+    )
+    warn_many(
+        "multi-channel files (kept: stage 2 averages the channels)",
+        [f"{p} ({i.channels} channels)" for p, i in good.items() if i.channels != 1],
+    )
+    return good, bad
+
+
+@contextlib.contextmanager
+def lhotse_view(
+    root: Path,
+    omit: Iterable[Path],
+    replace: Mapping[Path, str] | None = None,
+    work_dir: Path | None = None,
+) -> Iterator[Path]:
+    """The corpus folder ``root`` as lhotse should see it: without the files in ``omit``
+    and with the text files in ``replace`` rewritten.
+
+    With nothing to change this is ``root`` itself. Otherwise a temporary tree mirrors
+    ``root``: top-level entries with nothing to change are linked whole; the others are
+    rebuilt as real folders with a link per file (``Path.rglob`` does not descend into
+    linked folders below where it starts). lhotse then records paths inside the view;
+    :func:`from_view` maps them back.
+
+    Args:
+        root: the corpus folder.
+        omit: files under ``root`` to hide.
+        replace: files under ``root`` (existing or not) -> the text lhotse reads instead.
+        work_dir: where to create the view (default: the system's temporary folder).
+
+    Yields:
+        Path: the folder to give lhotse.
+    """
+    root = Path(root)
+    omit = {Path(p).relative_to(root) for p in omit}
+    replace = {Path(p).relative_to(root): text for p, text in (replace or {}).items()}
+    if not omit and not replace:
+        yield root
+        return
+    dirty_top = {p.parts[0] for p in (*omit, *replace)}
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".lhotse_view.", dir=work_dir))
+    view = tmp / root.name
+    try:
+        view.mkdir()
+        for entry in sorted(root.iterdir()):
+            if entry.name not in dirty_top:
+                (view / entry.name).symlink_to(entry.resolve())
+            elif entry.is_dir():
+                for dirpath, _, filenames in os.walk(entry):
+                    rel = Path(dirpath).relative_to(root)
+                    (view / rel).mkdir(parents=True, exist_ok=True)
+                    for name in filenames:
+                        if rel / name not in omit and rel / name not in replace:
+                            (view / rel / name).symlink_to(Path(dirpath, name).resolve())
+        for rel, text in replace.items():
+            (view / rel).parent.mkdir(parents=True, exist_ok=True)
+            (view / rel).write_text(text, encoding="utf-8")
+        log.info(
+            "lhotse reads %s through %s (%d files hidden, %d rewritten)",
+            root,
+            view,
+            len(omit),
+            len(replace),
+        )
+        yield view
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def from_view(source: str, view: Path, root: Path) -> Path:
+    """Map a path lhotse recorded inside ``view`` back to the corpus ``root``."""
+    path = Path(source)
+    if view == root:
+        return path
+    with contextlib.suppress(ValueError):
+        return root / path.relative_to(view)
+    return path
+
+
+def from_lhotse(
+    recordings,
+    supervisions,
+    view: Path,
+    root: Path,
+    audio: Mapping[Path, AudioInfo],
+    utt_id: Callable[[str], str] = str,
+) -> dict[str, Utterance]:
+    """lhotse ``RecordingSet`` + ``SupervisionSet`` (one supervision per recording) ->
+    utterances keyed by Kaldi utterance id.
+
+    Args:
+        recordings: lhotse ``RecordingSet``.
+        supervisions: lhotse ``SupervisionSet``; gives the speaker and the text.
+        view, root: the folder lhotse read (see :func:`lhotse_view`) and the corpus.
+        audio: the headers read by :func:`probe_audio`, keyed by corpus path; a recording
+            whose file is not among them is dropped with a warning.
+        utt_id: recording id -> utterance id.
+
+    Returns:
+        dict: utterance id -> :class:`Utterance`.
+    """
+    by_rec = {s.recording_id: s for s in supervisions}
+    out: dict[str, Utterance] = {}
+    unknown = []
+    for rec in recordings:
+        sup = by_rec.get(rec.id)
+        if sup is None:
+            continue
+        path = from_view(rec.sources[0].source, view, root)
+        if path not in audio:
+            unknown.append(str(path))
+            continue
+        info = audio[path]
+        text = " ".join((sup.text or "").split()) or None
+        out[utt_id(rec.id)] = Utterance(
+            sup.speaker, str(path), info.num_samples, info.sample_rate, text
+        )
+    warn_many("files listed by lhotse but not found by the header scan (skipped)", unknown)
+    return out
+
+
+def check_speaker_prefix(utts: Mapping[str, Utterance]) -> None:
+    """Raise if a speaker id does not prefix its utterance ids, or if sorting by speaker
+    would order utterances differently than sorting by utterance id (Kaldi's rule, which
+    is why its ids separate the speaker with ``-``)."""
+    for utt, u in utts.items():
+        if not utt.startswith(u.speaker):
+            raise CorpusError(
+                f"utterance {utt!r} ({u.path}): not prefixed by speaker {u.speaker!r}"
+            )
+    by_utt = sorted(utts, key=lambda k: k.encode())
+    by_spk = sorted(utts, key=lambda k: (utts[k].speaker.encode(), k.encode()))
+    if by_utt != by_spk:
+        i = next(i for i, (a, b) in enumerate(zip(by_utt, by_spk)) if a != b)
+        raise CorpusError(
+            f"utterance ids do not sort like their speaker ids ({by_utt[i]!r} vs {by_spk[i]!r}); "
+            "separate the speaker id with '-'"
+        )
+
+
+def write_data_dir(
+    out_dir: str | os.PathLike,
+    utts: Mapping[str, Utterance],
+    spk2gender: Mapping[str, str] | None = None,
+) -> int:
+    """Write a Kaldi data dir, then fix and validate it.
+
+    Files: ``wav.scp``, ``utt2spk``, ``spk2utt``, ``utt2num_samples`` (samples per
+    channel at each file's own rate), ``spk2gender`` (``f``/``m``, for the speakers
+    ``spk2gender`` knows) and ``text`` when any utterance has a transcript (the others get
+    an empty one, so that no audio is dropped for want of text). The directory is built
+    under a temporary name and then replaces ``out_dir`` whole.
+
+    Args:
+        out_dir: the data dir.
+        utts: utterance id -> :class:`Utterance`.
+        spk2gender: speaker id -> ``f`` or ``m``.
+
+    Returns:
+        int: number of utterances written.
+
+    Raises:
+        CorpusError: no utterance, bad ids, or a data dir that does not validate.
+    """
+    out = Path(out_dir)
+    if not utts:
+        raise CorpusError(f"{out}: no utterance to write")
+    check_speaker_prefix(utts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a data dir is not
+    try:
+        utt2spk = {k: u.speaker for k, u in utts.items()}
+        speakers = set(utt2spk.values())
+        write_scp(tmp / "wav.scp", {k: u.path for k, u in utts.items()})
+        write_scp(tmp / "utt2spk", utt2spk)
+        spk2utt = utt2spk_to_spk2utt(utt2spk)
+        write_scp(tmp / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
+        write_scp(tmp / "utt2num_samples", {k: u.num_samples for k, u in utts.items()})
+        if any(u.text for u in utts.values()):
+            write_scp(tmp / "text", {k: u.text or "" for k, u in utts.items()})
+            warn_many(
+                f"utterances in {out} have no transcript (empty text)",
+                sorted(k for k, u in utts.items() if not u.text),
+            )
+        genders = {s: g for s, g in (spk2gender or {}).items() if s in speakers}
+        if genders:
+            write_scp(tmp / "spk2gender", genders)
+        warn_many(f"speakers in {out} have no gender", sorted(speakers - set(genders)))
+        fix_data_dir(tmp)
+        problems = validate_data_dir(tmp)
+        if problems:
+            raise CorpusError(f"{out}: invalid data dir: " + "; ".join(problems))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    hours = sum(u.num_samples / u.sample_rate for u in utts.values()) / 3600.0
+    log.info("wrote %s: %d utterances, %d speakers, %.2f h", out, len(utts), len(speakers), hours)
+    return len(utts)
+
+
+def read_libri_speakers(path: Path) -> dict[str, str]:
+    """Read LibriSpeech's ``SPEAKERS.TXT`` or LibriTTS's ``SPEAKERS.txt``.
+
+    Lines ``103  | F | train-clean-100  | 23.00 | Karen Savage``; ``;`` starts a comment.
+
+    Returns:
+        dict: speaker id -> ``f`` or ``m``; empty (with a warning) when the file is missing.
+    """
+    if not path.is_file():
+        log.warning("%s not found: spk2gender will not be written", path)
+        return {}
+    genders = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith(";") or not line.strip():
+            continue
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) < 2 or fields[1] not in ("F", "M"):
+            log.warning("%s:%d: not 'ID | SEX | ...' with SEX F or M: %r", path, lineno, line)
+            continue
+        genders[fields[0]] = fields[1].lower()
+    return genders
+
+
+def libri_root(corpus_dir: str | os.PathLike, name: str) -> Path:
+    """The folder holding the parts: ``<corpus_dir>/<name>`` if it exists (or if
+    ``corpus_dir`` holds no part either: where a download puts it), else ``corpus_dir``."""
+    d = Path(corpus_dir).absolute()
+    if (d / name).is_dir() or not any((d / p).is_dir() for p in LIBRI_PARTS):
+        return d / name
+    return d
+
+
+def ensure_parts(
+    root: Path,
+    parts: Iterable[str],
+    download: Callable[[list[str]], object] | None,
+    corpus: str,
+) -> None:
+    """Download the parts of a LibriSpeech-style corpus that are not on disk.
+
+    A part is on disk when ``<root>/<part>`` exists, unless lhotse's download archive
+    ``<root>/../<part>.tar.gz`` lies beside it without lhotse's ``.completed`` marker: an
+    extraction that was interrupted, which is redone. A corpus you put there yourself has
+    no archive beside it and is never touched; nor is the network when nothing is missing.
+
+    Args:
+        root: the corpus folder (``.../LibriSpeech``).
+        parts: part names.
+        download: called with the missing parts (lhotse's downloader, which resumes a
+            partial archive and re-extracts a part without ``.completed``); None: only
+            warn.
+        corpus: the corpus name for messages.
+    """
+    need = []
+    for part in parts:
+        d = root / part
+        archive = root.parent / f"{part}.tar.gz"
+        if (d / ".completed").is_file() or (d.is_dir() and not archive.exists()):
+            continue
+        if d.is_dir():
+            log.warning(
+                "%s: %s lies beside it without lhotse's .completed marker: the extraction "
+                "looks interrupted%s (touch %s to keep the folder as it is)",
+                d,
+                archive.name,
+                ", redoing it" if download else "",
+                d / ".completed",
+            )
+            if download is None:
+                continue
+        need.append(part)
+    if not need:
+        return
+    if download is None:
+        log.warning("%s parts %s not found under %s (download disabled)", corpus, need, root)
+        return
+    log.info(
+        "%s parts %s not found under %s: downloading them with lhotse into %s "
+        "(an interrupted download resumes when this is run again)",
+        corpus,
+        need,
+        root,
+        root.parent,
+    )
+    download(need)

@@ -1,0 +1,217 @@
+"""DAC: the improved RVQGAN codec of Descript (snake convnet + factorized RVQ).
+
+Kumar, Seetharaman, Luebs, Kumar, Kumar, "High-Fidelity Audio Compression with Improved
+RVQGAN" (DAC), NeurIPS 2023 (arXiv 2306.06546):
+
+* Encoder/decoder (§3.1): :mod:`codectk.nn.dac_net`, snake activations (eq. 1,
+  :mod:`codectk.nn.snake`), weight-normalised non-causal convolutions, encoder width 64
+  doubling per block (latent D = 1024), decoder width 1536 halving per block, tanh out.
+* Quantizer (§3.2): :class:`~codectk.quantization.factorized_vq.FactorizedResidualVectorQuantizer`,
+  1024-entry codebooks looked up in 8 dimensions after L2 normalisation, trained with
+  codebook + commitment losses (no EMA), quantizer dropout with p = 0.5.
+* Published models (the authors' ``conf/final/*.yml``): 44.1 kHz with strides
+  (2, 4, 8, 8) -> hop 512 (86.13 Hz) and 9 codebooks (7.75 kbps, "8 kbps"); 24 kHz and
+  16 kHz with strides (2, 4, 5, 8) -> hop 320 (75 Hz / 50 Hz) and 32 codebooks (24 kbps)
+  or 12 codebooks (6 kbps).
+
+Initialisation as the authors' ``init_weights``: Conv1d biases are zeroed. (Their
+truncated-normal init of ``weight`` does not reach weight-normalised layers, whose weight
+is recomputed from g and v at every forward, so it is not repeated here.)
+
+The discriminator (MPD + multi-band MRD) is :mod:`codectk.discriminators.mrd` and the
+objective is the ``dac`` loss (:mod:`codectk.losses.dac_loss`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.nn.dac_net import DACDecoder, DACEncoder
+from codectk.quantization.factorized_vq import FactorizedResidualVectorQuantizer
+from codectk.registry import check_kwargs
+
+
+@CODECS.register("dac")
+class DAC(Codec):
+    """DAC codec (generator). Defaults are the paper's 44.1 kHz, 9-codebook model.
+
+    Args:
+        sample_rate (int): audio rate in Hz.
+        channels (int): audio channels (1).
+        encoder_dim (int): width of the encoder's first conv (doubled per block).
+        encoder_rates (list[int] | None): encoder strides (None: [2, 4, 8, 8]).
+        latent_dim (int | None): D (None: encoder_dim * 2^len(encoder_rates), as DAC).
+        decoder_dim (int): width of the decoder's first conv (halved per block).
+        decoder_rates (list[int] | None): decoder strides (None: [8, 8, 4, 2]); their
+            product must equal the encoder's.
+        n_codebooks (int): K.
+        codebook_size (int): entries per codebook.
+        codebook_dim (int): lookup dimension of the factorized codebooks.
+        quantizer_dropout (float): fraction of each training batch with K'_b ~ U{1..K}.
+
+    Raises:
+        ValueError: mismatched encoder/decoder hops, bad strides or quantizer settings.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 44100,
+        channels: int = 1,
+        encoder_dim: int = 64,
+        encoder_rates: list[int] | None = None,
+        latent_dim: int | None = None,
+        decoder_dim: int = 1536,
+        decoder_rates: list[int] | None = None,
+        n_codebooks: int = 9,
+        codebook_size: int = 1024,
+        codebook_dim: int = 8,
+        quantizer_dropout: float = 0.5,
+    ):
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        encoder_rates = [2, 4, 8, 8] if encoder_rates is None else encoder_rates
+        decoder_rates = [8, 8, 4, 2] if decoder_rates is None else decoder_rates
+        if latent_dim is None:
+            latent_dim = encoder_dim * 2 ** len(encoder_rates)
+        self.encoder = DACEncoder(encoder_dim, encoder_rates, latent_dim, channels)
+        self.quantizer = FactorizedResidualVectorQuantizer(
+            latent_dim, n_codebooks, codebook_size, codebook_dim, quantizer_dropout
+        )
+        self.decoder = DACDecoder(latent_dim, decoder_dim, decoder_rates, channels)
+        if self.encoder.hop_length != self.decoder.hop_length:
+            raise ValueError(
+                f"encoder_rates {encoder_rates} (hop {self.encoder.hop_length}) and "
+                f"decoder_rates {decoder_rates} (hop {self.decoder.hop_length}) must have "
+                "the same product"
+            )
+        for m in self.modules():
+            if isinstance(m, nn.Conv1d) and m.bias is not None:
+                nn.init.zeros_(m.bias)  # the authors' init_weights
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.hop_length = self.encoder.hop_length
+        self.n_codebooks = n_codebooks
+        self.codebook_size = codebook_size
+
+    def _pad(self, wav: Tensor) -> Tensor:
+        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
+        extra = -wav.shape[-1] % self.hop_length
+        return F.pad(wav, (0, extra)) if extra else wav
+
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Encode a waveform.
+
+        Args:
+            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
+                zeros to a multiple of ``hop_length`` (as DAC's ``preprocess``).
+            n_quantizers (int | None): codebooks to use, 1..K (None: all K).
+
+        Returns:
+            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        return self.quantizer.encode(self.encoder(self._pad(wav)), n_quantizers)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Decode codes to a waveform.
+
+        Args:
+            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
+
+        Returns:
+            Tensor: (B, 1, F * hop_length) in (-1, 1).
+
+        Raises:
+            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
+        """
+        self.check_codes(codes)
+        return self.decoder(self.quantizer.decode(codes.long()))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """Training pass: encode, quantise (per-example quantizer dropout), decode.
+
+        Args:
+            wav (Tensor): (B, 1, T).
+            n_quantizers (int | None): fixed K' for the batch (None: quantizer dropout in
+                training, all K in eval).
+
+        Returns:
+            CodecOutput: ``wav`` (B, 1, T); codes (B, K', F); commitment and codebook
+            losses (scalars, summed over stages as DAC); K' (the most codebooks any example
+            used); ``extras["n_quantizers_per_example"]`` (B,).
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        length = wav.shape[-1]
+        q = self.quantizer(self.encoder(self._pad(wav)), n_quantizers)
+        wav_hat = self.decoder(q.z_q)[..., :length]
+        return CodecOutput(
+            wav=wav_hat,
+            codes=q.codes,
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+            n_quantizers=q.n_quantizers,
+            extras={"n_quantizers_per_example": q.per_example},
+        )
+
+
+def dac_44khz_conf() -> dict[str, Any]:
+    """``codec_conf`` of the released 44.1 kHz model: hop 512, 9 x 1024 codebooks.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`DAC` (a fresh dict).
+    """
+    return dict(
+        sample_rate=44100,
+        channels=1,
+        encoder_dim=64,
+        encoder_rates=[2, 4, 8, 8],
+        latent_dim=None,
+        decoder_dim=1536,
+        decoder_rates=[8, 8, 4, 2],
+        n_codebooks=9,
+        codebook_size=1024,
+        codebook_dim=8,
+        quantizer_dropout=0.5,
+    )
+
+
+def dac_tiny_conf(**overrides: Any) -> dict[str, Any]:
+    """``codec_conf`` of a toy DAC for tests and the CPU demo.
+
+    16 kHz, strides (2, 4, 5, 8) -> hop 320 (50 Hz), encoder width 4 (latent 64),
+    decoder width 64, 4 codebooks of 256 entries in 8 dimensions (1.6 kbps).
+
+    Args:
+        **overrides: replacement values for any :class:`DAC` argument.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`DAC`.
+
+    Raises:
+        ValueError: for an override that is not a :class:`DAC` argument or has the wrong
+            type.
+    """
+    conf = dac_44khz_conf()
+    conf.update(
+        sample_rate=16000,
+        encoder_dim=4,
+        encoder_rates=[2, 4, 5, 8],
+        decoder_dim=64,
+        decoder_rates=[8, 5, 4, 2],
+        n_codebooks=4,
+        codebook_size=256,
+    )
+    check_kwargs(DAC, overrides, where="dac_tiny_conf")
+    conf.update(overrides)
+    return conf

@@ -1,0 +1,304 @@
+"""EnCodec: SEANet encoder/decoder with LSTM around an EMA residual vector quantiser.
+
+Défossez, Copet, Synnaeve, Adi, "High Fidelity Neural Audio Compression", TMLR 2023
+(arXiv 2210.13438):
+
+* Encoder/decoder (§3.1): SEANet (:mod:`codectk.nn.seanet`) with C = 32 channels, strides
+  (2, 4, 5, 8), one residual unit per block (kernel 3, hidden C/2, 1x1-conv skip), a
+  two-layer LSTM at the bottleneck, ELU, D = 128, weight norm; causal with zero padding
+  at 24 kHz, non-causal with reflect padding and time-wise group norm at 48 kHz.
+* Residual vector quantisation (§3.2): 1024-entry EMA codebooks (k-means init, dead-code
+  replacement, commitment loss), hop 320 -> 75 Hz at 24 kHz, 10 bits per codebook, so
+  2/4/8/16/32 codebooks give 1.5/3/6/12/24 kbps; at 48 kHz (150 Hz) 2/4/8/16 codebooks
+  give 3/6/12/24 kbps. One model serves every bandwidth: in training each batch uses the codebooks of a bandwidth drawn uniformly
+  from ``target_bandwidths`` (§3.2, "variable bandwidth"); at decoding
+  ``n_quantizers_for_bandwidth(kbps)`` selects them.
+* Losses (§3.4) are the ``encodec`` loss (:mod:`codectk.losses.encodec_loss`) with the
+  loss balancer; the discriminator is ``ms_stft``.
+
+Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
+(encoder + decoder; the codebooks are buffers): 14,851,810.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
+from codectk.quantization.rvq import ResidualVectorQuantizer
+from codectk.quantization.vq import broadcast_
+from codectk.registry import check_kwargs
+
+
+@CODECS.register("encodec")
+class EnCodec(Codec):
+    """EnCodec codec (generator). Defaults are the paper's causal 24 kHz model.
+
+    Args:
+        sample_rate (int): audio rate in Hz.
+        channels (int): audio channels (1 mono; the paper's 48 kHz model is stereo).
+        n_filters (int): base channels C.
+        dimension (int): latent dimension D.
+        ratios (list[int] | None): strides in decoder order (None: [8, 5, 4, 2]).
+        n_residual_layers (int): residual units per block.
+        dilation_base (int): unit j has dilation ``dilation_base ** j``.
+        kernel_size (int): kernel of the first encoder and decoder convs.
+        residual_kernel_size (int): kernel of the residual units' dilated convs.
+        last_kernel_size (int): kernel of the encoder's projection to D and of the
+            decoder's output conv.
+        activation (str): activation name.
+        causal (bool): causal convolutions (the 24 kHz model) or not (48 kHz).
+        norm (str): "weight_norm" (24 kHz), "time_group_norm" (48 kHz, non-causal only)
+            or "none".
+        pad_mode (str): padding of non-causal convolutions ("reflect" as EnCodec).
+        lstm (int): LSTM layers at the bottleneck.
+        compress (int): channel reduction inside residual units.
+        true_skip (bool): identity skips (EnCodec: 1x1 convs).
+        n_codebooks (int): K, the most codebooks.
+        codebook_size (int): entries per codebook.
+        ema_decay (float): EMA decay of the codebooks.
+        kmeans_init (bool): k-means initialisation on the first training batch.
+        kmeans_iters (int): k-means iterations.
+        threshold_ema_dead_code (float): dead-code replacement threshold (0: never).
+        target_bandwidths (list[float] | None): kbps the model is trained for (None:
+            [1.5, 3, 6, 12, 24]); each must be a bitrate of 1..K codebooks.
+        quantizer_dropout (float): probability that a training batch uses the codebooks
+            of a bandwidth drawn from ``target_bandwidths`` instead of all K.
+
+    Raises:
+        ValueError: for a bad norm, strides, channels, or a target bandwidth that no
+            number of codebooks gives (naming the valid ones).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 24000,
+        channels: int = 1,
+        n_filters: int = 32,
+        dimension: int = 128,
+        ratios: list[int] | None = None,
+        n_residual_layers: int = 1,
+        dilation_base: int = 2,
+        kernel_size: int = 7,
+        residual_kernel_size: int = 3,
+        last_kernel_size: int = 7,
+        activation: str = "elu",
+        causal: bool = True,
+        norm: str = "weight_norm",
+        pad_mode: str = "reflect",
+        lstm: int = 2,
+        compress: int = 2,
+        true_skip: bool = False,
+        n_codebooks: int = 32,
+        codebook_size: int = 1024,
+        ema_decay: float = 0.99,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 50,
+        threshold_ema_dead_code: float = 2.0,
+        target_bandwidths: list[float] | None = None,
+        quantizer_dropout: float = 1.0,
+    ):
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        if not 0.0 <= quantizer_dropout <= 1.0:
+            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
+        seanet: dict[str, Any] = dict(
+            channels=channels,
+            dimension=dimension,
+            n_filters=n_filters,
+            ratios=ratios,
+            n_residual_layers=n_residual_layers,
+            dilation_base=dilation_base,
+            kernel_size=kernel_size,
+            residual_kernel_size=residual_kernel_size,
+            last_kernel_size=last_kernel_size,
+            activation=activation,
+            causal=causal,
+            norm=norm,
+            pad_mode=pad_mode,
+            lstm=lstm,
+            compress=compress,
+            true_skip=true_skip,
+        )
+        self.encoder = SEANetEncoder(**seanet)
+        self.decoder = SEANetDecoder(**seanet)
+        self.quantizer = ResidualVectorQuantizer(
+            dimension=dimension,
+            n_codebooks=n_codebooks,
+            codebook_size=codebook_size,
+            decay=ema_decay,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
+            threshold_ema_dead_code=threshold_ema_dead_code,
+            quantizer_dropout=0.0,  # the bandwidth is drawn here, not uniformly in 1..K
+        )
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.hop_length = math.prod(self.encoder.ratios)
+        self.n_codebooks = n_codebooks
+        self.codebook_size = codebook_size
+        self.quantizer_dropout = quantizer_dropout
+        bws = [1.5, 3.0, 6.0, 12.0, 24.0] if target_bandwidths is None else target_bandwidths
+        if not bws:
+            raise ValueError("target_bandwidths must not be empty")
+        self.target_bandwidths = [float(b) for b in bws]
+        self.target_n_quantizers = [self.n_quantizers_for_bandwidth(b) for b in bws]
+
+    def sample_n_quantizers(self, device: torch.device) -> int:
+        """Variable-bandwidth training: the codebooks of a random target bandwidth.
+
+        With probability ``quantizer_dropout`` a bandwidth is drawn uniformly from
+        ``target_bandwidths`` (else all K codebooks); under ``torch.distributed`` rank 0's
+        draw is broadcast so every rank runs the same codebooks (EMA updates stay in sync).
+
+        Returns:
+            int: K' for this batch.
+        """
+        n = torch.tensor(self.n_codebooks, device=device)
+        if torch.rand(()) < self.quantizer_dropout:
+            i = int(torch.randint(len(self.target_n_quantizers), ()))
+            n.fill_(self.target_n_quantizers[i])
+        return int(broadcast_(n))
+
+    def _pad(self, wav: Tensor) -> Tensor:
+        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
+        extra = -wav.shape[-1] % self.hop_length
+        return F.pad(wav, (0, extra)) if extra else wav
+
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Encode a waveform; never updates the codebooks (works under inference_mode).
+
+        Args:
+            wav (Tensor): (B, channels, T) in [-1, 1] at ``sample_rate`` Hz; T is
+                right-padded with zeros to a multiple of ``hop_length``.
+            n_quantizers (int | None): codebooks to use, 1..K (None: all K); for a
+                bandwidth use ``n_quantizers_for_bandwidth(kbps)``.
+
+        Returns:
+            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        z = self.encoder(self._pad(wav))  # (B, D, F)
+        return self.quantizer.encode(z, n_quantizers)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Decode codes to a waveform.
+
+        Args:
+            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
+
+        Returns:
+            Tensor: (B, channels, F * hop_length).
+
+        Raises:
+            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
+        """
+        self.check_codes(codes)
+        return self.decoder(self.quantizer.decode(codes.long()))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """Training pass: encode, quantise (variable bandwidth in training), decode.
+
+        Args:
+            wav (Tensor): (B, channels, T).
+            n_quantizers (int | None): fixed K' (None: a target bandwidth's K' drawn in
+                training, all K in eval).
+
+        Returns:
+            CodecOutput: ``wav`` (B, channels, T) trimmed to the input length, codes
+            (B, K', F), commitment loss (mean over stages) and codebook loss (0, EMA), K'.
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        length = wav.shape[-1]
+        z = self.encoder(self._pad(wav))  # (B, D, F)
+        if n_quantizers is None and self.training and self.quantizer_dropout > 0:
+            n_quantizers = self.sample_n_quantizers(z.device)
+        q = self.quantizer(z, n_quantizers)
+        wav_hat = self.decoder(q.z_q)[..., :length]
+        return CodecOutput(
+            wav=wav_hat,
+            codes=q.codes,
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+            n_quantizers=q.n_quantizers,
+        )
+
+
+def encodec_24khz_conf() -> dict[str, Any]:
+    """``codec_conf`` of the released causal 24 kHz model: 32 x 1024 codebooks, 1.5-24 kbps.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`EnCodec` (a fresh dict).
+    """
+    return dict(
+        sample_rate=24000,
+        channels=1,
+        n_filters=32,
+        dimension=128,
+        ratios=[8, 5, 4, 2],
+        n_residual_layers=1,
+        dilation_base=2,
+        kernel_size=7,
+        residual_kernel_size=3,
+        last_kernel_size=7,
+        activation="elu",
+        causal=True,
+        norm="weight_norm",
+        pad_mode="reflect",
+        lstm=2,
+        compress=2,
+        true_skip=False,
+        n_codebooks=32,
+        codebook_size=1024,
+        ema_decay=0.99,
+        kmeans_init=True,
+        kmeans_iters=50,
+        threshold_ema_dead_code=2.0,
+        target_bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0],
+        quantizer_dropout=1.0,
+    )
+
+
+def encodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
+    """``codec_conf`` of a toy EnCodec for tests and the CPU demo.
+
+    16 kHz, hop 320 (50 Hz), C = 4, D = 32, one LSTM layer, 4 codebooks of 256 entries
+    (8 bits x 50 Hz = 0.4 kbps each), trained at 0.8 and 1.6 kbps.
+
+    Args:
+        **overrides: replacement values for any :class:`EnCodec` argument.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`EnCodec`.
+
+    Raises:
+        ValueError: for an override that is not an :class:`EnCodec` argument or has the
+            wrong type.
+    """
+    conf = encodec_24khz_conf()
+    conf.update(
+        sample_rate=16000,
+        n_filters=4,
+        dimension=32,
+        lstm=1,
+        n_codebooks=4,
+        codebook_size=256,
+        kmeans_iters=10,
+        target_bandwidths=[0.8, 1.6],
+    )
+    check_kwargs(EnCodec, overrides, where="encodec_tiny_conf")
+    conf.update(overrides)
+    return conf

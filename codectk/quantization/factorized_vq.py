@@ -1,0 +1,287 @@
+"""Residual VQ with factorized, L2-normalised codebooks trained by gradient (DAC).
+
+Kumar et al., "High-Fidelity Audio Compression with Improved RVQGAN" (DAC), NeurIPS 2023,
+§3.2, after Yu et al., "Vector-quantized Image Modeling with Improved VQGAN" (ViT-VQGAN),
+ICLR 2022, §3.2:
+
+* Factorized codes: each stage projects the residual (B, D, F) to a low dimension
+  D_c = ``codebook_dim`` (8) with a weight-normalised 1x1 conv ``in_proj``, looks the
+  codeword up there and projects back with ``out_proj`` (D_c -> D).
+* L2-normalised lookup: code = argmin_j || l2n(z_e) - l2n(e_j) ||^2, i.e. cosine
+  similarity; the codeword used is the *unnormalised* e_j.
+* Losses (VQ-VAE eq. 3, van den Oord et al. 2017), per stage i and example b:
+  commitment ||z_e - sg(e)||^2 and codebook ||sg(z_e) - e||^2, means over (D_c, F);
+  straight-through z_q = z_e + sg(e - z_e). As in the authors' code, the per-stage
+  losses are masked by quantizer dropout, averaged over the batch and *summed* over
+  stages; DAC weights them 0.25 (commitment) and 1 (codebook) in the generator loss.
+* Quantizer dropout (DAC §3.2, p = 0.5): in training, the first round(B * p) examples of
+  the batch use K'_b ~ U{1..K} codebooks, the others all K; every stage still runs on the
+  whole batch and a per-example mask drops the later stages' contributions.
+
+Codebooks are ``nn.Embedding`` weights (parameters, N(0, 1) init), not EMA buffers, so
+DDP synchronises them through their gradients like any other parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from codectk.quantization import QUANTIZERS
+from codectk.quantization.rvq import QuantizerOutput
+
+
+@dataclass
+class FactorizedQuantizerOutput(QuantizerOutput):
+    """:class:`~codectk.quantization.rvq.QuantizerOutput` plus per-example codebook counts.
+
+    Attributes:
+        per_example (Tensor): LongTensor (B,), codebooks K'_b each example used (quantizer
+            dropout); ``codes`` holds all ``n_quantizers`` = max_b K'_b stages' codes.
+    """
+
+    per_example: Tensor | None = None
+
+
+def l2_nearest_codes(x: Tensor, codebook: Tensor) -> Tensor:
+    """Index of the codeword with the largest cosine similarity (L2-normalised lookup).
+
+    Args:
+        x (Tensor): (N, D_c) vectors.
+        codebook (Tensor): (V, D_c) codewords.
+
+    Returns:
+        Tensor: LongTensor (N,) in [0, V).
+    """
+    x = F.normalize(x, dim=1)
+    codebook = F.normalize(codebook, dim=1)
+    # Squared distances of the normalised vectors (= 2 - 2 cos), written out in full as
+    # the authors do so that ties break identically.
+    dist = (
+        x.pow(2).sum(1, keepdim=True) - 2 * x @ codebook.t() + codebook.pow(2).sum(1)[None, :]
+    )  # (N, V)
+    return dist.argmin(dim=1)  # (N,)
+
+
+class FactorizedVectorQuantizer(nn.Module):
+    """One factorized, L2-normalised VQ stage (DAC ``VectorQuantize``).
+
+    Args:
+        dim (int): latent dimension D.
+        codebook_size (int): codewords V.
+        codebook_dim (int): lookup dimension D_c.
+
+    Raises:
+        ValueError: for a non-positive size.
+    """
+
+    def __init__(self, dim: int, codebook_size: int, codebook_dim: int = 8):
+        super().__init__()
+        if min(dim, codebook_size, codebook_dim) < 1:
+            raise ValueError(
+                f"dim {dim}, codebook_size {codebook_size} and codebook_dim {codebook_dim} "
+                "must be positive"
+            )
+        self.codebook_size = codebook_size
+        self.codebook_dim = codebook_dim
+        self.in_proj = weight_norm(nn.Conv1d(dim, codebook_dim, 1))
+        self.out_proj = weight_norm(nn.Conv1d(codebook_dim, dim, 1))
+        self.codebook = nn.Embedding(codebook_size, codebook_dim)
+
+    def lookup(self, z_e: Tensor) -> Tensor:
+        """Codes of projected latents.
+
+        Args:
+            z_e (Tensor): (B, D_c, F).
+
+        Returns:
+            Tensor: LongTensor (B, F).
+        """
+        b = z_e.shape[0]
+        flat = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)  # (B, D_c, F) -> (B*F, D_c)
+        codes = l2_nearest_codes(flat.float(), self.codebook.weight.float())
+        return codes.view(b, -1)  # (B*F,) -> (B, F)
+
+    def embed(self, codes: Tensor) -> Tensor:
+        """Unnormalised codewords (B, D_c, F) of codes (B, F)."""
+        return self.codebook(codes.long()).transpose(1, 2)  # (B, F, D_c) -> (B, D_c, F)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Quantise with the straight-through estimator.
+
+        Args:
+            z (Tensor): (B, D, F).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor, Tensor]: z_q (B, D, F) (the projected codeword,
+            straight-through gradient to z); codes LongTensor (B, F); commitment and
+            codebook losses per example, each (B,).
+        """
+        z_e = self.in_proj(z)  # (B, D_c, F)
+        codes = self.lookup(z_e.detach())
+        e = self.embed(codes)  # (B, D_c, F)
+        commitment = (z_e - e.detach()).pow(2).mean(dim=(1, 2))
+        codebook = (e - z_e.detach()).pow(2).mean(dim=(1, 2))
+        q = z_e + (e - z_e).detach()  # straight-through: forward e, backward identity
+        return self.out_proj(q), codes, commitment, codebook
+
+    def encode(self, z: Tensor) -> Tensor:
+        """Codes (B, F) of latents (B, D, F)."""
+        return self.lookup(self.in_proj(z))
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Quantised latents (B, D, F) of codes (B, F)."""
+        return self.out_proj(self.embed(codes))
+
+
+@QUANTIZERS.register("factorized_rvq")
+class FactorizedResidualVectorQuantizer(nn.Module):
+    """K factorized VQ stages on successive residuals, with DAC's quantizer dropout.
+
+    Args:
+        dimension (int): latent dimension D.
+        n_codebooks (int): stages K.
+        codebook_size (int): codewords per stage.
+        codebook_dim (int): lookup dimension D_c of every stage.
+        quantizer_dropout (float): fraction p of each training batch whose examples use
+            K'_b ~ U{1..K} codebooks (DAC: 0.5); the rest use all K.
+
+    Raises:
+        ValueError: for ``n_codebooks < 1`` or ``quantizer_dropout`` outside [0, 1].
+    """
+
+    def __init__(
+        self,
+        dimension: int = 1024,
+        n_codebooks: int = 9,
+        codebook_size: int = 1024,
+        codebook_dim: int = 8,
+        quantizer_dropout: float = 0.0,
+    ):
+        super().__init__()
+        if n_codebooks < 1:
+            raise ValueError(f"n_codebooks must be >= 1, got {n_codebooks}")
+        if not 0.0 <= quantizer_dropout <= 1.0:
+            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
+        self.dimension = dimension
+        self.n_codebooks = n_codebooks
+        self.codebook_size = codebook_size
+        self.quantizer_dropout = quantizer_dropout
+        self.layers = nn.ModuleList(
+            FactorizedVectorQuantizer(dimension, codebook_size, codebook_dim)
+            for _ in range(n_codebooks)
+        )
+
+    def check_n_quantizers(self, n_quantizers: int | None) -> int:
+        """Resolve ``n_quantizers`` (None: all K).
+
+        Raises:
+            ValueError: unless 1 <= n_quantizers <= K.
+        """
+        if n_quantizers is None:
+            return self.n_codebooks
+        if not 1 <= n_quantizers <= self.n_codebooks:
+            raise ValueError(
+                f"n_quantizers {n_quantizers} not supported; choose 1 to {self.n_codebooks}"
+            )
+        return int(n_quantizers)
+
+    def sample_n_quantizers(self, batch: int, device: torch.device) -> Tensor:
+        """Quantizer dropout: K'_b ~ U{1..K} for the first round(B * p) examples, else K.
+
+        Returns:
+            Tensor: LongTensor (B,) of codebook counts.
+        """
+        n = torch.full((batch,), self.n_codebooks, dtype=torch.long)
+        n_drop = round(batch * self.quantizer_dropout)
+        n[:n_drop] = torch.randint(1, self.n_codebooks + 1, (n_drop,))
+        return n.to(device)
+
+    def forward(self, z: Tensor, n_quantizers: int | None = None) -> FactorizedQuantizerOutput:
+        """Quantise (DAC ``ResidualVectorQuantize.forward``).
+
+        Args:
+            z (Tensor): latents (B, D, F).
+            n_quantizers (int | None): K' for the whole batch (only the first K' stages
+                run). None: per-example quantizer dropout in training, all K in eval.
+
+        Returns:
+            FactorizedQuantizerOutput: z_q (B, D, F); codes (B, K', F) with K' the most
+            codebooks any example used (the per-example counts are in ``per_example``);
+            the stage losses summed over stages (scalars); K'.
+
+        Raises:
+            ValueError: for an ``n_quantizers`` outside 1..K.
+        """
+        b = z.shape[0]
+        if n_quantizers is None and self.training and self.quantizer_dropout > 0:
+            per_example = self.sample_n_quantizers(b, z.device)
+        else:
+            n = self.check_n_quantizers(n_quantizers)
+            per_example = torch.full((b,), n, dtype=torch.long, device=z.device)
+        n_run = int(per_example.max())
+        residual, z_q = z, torch.zeros_like(z)
+        codes, commitment, codebook = [], z.new_zeros(()), z.new_zeros(())
+        for i, layer in enumerate(self.layers[:n_run]):
+            q, c, commit_i, codebook_i = layer(residual)
+            mask = (per_example > i).to(z.dtype)  # (B,): stage i used by example b
+            z_q = z_q + q * mask[:, None, None]
+            residual = residual - q
+            commitment = commitment + (commit_i * mask).mean()
+            codebook = codebook + (codebook_i * mask).mean()
+            codes.append(c)
+        return FactorizedQuantizerOutput(
+            z_q=z_q,
+            codes=torch.stack(codes, dim=1),  # K' x (B, F) -> (B, K', F)
+            commitment_loss=commitment,
+            codebook_loss=codebook,
+            n_quantizers=n_run,
+            per_example=per_example,
+        )
+
+    def encode(self, z: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Codes of latents.
+
+        Args:
+            z (Tensor): (B, D, F).
+            n_quantizers (int | None): K' (None: all K).
+
+        Returns:
+            Tensor: LongTensor (B, K', F).
+
+        Raises:
+            ValueError: for an ``n_quantizers`` outside 1..K.
+        """
+        n = self.check_n_quantizers(n_quantizers)
+        residual, codes = z, []
+        for layer in self.layers[:n]:
+            c = layer.encode(residual)
+            residual = residual - layer.decode(c)
+            codes.append(c)
+        return torch.stack(codes, dim=1)  # K' x (B, F) -> (B, K', F)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Sum of the K' projected codewords.
+
+        Args:
+            codes (Tensor): integer (B, K', F), 1 <= K' <= K.
+
+        Returns:
+            Tensor: z_q (B, D, F).
+
+        Raises:
+            ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
+        """
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
+            raise ValueError(
+                f"codes must be (B, K', F) with 1 <= K' <= {self.n_codebooks}, "
+                f"got {tuple(codes.shape)}"
+            )
+        z_q = self.layers[0].decode(codes[:, 0])
+        for i in range(1, codes.shape[1]):
+            z_q = z_q + self.layers[i].decode(codes[:, i])
+        return z_q
