@@ -15,10 +15,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from codectk.errors import CodectkError
 from codectk.fileio import atomic_replace_from
 
 
-class AudioError(RuntimeError):
+class AudioError(CodectkError, RuntimeError):
     """An audio file or pipe that cannot be read; the message names it."""
 
 

@@ -33,11 +33,18 @@ from typing import Any
 import yaml
 from typeguard import TypeCheckError, check_type
 
+from codectk.errors import ConfigError
 from codectk.fileio import atomic_write
 
-
-class ConfigError(ValueError):
-    """A bad configuration; the message names the file and key."""
+__all__ = [
+    "ConfigError",
+    "TrainConfig",
+    "apply_overrides",
+    "build_train_config",
+    "load_train_config",
+    "load_yaml",
+    "save_config",
+]
 
 
 @dataclass
@@ -64,6 +71,9 @@ class TrainConfig:
         valid_audio_examples (int): validation utterances logged to TensorBoard as audio.
         num_workers (int): DataLoader worker processes.
         seed (int): seed of model init, crops and quantizer dropout.
+        nonfinite_policy (str): on a NaN/inf loss or gradient, ``stop`` (naming the step,
+            the utterances and the last good checkpoint) or ``skip`` the batch with a
+            counted warning.
     """
 
     codec: str
@@ -93,6 +103,7 @@ class TrainConfig:
     valid_audio_examples: int = 2
     num_workers: int = 0
     seed: int = 0
+    nonfinite_policy: str = "stop"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -110,6 +121,10 @@ class TrainConfig:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.max_steps < 0:
             raise ConfigError(f"max_steps={self.max_steps} must be >= 0")
+        if self.nonfinite_policy not in ("stop", "skip"):
+            raise ConfigError(
+                f"nonfinite_policy {self.nonfinite_policy!r} not supported; choose one of ['stop', 'skip']"
+            )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")
 
@@ -163,6 +178,8 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -16,12 +16,13 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from codectk.errors import CodectkError
 from codectk.fileio import atomic_write
 
 UTT_KEYED = ("wav.scp", "utt2spk", "text", "utt2num_samples", "segments", "utt2dur")
 
 
-class DataDirError(ValueError):
+class DataDirError(CodectkError, ValueError):
     """A malformed data directory file; the message names the file and line."""
 
 
@@ -43,8 +44,10 @@ def read_scp(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[s
     if not path.is_file():
         raise DataDirError(f"{path}: no such file")
     table: dict[str, str] = {}
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         for lineno, line in enumerate(f, 1):
+            if any("\udc80" <= c <= "\udcff" for c in line):  # undecodable bytes
+                raise DataDirError(f"{path}:{lineno}: not UTF-8 text: {line.strip()!r}")
             line = line.rstrip("\r\n")
             if not line.strip():
                 raise DataDirError(f"{path}:{lineno}: empty line")

@@ -67,9 +67,20 @@ def load_codec(
             found = sorted(p.name for p in path.glob("*.pt"))
             raise CheckpointError(f"{model}: not found; model files in {path}: {found}")
         return _codec_from_model_file(load_file(model, MODEL_FORMAT), str(model), device)
-    if zipfile.is_zipfile(path):
+    if _is_pack(path):
         return _codec_from_model_file(read_packed_model(path), str(path), device)
     return _codec_from_model_file(load_file(path, MODEL_FORMAT), str(path), device)
+
+
+def _is_pack(path: Path) -> bool:
+    """A stage-8 archive (``.zip``, or any zip holding ``meta.json``); torch's own ``.pt``
+    files are zips too, without it."""
+    if path.suffix == ".zip":
+        return True
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return "meta.json" in zf.namelist()
 
 
 def read_packed_model(path: str | os.PathLike) -> dict:

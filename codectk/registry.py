@@ -19,6 +19,8 @@ from typing import Any
 
 from typeguard import TypeCheckError, check_type
 
+from codectk.errors import ConfigError
+
 
 class Registry:
     """A named table of constructors.
@@ -35,12 +37,12 @@ class Registry:
         """Class decorator registering ``cls`` under ``name``.
 
         Raises:
-            ValueError: if ``name`` is already registered.
+            RuntimeError: if ``name`` is already registered.
         """
 
         def wrap(cls: type) -> type:
             if name in self._table:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
+                raise RuntimeError(f"{self.kind} {name!r} is registered twice")
             self._table[name] = cls
             return cls
 
@@ -53,10 +55,10 @@ class Registry:
         """Return the class registered as ``name``.
 
         Raises:
-            ValueError: naming the unknown value and the valid ones.
+            ConfigError (a ValueError): naming the unknown value and the valid ones.
         """
         if name not in self._table:
-            raise ValueError(f"unknown {self.kind} {name!r}; choose one of {self.names()}")
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of {self.names()}")
         return self._table[name]
 
     def build(self, name: str, conf: Mapping[str, Any] | None = None) -> Any:
@@ -85,7 +87,7 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
     }
     unknown = sorted(set(conf) - set(params))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(params)}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(params)}")
     try:
         hints = inspect.get_annotations(fn.__init__ if inspect.isclass(fn) else fn, eval_str=True)
     except Exception:  # annotations that cannot be evaluated are not checked
@@ -98,4 +100,4 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
             try:
                 check_type(value, hint)
             except TypeCheckError as exc:
-                raise ValueError(f"{where}: {key}={value!r} is not a valid {hint}: {exc}") from None
+                raise ConfigError(f"{where}: {key}={value!r} is not a valid {hint}: {exc}") from None

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from codectk.bin.common import parser
+from codectk.bin.common import parser, run
 from codectk.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,4 +189,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

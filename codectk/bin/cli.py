@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from codectk.bin.common import run
+
 STEPS = [
     "prepare_librispeech",
     "split_by_speaker",
@@ -38,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -22,7 +22,7 @@ import numpy as np
 from humanfriendly import format_timespan
 
 from codectk.audio import read_audio, to_mono
-from codectk.bin.common import parser, setup_logging, timed
+from codectk.bin.common import parser, run, setup_logging, timed
 from codectk.datadir import read_scp
 from codectk.fileio import atomic_write
 
@@ -81,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -7,9 +7,11 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from humanfriendly import format_timespan
+
+from codectk.errors import CodectkError
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -44,3 +46,15 @@ def str2bool(value: str) -> bool:
     if value.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def run(main: Callable[[list[str] | None], int | None]) -> int:
+    """Run an entry point's ``main``; a :class:`~codectk.errors.CodectkError` becomes one
+    ``ERROR:`` log line naming the file and exit status 1 (no traceback)."""
+    try:
+        return int(main(None) or 0)
+    except CodectkError as exc:
+        if not logging.getLogger().handlers:
+            setup_logging()
+        logging.getLogger("codectk").error("%s", exc)
+        return 1

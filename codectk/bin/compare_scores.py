@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from codectk.bin.common import parser
+from codectk.bin.common import parser, run
 
 LOWER_IS_BETTER = {"mel_distance", "stft_distance"}
 
@@ -71,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

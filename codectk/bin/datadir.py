@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from codectk.bin.common import run
 from codectk.datadir import DataDirError, fix_data_dir, read_scp, validate_data_dir
 
 _LOCATION = re.compile(r"^(?P<path>.+?):(?P<lineno>[0-9]+): ")
@@ -134,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

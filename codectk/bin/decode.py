@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
-from codectk.bin.common import parser, setup_logging, timed
+from codectk.bin.common import parser, run, setup_logging, timed
 from codectk.codes import write_codes
 from codectk.config import load_yaml
 from codectk.datadir import read_scp, write_scp
@@ -93,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from codectk.bin.common import parser, setup_logging
+from codectk.bin.common import parser, run, setup_logging
 from codectk.datadir import DataDirError, read_scp, subset_data_dir
 from codectk.fileio import atomic_write
 
@@ -69,4 +69,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from codectk import __version__
-from codectk.bin.common import parser, setup_logging
+from codectk.bin.common import parser, run, setup_logging
 from codectk.fileio import atomic_replace_from
 from codectk.inference import PACK_FORMAT, PACK_VERSION, load_codec
 
@@ -86,4 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from codectk.bin.common import run
 from codectk.corpora.librispeech import prepare_librispeech_dir
 
 
@@ -29,4 +30,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

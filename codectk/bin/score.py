@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from codectk.audio import AudioError, read_audio, resample, to_mono
-from codectk.bin.common import parser, setup_logging
+from codectk.bin.common import parser, run, setup_logging
 from codectk.codes import iter_codes, read_codes_meta
 from codectk.datadir import read_scp
 from codectk.fileio import atomic_write
@@ -351,4 +351,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

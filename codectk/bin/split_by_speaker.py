@@ -17,6 +17,7 @@ import random
 import sys
 from pathlib import Path
 
+from codectk.bin.common import run
 from codectk.datadir import read_scp, subset_data_dir, utt2spk_to_spk2utt
 
 
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from codectk.bin.common import parser, setup_logging, str2bool, timed
+from codectk.bin.common import parser, run, setup_logging, str2bool, timed
 from codectk.config import load_train_config
 
 
@@ -56,4 +56,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

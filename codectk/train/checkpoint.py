@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from codectk.errors import CodectkError
 from codectk.fileio import atomic_replace_from
 
 MODEL_FORMAT = "codectk-model"
@@ -26,7 +27,7 @@ STATE_FORMAT = "codectk-train-state"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(CodectkError, RuntimeError):
     """An unreadable, foreign or incompatible checkpoint; the message names the file."""
 
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from codectk.config import TrainConfig, save_config
 from codectk.data.dataset import RandomCropDataset, UtteranceDataset, identity_collate
 from codectk.discriminators import DISCRIMINATORS
+from codectk.errors import CodectkError
 from codectk.fileio import atomic_write
 from codectk.losses import LOSSES
 from codectk.metrics.distance import log_mel_distance
@@ -46,7 +47,11 @@ from codectk.train.plot import plot_history
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
+class TrainingOutOfMemoryError(CodectkError, RuntimeError):
+    """Out of memory in a training step; names the batch and the options to lower."""
+
+
+class NonFiniteLossError(CodectkError, RuntimeError):
     """A NaN/inf loss or gradient; names the step, the batch's utterances and the last
     good checkpoint."""
 
@@ -104,6 +109,8 @@ class Trainer:
         self.nbest: list[tuple[float, int]] = []  # (criterion value, step), best first
         self.history: list[dict] = []
         self.crit = f"valid.{c.best_model_criterion}"
+        self.checkpoint_step = -1  # step of the last checkpoint.pt written or loaded
+        self.n_skipped = 0  # batches skipped for a non-finite loss (nonfinite_policy: skip)
         if resume and (self.out / "checkpoint.pt").exists():
             self._load_state(self.out / "checkpoint.pt")
         save_config(c, self.out / "config.yaml")
@@ -126,6 +133,7 @@ class Trainer:
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "nbest": [[v, s] for v, s in self.nbest],
             "history": self.history,
+            "n_skipped": self.n_skipped,
         }
 
     def _load_state(self, path: Path) -> None:
@@ -142,7 +150,8 @@ class Trainer:
         torch.set_rng_state(st["rng_cpu"])
         if st["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(st["rng_cuda"])
-        self.step = int(st["step"])
+        self.step = self.checkpoint_step = int(st["step"])
+        self.n_skipped = int(st.get("n_skipped", 0))
         self.nbest = [(float(v), int(s)) for v, s in st["nbest"]]
         self.history = st["history"]
         log.info("resumed from %s at step %d", path, self.step)
@@ -154,11 +163,7 @@ class Trainer:
     def _check_finite(self, value: torch.Tensor, what: str, utts: list[str]) -> None:
         if not torch.isfinite(value).all():
             last = self.out / "checkpoint.pt"
-            last_txt = (
-                f"{last} (step {self.step - 1 if last.exists() else 'none'})"
-                if last.exists()
-                else "none yet"
-            )
+            last_txt = f"{last} (step {self.checkpoint_step})" if last.exists() else "none yet"
             raise NonFiniteLossError(
                 f"non-finite {what} ({float(value.detach())}) at step {self.step} on utterances {utts}; "
                 f"last good checkpoint: {last_txt}. Lower the learning rate or grad_clip, "
@@ -198,6 +203,18 @@ class Trainer:
             self.sched.step()
         parts.update({f"g_{k}": float(v) for k, v in g_parts.items()})
         return parts
+
+    def _guarded_step(self, batch) -> dict[str, float]:
+        try:
+            return self._train_step(batch)
+        except torch.OutOfMemoryError as exc:
+            c = self.config
+            raise TrainingOutOfMemoryError(
+                f"out of memory at step {self.step} on utterances {batch.utts} "
+                f"(batch_size {c.batch_size} x segment_duration {c.segment_duration} s): lower "
+                f'them, e.g. --train_args "--batch_size {max(1, c.batch_size // 2)}"; '
+                f"re-running stage 5 resumes from the last checkpoint. ({str(exc).splitlines()[0]})"
+            ) from None
 
     def _clip(self, module: torch.nn.Module, what: str, utts: list[str]) -> None:
         max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
@@ -264,6 +281,7 @@ class Trainer:
                 self.writer.add_scalar(f"valid/{k}", v, self.step)
             self.writer.flush()
         save_atomic(self._state(), self.out / "checkpoint.pt")
+        self.checkpoint_step = self.step
         with atomic_write(self.out / "history.json") as f:
             json.dump(self.history, f, indent=1)
         plot_history(self.history, self.out / "images")
@@ -338,7 +356,20 @@ class Trainer:
         bar = tqdm(total=c.max_steps, initial=self.step, desc="train", unit="step", disable=None)
         for batch in loader:
             self.step += 1
-            parts = self._train_step(batch)
+            try:
+                parts = self._guarded_step(batch)
+            except NonFiniteLossError as exc:
+                if c.nonfinite_policy == "stop":
+                    raise
+                self.n_skipped += 1
+                log.warning(
+                    "skipped batch %d (%d skipped so far): %s", self.step, self.n_skipped, exc
+                )
+                self.opt.zero_grad(set_to_none=True)
+                if self.opt_d is not None:
+                    self.opt_d.zero_grad(set_to_none=True)
+                bar.update(1)
+                continue
             for k, v in parts.items():
                 acc[k] = acc.get(k, 0.0) + v
             n_acc += 1

@@ -32,6 +32,7 @@ local_data_opts=""   # options passed to local/data.sh
 fs=16000             # sample rate (Hz) the audio is dumped at; must match the codec
 min_wav_duration=0.5 # shorter training/validation utterances are dropped (s)
 max_wav_duration=30  # longer training/validation utterances are dropped (s)
+audio_error=stop     # stage 2 on an unreadable audio file: stop, or skip (listed in <dump>/dropped)
 train_set=""         # training set name (data/<name>)
 valid_set=""         # validation set name
 test_sets=""         # space-separated evaluation sets
@@ -133,9 +134,14 @@ if ! "${skip_data_prep}"; then
             _nj=$(split_list "data/${dset}/wav.scp" "${nj}" "${out}/logdir" wav)
             ${train_cmd} JOB=1:"${_nj}" "${out}/logdir/dump_wav.JOB.log" \
                 ${python} -m codectk.bin.dump_wav --fs "${fs}" --in_scp "${out}/logdir/wav.JOB.scp" \
-                    --out_wav_dir "${out}/data" --out_dir "${out}/logdir/output.JOB"
+                    --out_wav_dir "${out}/data" --out_dir "${out}/logdir/output.JOB" \
+                    --on_error "${audio_error}"
             merge "${out}/logdir" wav.scp "${out}/wav.scp"
             merge "${out}/logdir" utt2num_samples "${out}/utt2num_samples"
+            merge "${out}/logdir" dropped "${out}/dropped"
+            if [ -s "${out}/dropped" ]; then
+                log "Stage 2: skipped $(wc -l < "${out}/dropped") unreadable file(s) of data/${dset}, listed with reasons in ${out}/dropped"
+            fi
             for f in utt2spk spk2utt spk2gender text; do
                 if [ -f "data/${dset}/${f}" ]; then cp "data/${dset}/${f}" "${out}/${f}"; fi
             done
