@@ -100,4 +100,6 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
             try:
                 check_type(value, hint)
             except TypeCheckError as exc:
-                raise ConfigError(f"{where}: {key}={value!r} is not a valid {hint}: {exc}") from None
+                raise ConfigError(
+                    f"{where}: {key}={value!r} is not a valid {hint}: {exc}"
+                ) from None

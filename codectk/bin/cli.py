@@ -1,7 +1,7 @@
 """The ``codectk`` command: ``codectk <step> [options]`` runs ``codectk.bin.<step>``.
 
-Steps: prepare_librispeech, split_by_speaker, datadir, dump_wav, filter_length,
-collect_stats, train, decode, score, pack, compare_scores.
+Steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker, datadir,
+dump_wav, filter_length, collect_stats, train, decode, score, pack, compare_scores.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import sys
 from codectk.bin.common import run
 
 STEPS = [
+    "prepare_corpus",
     "prepare_librispeech",
+    "combine_data",
     "split_by_speaker",
     "datadir",
     "dump_wav",

@@ -1,14 +1,16 @@
 """What every corpus wrapper shares: audio header checks, a filtered view of a corpus for
 lhotse, lhotse manifests -> utterances, and utterances -> a validated Kaldi data dir.
 
-lhotse's ``prepare_*`` recipes know each corpus's layout and quirks but stop at the first
-unreadable audio file, and drop audio that has no transcript. The wrappers therefore:
+lhotse's ``prepare_*`` recipes know each corpus's layout and quirks, but stop at the
+first unreadable audio file or malformed metadata line, and drop audio that has no
+transcript. The wrappers therefore:
 
 1. read every audio header first (:func:`probe_audio`), warning about unreadable files,
    unexpected sample rates and multi-channel files, each named;
 2. run lhotse on the corpus itself, or, when some files must be hidden from it (an
-   unreadable file, a transcript whose audio is missing), on a :func:`lhotse_view`: a tree
-   of symbolic links to the corpus without those files;
+   unreadable file, a transcript whose audio is missing) or rewritten (a metadata file
+   with malformed lines), on a :func:`lhotse_view`: a tree of symbolic links to the
+   corpus with those changes, which never touches the corpus;
 3. add back the readable audio that lhotse left out for lack of a transcript (codecs need
    no text), with a warning;
 4. write the Kaldi data dir, then fix and validate it (:func:`write_data_dir`).
@@ -20,8 +22,10 @@ import contextlib
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +33,7 @@ from pathlib import Path
 import soundfile as sf
 
 from codectk.datadir import fix_data_dir, utt2spk_to_spk2utt, validate_data_dir, write_scp
+from codectk.errors import CodectkError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ LIBRI_PARTS = (
 SHOWN = 5
 
 
-class CorpusError(RuntimeError):
+class CorpusError(CodectkError, RuntimeError):
     """A corpus that cannot be prepared; the message names the file or folder."""
 
 
@@ -156,22 +161,20 @@ def lhotse_view(
     root: Path,
     omit: Iterable[Path],
     replace: Mapping[Path, str] | None = None,
-    work_dir: Path | None = None,
 ) -> Iterator[Path]:
     """The corpus folder ``root`` as lhotse should see it: without the files in ``omit``
     and with the text files in ``replace`` rewritten.
 
     With nothing to change this is ``root`` itself. Otherwise a temporary tree mirrors
-    ``root``: top-level entries with nothing to change are linked whole; the others are
-    rebuilt as real folders with a link per file (``Path.rglob`` does not descend into
-    linked folders below where it starts). lhotse then records paths inside the view;
-    :func:`from_view` maps them back.
+    ``root`` in the system's temporary folder: top-level entries with nothing to change
+    are linked whole; the others are rebuilt as real folders with a link per file
+    (``Path.rglob`` does not descend into linked folders below where it starts). lhotse
+    then records paths inside the view; :func:`from_view` maps them back.
 
     Args:
         root: the corpus folder.
         omit: files under ``root`` to hide.
         replace: files under ``root`` (existing or not) -> the text lhotse reads instead.
-        work_dir: where to create the view (default: the system's temporary folder).
 
     Yields:
         Path: the folder to give lhotse.
@@ -183,9 +186,7 @@ def lhotse_view(
         yield root
         return
     dirty_top = {p.parts[0] for p in (*omit, *replace)}
-    if work_dir is not None:
-        Path(work_dir).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lhotse_view.", dir=work_dir))
+    tmp = Path(tempfile.mkdtemp(prefix="lhotse_view."))
     view = tmp / root.name
     try:
         view.mkdir()
@@ -193,7 +194,7 @@ def lhotse_view(
             if entry.name not in dirty_top:
                 (view / entry.name).symlink_to(entry.resolve())
             elif entry.is_dir():
-                for dirpath, _, filenames in os.walk(entry):
+                for dirpath, _, filenames in os.walk(entry, followlinks=True):
                     rel = Path(dirpath).relative_to(root)
                     (view / rel).mkdir(parents=True, exist_ok=True)
                     for name in filenames:
@@ -313,14 +314,11 @@ def write_data_dir(
     if not utts:
         raise CorpusError(f"{out}: no utterance to write")
     check_speaker_prefix(utts)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a data dir is not
-    try:
-        utt2spk = {k: u.speaker for k, u in utts.items()}
-        speakers = set(utt2spk.values())
+    utt2spk = {k: u.speaker for k, u in utts.items()}
+    speakers = set(utt2spk.values())
+    genders = {s: g for s, g in (spk2gender or {}).items() if s in speakers}
+    warn_many(f"speakers in {out} have no gender", sorted(speakers - set(genders)))
+    with atomic_dir(out) as tmp:
         write_scp(tmp / "wav.scp", {k: u.path for k, u in utts.items()})
         write_scp(tmp / "utt2spk", utt2spk)
         spk2utt = utt2spk_to_spk2utt(utt2spk)
@@ -328,26 +326,40 @@ def write_data_dir(
         write_scp(tmp / "utt2num_samples", {k: u.num_samples for k, u in utts.items()})
         if any(u.text for u in utts.values()):
             write_scp(tmp / "text", {k: u.text or "" for k, u in utts.items()})
-            warn_many(
-                f"utterances in {out} have no transcript (empty text)",
-                sorted(k for k, u in utts.items() if not u.text),
-            )
-        genders = {s: g for s, g in (spk2gender or {}).items() if s in speakers}
         if genders:
             write_scp(tmp / "spk2gender", genders)
-        warn_many(f"speakers in {out} have no gender", sorted(speakers - set(genders)))
         fix_data_dir(tmp)
-        problems = validate_data_dir(tmp)
-        if problems:
-            raise CorpusError(f"{out}: invalid data dir: " + "; ".join(problems))
+        check_data_dir(tmp, out)
+    hours = sum(u.num_samples / u.sample_rate for u in utts.values()) / 3600.0
+    log.info("wrote %s: %d utterances, %d speakers, %.2f h", out, len(utts), len(speakers), hours)
+    return len(utts)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A new private sibling folder of ``path`` to fill. When the block ends without an
+    exception it replaces ``path`` whole (with the usual permissions); otherwise it is
+    removed and ``path`` is left as it was."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp made it private
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    hours = sum(u.num_samples / u.sample_rate for u in utts.values()) / 3600.0
-    log.info("wrote %s: %d utterances, %d speakers, %.2f h", out, len(utts), len(speakers), hours)
-    return len(utts)
+
+
+def check_data_dir(d: Path, name: Path | None = None) -> None:
+    """Raise :class:`CorpusError` listing the problems of data dir ``d`` (called ``name``)."""
+    problems = validate_data_dir(d)
+    if problems:
+        raise CorpusError(f"{name or d}: invalid data dir: " + "; ".join(problems))
 
 
 def read_libri_speakers(path: Path) -> dict[str, str]:
@@ -383,10 +395,7 @@ def libri_root(corpus_dir: str | os.PathLike, name: str) -> Path:
 
 
 def ensure_parts(
-    root: Path,
-    parts: Iterable[str],
-    download: Callable[[list[str]], object] | None,
-    corpus: str,
+    root: Path, parts: Iterable[str], download: Callable[[list[str]], object], corpus: str
 ) -> None:
     """Download the parts of a LibriSpeech-style corpus that are not on disk.
 
@@ -399,9 +408,11 @@ def ensure_parts(
         root: the corpus folder (``.../LibriSpeech``).
         parts: part names.
         download: called with the missing parts (lhotse's downloader, which resumes a
-            partial archive and re-extracts a part without ``.completed``); None: only
-            warn.
+            partial archive and re-extracts a part without ``.completed``).
         corpus: the corpus name for messages.
+
+    Raises:
+        CorpusError: the download or the extraction failed (the message says what to do).
     """
     need = []
     for part in parts:
@@ -412,19 +423,13 @@ def ensure_parts(
         if d.is_dir():
             log.warning(
                 "%s: %s lies beside it without lhotse's .completed marker: the extraction "
-                "looks interrupted%s (touch %s to keep the folder as it is)",
+                "looks interrupted, redoing it (touch %s to keep the folder as it is)",
                 d,
                 archive.name,
-                ", redoing it" if download else "",
                 d / ".completed",
             )
-            if download is None:
-                continue
         need.append(part)
     if not need:
-        return
-    if download is None:
-        log.warning("%s parts %s not found under %s (download disabled)", corpus, need, root)
         return
     log.info(
         "%s parts %s not found under %s: downloading them with lhotse into %s "
@@ -434,4 +439,71 @@ def ensure_parts(
         root,
         root.parent,
     )
-    download(need)
+    with download_errors(f"{corpus} parts {need}", root.parent):
+        download(need)
+
+
+@contextlib.contextmanager
+def download_errors(what: str, target: Path) -> Iterator[None]:
+    """Turn a failed download or extraction into a :class:`CorpusError` that says what to do."""
+    try:
+        yield
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        raise CorpusError(
+            f"downloading {what} into {target} failed ({type(exc).__name__}: {exc}); run again "
+            "to resume, delete a corrupt archive there to start over, or put the corpus there "
+            "yourself (no network is needed then)"
+        ) from exc
+
+
+def check_parts(parts: Iterable[str], known: Sequence[str], corpus: str) -> None:
+    """Raise ``ValueError`` naming the parts not in ``known``."""
+    unknown = [p for p in parts if p not in known]
+    if unknown:
+        raise ValueError(f"unknown {corpus} part(s) {unknown}; choose from {list(known)}")
+
+
+def prepare_parts(
+    root: Path,
+    out_dir: str | os.PathLike,
+    parts: Sequence[str] | None,
+    known: Sequence[str],
+    utterances: Callable[[str], Mapping[str, Utterance]],
+    genders: Mapping[str, str],
+    corpus: str,
+) -> dict[str, int]:
+    """Write ``<out_dir>/<part>`` for each part of a LibriSpeech-style corpus on disk.
+
+    Args:
+        root: the corpus folder (``.../LibriSpeech``).
+        out_dir: parent of the data dirs.
+        parts: part names; None: every part on disk. A part not on disk, or one for which
+            ``utterances`` finds nothing, is a warning and a skip.
+        known: the corpus's part names.
+        utterances: part -> its utterances.
+        genders: speaker id -> ``f``/``m``.
+        corpus: the corpus name for messages.
+
+    Returns:
+        dict: part -> utterances written.
+
+    Raises:
+        CorpusError: no part on disk.
+        ValueError: a part name not in ``known``.
+    """
+    present = [p for p in known if (root / p).is_dir()]
+    parts = present if parts is None else list(parts)
+    check_parts(parts, known, root.name)
+    warn_many(
+        f"{root.name} parts not found under {root} (skipped)",
+        [p for p in parts if p not in present],
+    )
+    parts = [p for p in parts if p in present]
+    if not parts:
+        raise CorpusError(f"{root}: no {root.name} part found (expected some of {list(known)})")
+    written = {}
+    for part in parts:
+        utts = utterances(part)
+        if utts:
+            written[part] = write_data_dir(Path(out_dir) / part, utts, genders)
+    return written

@@ -6,7 +6,7 @@ Layout (one real path and line)::
     LibriSpeech/train-clean-100/103/1240/103-1240.trans.txt
         103-1240-0000 CHAPTER ONE MISSUS RACHEL LYNDE IS SURPRISED ...
     LibriSpeech/SPEAKERS.TXT
-        103  | F | train-clean-100  | 23.00 | Karen Savage
+        103  | F | train-clean-100  | 23.72 | Karen Savage
 
 16 kHz mono FLAC. Parts: train-clean-100, train-clean-360, train-other-500, dev-clean,
 dev-other, test-clean, test-other (and mini_librispeech's train-clean-5, dev-clean-2).
@@ -14,9 +14,11 @@ Utterance ids are the file names, ``<speaker>-<chapter>-<utt>``: the speaker id 
 them and sorts like them, as Kaldi requires.
 
 What codectk adds to lhotse: only the parts on disk are passed to it; unreadable audio
-is hidden from it (it would stop at the first one) and named in a warning; audio without
-a transcript line, which lhotse skips, is kept with an empty ``text`` and a warning
-(codecs need no text); genders come from ``SPEAKERS.TXT``, which lhotse does not read.
+and transcript lines without text are hidden from it (it would stop at the first one)
+and named in warnings; audio without a transcript line, which lhotse skips, is kept with
+an empty ``text`` and a warning (codecs need no text); a part without any transcript,
+on which lhotse fails, is read without it; genders come from ``SPEAKERS.TXT``, which
+lhotse does not read.
 
 Corpus: V. Panayotov, G. Chen, D. Povey, S. Khudanpur, "LibriSpeech: an ASR corpus based
 on public domain audio books", ICASSP 2015 (OpenSLR 12). Licence: CC BY 4.0.
@@ -34,11 +36,13 @@ from codectk.corpora.common import (
     LIBRI_PARTS,
     CorpusError,
     Utterance,
+    check_parts,
     ensure_parts,
     from_lhotse,
     is_junk,
     lhotse_view,
     libri_root,
+    prepare_parts,
     probe_audio,
     read_libri_speakers,
     warn_many,
@@ -107,7 +111,7 @@ def librispeech_utterances(
     if audio and any(part_dir.glob("*/*/*.trans.txt")):
         from lhotse.recipes import librispeech as lhotse_librispeech
 
-        with lhotse_view(root, bad) as view:
+        with lhotse_view(root, bad, _transcript_fixes(part_dir)) as view:
             try:
                 manifests = lhotse_librispeech.prepare_librispeech(
                     view, dataset_parts=[part], num_jobs=nj
@@ -133,6 +137,23 @@ def librispeech_utterances(
     return utts
 
 
+def _transcript_fixes(part_dir: Path) -> dict[Path, str]:
+    """``trans.txt`` files with lines lhotse cannot split into ``<id> <text>`` (it would
+    stop on them) -> their other lines; each dropped line is a warning naming it."""
+    fixes = {}
+    for trans in sorted(part_dir.glob("*/*/*.trans.txt")):
+        lines = trans.read_text(encoding="utf-8").splitlines()
+        good = []
+        for lineno, line in enumerate(lines, 1):
+            if len(line.split(maxsplit=1)) == 2:
+                good.append(line)
+            else:
+                log.warning("%s:%d: not '<id> <text>': %r (skipped)", trans, lineno, line)
+        if len(good) < len(lines):
+            fixes[trans] = "".join(f"{line}\n" for line in good)
+    return fixes
+
+
 def prepare_librispeech(
     corpus_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -156,24 +177,15 @@ def prepare_librispeech(
         ValueError: an unknown part name.
     """
     root = librispeech_root(corpus_dir)
-    present = [p for p in PARTS if (root / p).is_dir()]
-    if parts is None:
-        parts = present
-    _check_parts(parts)
-    warn_many(
-        f"LibriSpeech parts not found under {root} (skipped)",
-        [p for p in parts if p not in present],
+    return prepare_parts(
+        root,
+        out_dir,
+        parts,
+        PARTS,
+        lambda part: librispeech_utterances(root, part, nj),
+        read_libri_speakers(root / "SPEAKERS.TXT"),
+        "LibriSpeech",
     )
-    parts = [p for p in parts if p in present]
-    if not parts:
-        raise CorpusError(f"{root}: no LibriSpeech part found (expected some of {list(PARTS)})")
-    genders = read_libri_speakers(root / "SPEAKERS.TXT")
-    written = {}
-    for part in parts:
-        utts = librispeech_utterances(root, part, nj)
-        if utts:
-            written[part] = write_data_dir(Path(out_dir) / part, utts, genders)
-    return written
 
 
 def prepare_librispeech_dir(
@@ -198,6 +210,4 @@ def prepare_librispeech_dir(
 
 
 def _check_parts(parts: Sequence[str]) -> None:
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise ValueError(f"unknown LibriSpeech part(s) {unknown}; choose from {list(PARTS)}")
+    check_parts(parts, PARTS, "LibriSpeech")

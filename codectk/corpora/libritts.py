@@ -43,15 +43,16 @@ from codectk.corpora.common import (
     LIBRI_PARTS,
     CorpusError,
     Utterance,
+    check_parts,
     ensure_parts,
     from_lhotse,
     is_junk,
     lhotse_view,
     libri_root,
+    prepare_parts,
     probe_audio,
     read_libri_speakers,
     warn_many,
-    write_data_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -89,23 +90,31 @@ def libritts_root(corpus_dir: str | os.PathLike, variant: str | None = None) -> 
 
 
 def download_libritts(
-    corpus_dir: str | os.PathLike, parts: Sequence[str], variant: str = "libritts"
+    corpus_dir: str | os.PathLike, parts: Sequence[str], variant: str | None = None
 ) -> None:
     """Download the ``parts`` missing under ``corpus_dir`` with lhotse (see
-    :func:`codectk.corpora.common.ensure_parts`); parts on disk never touch the network."""
+    :func:`codectk.corpora.common.ensure_parts`); parts on disk never touch the network.
+
+    Args:
+        corpus_dir: see :func:`libritts_root`.
+        parts: part names.
+        variant: see :func:`libritts_root`.
+    """
     root = libritts_root(corpus_dir, variant)
     _check_parts(parts)
 
     def fetch(need: list[str]) -> None:
         from lhotse.recipes import libritts as lhotse_libritts
 
-        if root.name != VARIANTS[variant]:
-            raise CorpusError(f"{root}: lhotse downloads into a folder named {VARIANTS[variant]}")
+        if root.name not in VARIANTS.values():
+            raise CorpusError(
+                f"{root}: lhotse downloads into a folder named LibriTTS or LibriTTS_R"
+            )
         lhotse_libritts.download_libritts(
-            root.parent, use_librittsr=variant == "libritts_r", dataset_parts=need
+            root.parent, use_librittsr=root.name == "LibriTTS_R", dataset_parts=need
         )
 
-    ensure_parts(root, parts, fetch, VARIANTS[variant])
+    ensure_parts(root, parts, fetch, root.name)
 
 
 def _transcript_problem(trans: Path) -> str | None:
@@ -234,24 +243,15 @@ def prepare_libritts(
         ValueError: an unknown part name.
     """
     root = libritts_root(corpus_dir, variant)
-    present = [p for p in PARTS if (root / p).is_dir()]
-    if parts is None:
-        parts = present
-    _check_parts(parts)
-    warn_many(
-        f"{root.name} parts not found under {root} (skipped)",
-        [p for p in parts if p not in present],
+    return prepare_parts(
+        root,
+        out_dir,
+        parts,
+        PARTS,
+        lambda part: libritts_utterances(root, part, nj),
+        read_libri_speakers(root / "SPEAKERS.txt"),
+        root.name,
     )
-    parts = [p for p in parts if p in present]
-    if not parts:
-        raise CorpusError(f"{root}: no {root.name} part found (expected some of {list(PARTS)})")
-    genders = read_libri_speakers(root / "SPEAKERS.txt")
-    written = {}
-    for part in parts:
-        utts = libritts_utterances(root, part, nj)
-        if utts:
-            written[part] = write_data_dir(Path(out_dir) / part, utts, genders)
-    return written
 
 
 def _utt_id(rec_id: str) -> str:
@@ -259,6 +259,4 @@ def _utt_id(rec_id: str) -> str:
 
 
 def _check_parts(parts: Sequence[str]) -> None:
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise ValueError(f"unknown LibriTTS part(s) {unknown}; choose from {list(PARTS)}")
+    check_parts(parts, PARTS, "LibriTTS")
