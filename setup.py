@@ -26,7 +26,7 @@ setup(
     extras_require={"test": ["pytest==9.2.0", "ruff==0.17.5", "hypothesis==6.170.15"]},
     entry_points={
         "console_scripts": [
-            "codectk=codectk.bin.cli:main",
+            "codectk=codectk.bin.cli:console_main",
         ]
     },
 )

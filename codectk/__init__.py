@@ -13,14 +13,14 @@ from pathlib import Path
 __version__ = (Path(__file__).parent / "VERSION").read_text().strip()
 
 
-def load_codec(path, checkpoint=None, device="cpu"):
+def load_codec(path, checkpoint=None, device="cpu", fold_weight_norm=False):
     """Load a trained codec from an experiment folder or a packed archive.
 
     See :func:`codectk.inference.load_codec`.
     """
     from codectk.inference import load_codec as _load
 
-    return _load(path, checkpoint=checkpoint, device=device)
+    return _load(path, checkpoint=checkpoint, device=device, fold_weight_norm=fold_weight_norm)
 
 
 def build_codec(config_path):

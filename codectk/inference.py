@@ -13,6 +13,7 @@ import yaml
 
 from codectk.config import build_train_config, load_train_config
 from codectk.models import CODECS, Codec
+from codectk.nn.conv import remove_weight_norm_
 from codectk.train.checkpoint import MODEL_FORMAT, CheckpointError, load_file
 
 DEFAULT_INFERENCE_MODEL = "valid.mel_distance.ave.pt"
@@ -30,7 +31,9 @@ def build_codec(config_path: str | os.PathLike) -> Codec:
     return CODECS.build(config.codec, config.codec_conf)
 
 
-def _codec_from_model_file(obj: dict, where: str, device: str) -> Codec:
+def _codec_from_model_file(
+    obj: dict, where: str, device: str, fold_weight_norm: bool = False
+) -> Codec:
     config = build_train_config(obj["config"], where=where)
     codec = CODECS.build(config.codec, config.codec_conf)
     try:
@@ -39,11 +42,16 @@ def _codec_from_model_file(obj: dict, where: str, device: str) -> Codec:
         raise CheckpointError(
             f"{where}: weights do not fit the {config.codec} config: {exc}"
         ) from None
+    if fold_weight_norm:
+        remove_weight_norm_(codec)
     return codec.to(device).eval()
 
 
 def load_codec(
-    path: str | os.PathLike, checkpoint: str | None = None, device: str = "cpu"
+    path: str | os.PathLike,
+    checkpoint: str | None = None,
+    device: str = "cpu",
+    fold_weight_norm: bool = False,
 ) -> Codec:
     """Load a trained codec, in eval mode.
 
@@ -53,6 +61,9 @@ def load_codec(
         checkpoint (str | None): model file name inside an experiment folder (default
             ``valid.mel_distance.ave.pt``, the averaged n-best model).
         device (str): torch device.
+        fold_weight_norm (bool): fold every weight-norm parametrisation into a plain
+            weight (:func:`codectk.nn.conv.remove_weight_norm_`): same outputs, faster
+            inference, but the codec can no longer be trained as before.
 
     Returns:
         Codec: with ``encode(wav (B,1,T)) -> codes (B,K,F)`` and ``decode``.
@@ -66,10 +77,12 @@ def load_codec(
         if not model.exists():
             found = sorted(p.name for p in path.glob("*.pt"))
             raise CheckpointError(f"{model}: not found; model files in {path}: {found}")
-        return _codec_from_model_file(load_file(model, MODEL_FORMAT), str(model), device)
-    if _is_pack(path):
-        return _codec_from_model_file(read_packed_model(path), str(path), device)
-    return _codec_from_model_file(load_file(path, MODEL_FORMAT), str(path), device)
+        obj, where = load_file(model, MODEL_FORMAT), str(model)
+    elif _is_pack(path):
+        obj, where = read_packed_model(path), str(path)
+    else:
+        obj, where = load_file(path, MODEL_FORMAT), str(path)
+    return _codec_from_model_file(obj, where, device, fold_weight_norm)
 
 
 def _is_pack(path: Path) -> bool:

@@ -1,7 +1,12 @@
 """The ``codectk`` command: ``codectk <step> [options]`` runs ``codectk.bin.<step>``.
 
-Steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker, datadir,
-dump_wav, filter_length, collect_stats, train, decode, score, pack, compare_scores.
+Recipe steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker,
+datadir, dump_wav, filter_length, collect_stats, train, decode_datadir (stage 6,
+``codectk.bin.decode``), score, pack, compare_scores.
+
+File compression (``codectk.bin.ctk``, docs/bitstream.md):
+``codectk encode IN OUT --model M [--bandwidth kbps]``, ``codectk decode IN.ctk OUT.wav
+--model M``, ``codectk info FILE.ctk``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,18 @@ STEPS = [
     "filter_length",
     "collect_stats",
     "train",
-    "decode",
+    "decode_datadir",
     "score",
     "pack",
     "compare_scores",
 ]
+# step names run by another module than codectk.bin.<step>: step -> (module, function)
+ALIASES = {
+    "decode_datadir": ("codectk.bin.decode", "main"),
+    "encode": ("codectk.bin.ctk", "encode_main"),
+    "decode": ("codectk.bin.ctk", "decode_main"),
+    "info": ("codectk.bin.ctk", "info_main"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0 if argv else 2
     step = argv[0]
-    if step not in STEPS:
-        print(f"codectk: unknown step {step!r}; choose one of {STEPS}", file=sys.stderr)
+    if step not in STEPS and step not in ALIASES:
+        choices = sorted(set(STEPS) | set(ALIASES))
+        print(f"codectk: unknown step {step!r}; choose one of {choices}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"codectk.bin.{step}")
-    return int(module.main(argv[1:]) or 0)
+    module_name, function = ALIASES.get(step, (f"codectk.bin.{step}", "main"))
+    module = importlib.import_module(module_name)
+    return int(getattr(module, function)(argv[1:]) or 0)
+
+
+def console_main() -> int:
+    """The installed ``codectk`` command: codectk errors become one ERROR line."""
+    return run(main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,254 @@
+"""Compress audio to ``.ctk`` files and back with a trained codec (docs/bitstream.md).
+
+Usage::
+
+    codectk encode IN OUT --model <exp dir | model file | packed .zip> [--bandwidth kbps]
+    codectk decode IN OUT --model <same model>
+    codectk info FILE.ctk [FILE.ctk ...]
+
+IN and OUT are files, or folders (every audio file, resp. ``.ctk`` file, under IN goes
+to the same relative path under OUT with the suffix ``.ctk``, resp. ``.wav``), or IN is
+a ``wav.scp`` (``<utt> <path or command |>``; for decode ``<utt> <file.ctk>``) and OUT a
+folder receiving ``<utt>.ctk`` / ``<utt>.wav``. Input audio at another sample rate or
+with several channels is converted (soxr resampling, channel average) with a warning.
+Decoding needs the model the file was encoded with; another model is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from codectk.audio import read_audio, resample, to_mono, write_audio
+from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bitstream import (
+    BitstreamError,
+    model_identity,
+    nominal_bitrate,
+    read_bitstream,
+    write_bitstream,
+)
+from codectk.datadir import read_scp
+from codectk.errors import CodectkError
+from codectk.inference import load_codec
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".au", ".sph")
+log = logging.getLogger("codectk.ctk")
+
+
+class UsageError(CodectkError, ValueError):
+    """Input/output paths that do not fit together; the message names them."""
+
+
+def plan_jobs(src: str, dst: str, suffixes: tuple[str, ...], out_suffix: str) -> list[tuple]:
+    """Pair inputs with outputs.
+
+    Args:
+        src (str): a file, a folder (searched recursively for ``suffixes``) or a ``*.scp``.
+        dst (str): the output file (for a file ``src``) or folder.
+        suffixes (tuple): input file suffixes looked for in a folder.
+        out_suffix (str): ``".ctk"`` or ``".wav"``.
+
+    Returns:
+        list[tuple]: ``(input spec, where, output path)`` triples, ``where`` naming the
+        scp line for error messages.
+
+    Raises:
+        UsageError: missing input, an empty folder, or a folder/scp input with an
+            existing non-folder OUT.
+    """
+    src_path, dst_path = Path(src), Path(dst)
+    if src.endswith(".scp") or src_path.is_dir():
+        if dst_path.exists() and not dst_path.is_dir():
+            raise UsageError(f"{dst}: must be a folder when the input is a folder or scp")
+    if src.endswith(".scp"):
+        if not src_path.is_file():
+            raise UsageError(f"{src}: no such scp file")
+        table = read_scp(src_path)
+        return [
+            (spec, f"{src}:{i}", dst_path / f"{utt}{out_suffix}")
+            for i, (utt, spec) in enumerate(table.items(), 1)
+        ]
+    if src_path.is_dir():
+        files = sorted(p for p in src_path.rglob("*") if p.suffix.lower() in suffixes)
+        if not files:
+            raise UsageError(f"{src}: no {'/'.join(suffixes)} files in this folder")
+        return [
+            (str(p), str(p), dst_path / p.relative_to(src_path).with_suffix(out_suffix))
+            for p in files
+        ]
+    if not src_path.is_file():
+        raise UsageError(f"{src}: no such file or folder")
+    return [(src, src, dst_path)]
+
+
+def _common_args(p, with_bandwidth: bool) -> None:
+    p.add_argument("input", help="file, folder or wav.scp")
+    p.add_argument("output", help="file (for a file input) or folder")
+    p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
+    p.add_argument("--model_file", default=None, help="model file inside an experiment folder")
+    if with_bandwidth:
+        p.add_argument(
+            "--bandwidth", type=float, default=None, help="kbps (default: all codebooks)"
+        )
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+
+
+def _load(args):
+    setup_logging(args.verbose)
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
+    codec = load_codec(args.model, args.model_file, args.device, fold_weight_norm=True)
+    return codec, model_identity(codec)
+
+
+def encode_file(codec, identity: str, spec: str, where: str, out: Path, n_q: int) -> int:
+    """Encode one audio file (converted to the codec's rate and mono) to ``out``.
+
+    Returns:
+        int: bytes written.
+
+    Raises:
+        AudioError: unreadable input; BitstreamError: cannot write.
+    """
+    wav, fs = read_audio(spec, where)  # (C, T)
+    if wav.shape[0] > 1:
+        log.warning("%s: %d channels averaged to mono", where, wav.shape[0])
+    x = to_mono(wav)  # (C, T) -> (T,)
+    if fs != codec.sample_rate:
+        log.warning("%s: resampled from %d Hz to %d Hz", where, fs, codec.sample_rate)
+        x = resample(x, fs, codec.sample_rate)
+    device = next(codec.parameters()).device
+    codes = codec.encode(torch.from_numpy(x)[None, None].to(device), n_q)  # (1, 1, T) -> (1, K', F)
+    header = {
+        "model_id": identity,
+        "codec": type(codec).__name__,
+        "sample_rate": int(codec.sample_rate),
+        "hop_length": int(codec.hop_length),
+        "codebook_size": int(codec.codebook_size),
+        "length": len(x),
+    }
+    return write_bitstream(out, codes[0].cpu().numpy(), header)
+
+
+def decode_file(codec, identity: str, path: str, out: Path, subtype: str = "PCM_16") -> int:
+    """Decode one ``.ctk`` file to a WAV of the original length at the codec's rate.
+
+    Returns:
+        int: samples written.
+
+    Raises:
+        BitstreamError: unreadable/corrupt file, or one encoded with another model.
+    """
+    header, codes = read_bitstream(path)
+    if header["model_id"] != identity:
+        raise BitstreamError(
+            f"{path}: encoded with model {header['model_id']} ({header['codec']}), but the "
+            f"given model is {identity} ({type(codec).__name__}); decode with the same model"
+        )
+    device = next(codec.parameters()).device
+    y = codec.decode(torch.from_numpy(codes)[None].to(device))  # (1, K', F) -> (1, 1, F * hop)
+    y = y[0, 0, : header["length"]].float().cpu().numpy()
+    write_audio(out, y, codec.sample_rate, subtype=subtype)
+    return len(y)
+
+
+def _progress(jobs: list, what: str):
+    return tqdm(jobs, desc=what, unit="file", disable=len(jobs) < 2, file=sys.stderr)
+
+
+def encode_main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__)
+    p.prog = "codectk encode"
+    _common_args(p, with_bandwidth=True)
+    args = p.parse_args(argv)
+    jobs = plan_jobs(args.input, args.output, AUDIO_SUFFIXES, ".ctk")
+    codec, identity = _load(args)
+    n_q = codec.n_quantizers_for_bandwidth(args.bandwidth)
+    log.info(
+        "model %s (%s): %d codebooks, %.3f kbps",
+        identity,
+        type(codec).__name__,
+        n_q,
+        codec.bitrate(n_q),
+    )
+    total = 0
+    with timed(f"encoding {len(jobs)} file(s)"), torch.inference_mode():
+        for spec, where, out in _progress(jobs, "encode"):
+            total += encode_file(codec, identity, spec, where, out, n_q)
+    log.info("wrote %d file(s), %d bytes", len(jobs), total)
+    return 0
+
+
+def decode_main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__)
+    p.prog = "codectk decode"
+    _common_args(p, with_bandwidth=False)
+    p.add_argument("--subtype", default="PCM_16", help="soundfile subtype (PCM_16, FLOAT, ...)")
+    args = p.parse_args(argv)
+    jobs = plan_jobs(args.input, args.output, (".ctk",), ".wav")
+    codec, identity = _load(args)
+    with timed(f"decoding {len(jobs)} file(s)"), torch.inference_mode():
+        for spec, _, out in _progress(jobs, "decode"):
+            decode_file(codec, identity, spec, out, args.subtype)
+    return 0
+
+
+def describe(path: str) -> dict:
+    """Header of a ``.ctk`` file plus ``duration`` (s), ``bitrate_kbps`` (nominal) and
+    ``file_bitrate_kbps`` (file size x 8 / duration).
+
+    Raises:
+        BitstreamError: unreadable or corrupt file.
+    """
+    header, _ = read_bitstream(path)
+    duration = header["length"] / header["sample_rate"]
+    size = Path(path).stat().st_size
+    return {
+        **header,
+        "bytes": size,
+        "duration": duration,
+        "bitrate_kbps": nominal_bitrate(header),
+        "file_bitrate_kbps": size * 8 / duration / 1000 if duration else float("nan"),
+    }
+
+
+def info_main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__)
+    p.prog = "codectk info"
+    p.add_argument("files", nargs="+", help=".ctk files")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = p.parse_args(argv)
+    setup_logging()
+    for path in args.files:
+        facts = describe(path)
+        if args.json:
+            print(json.dumps({"file": path, **facts}))
+            continue
+        print(path)
+        for key, value in facts.items():
+            print(f"  {key:18s} {round(value, 4) if isinstance(value, float) else value}")
+    return 0
+
+
+COMMANDS = {"encode": encode_main, "decode": decode_main, "info": info_main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m codectk.bin.ctk {encode,decode,info} ...``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
