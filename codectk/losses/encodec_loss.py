@@ -20,9 +20,9 @@ Weights lambda_t = 0.1, lambda_f = 1, lambda_g = 3, lambda_feat = 3, lambda_w = 
 (:mod:`codectk.losses.balancer`): their gradients w.r.t. x̂ are rescaled so that loss i
 makes up lambda_i / sum_j lambda_j of the gradient; l_w (and the codebook loss, 0 with
 EMA codebooks) is added unbalanced with its weight. The returned total's gradient is
-exactly that, and its value the balanced effective loss, so the trainer just calls
-``total.backward()``. Outside autograd (validation under ``torch.no_grad``) the plain
-weighted sum is returned instead.
+exactly that, so the trainer just calls ``total.backward()``; its value is always the
+plain weighted sum sum_i lambda_i l_i (also what validation, run without gradients,
+reports), not the balancer's effective loss.
 
 Discriminator (eq. 3): hinge, (1/K) sum_k max(0, 1 - D_k(x)) + max(0, 1 + D_k(x̂)).
 """
@@ -218,7 +218,7 @@ class EnCodecLoss(nn.Module):
 
         Returns:
             tuple[Tensor, dict[str, Tensor]]: the total, whose gradient is the balanced one
-            and whose value is the effective loss; the unweighted, detached terms ("time",
+            and whose value is the weighted sum; the unweighted, detached terms ("time",
             "freq", "adv", "feat", "commit", "codebook", those computed) and "total".
 
         Raises:
@@ -243,10 +243,17 @@ class EnCodecLoss(nn.Module):
             other["commit"] = commitment_loss
         if codebook_loss is not None and w["codebook"] > 0:
             other["codebook"] = codebook_loss
-        if self.balancer is not None and torch.is_grad_enabled() and wav_hat.requires_grad:
-            total = self.balancer.surrogate(balanced, wav_hat)
-        else:
-            total = sum((w[k] * v for k, v in balanced.items()), wav_hat.new_zeros(()))
+        total = sum((w[k] * v for k, v in balanced.items()), wav_hat.new_zeros(()))
+        if (
+            self.balancer is not None
+            and balanced
+            and torch.is_grad_enabled()
+            and wav_hat.requires_grad
+        ):
+            # Gradient: the balanced G through x̂; value: the plain weighted sum (comparable
+            # with validation, which runs without gradients).
+            surrogate = self.balancer.surrogate(balanced, wav_hat)
+            total = surrogate - surrogate.detach() + total.detach()
         for name, value in other.items():
             total = total + w[name] * value
         parts = {name: value.detach() for name, value in {**balanced, **other}.items()}

@@ -57,6 +57,11 @@ class EnCodec(Codec):
         norm (str): "weight_norm" (24 kHz), "time_group_norm" (48 kHz, non-causal only)
             or "none".
         pad_mode (str): padding of non-causal convolutions ("reflect" as EnCodec).
+        causal_pad_mode (str): left padding of causal convolutions. "reflect" is what the
+            authors' implementation does (their causal convs pad with ``pad_mode``), so
+            their released weights give the same output only with it; the first frames
+            then see up to ``kernel - stride`` future samples. "constant" (zeros) is
+            strictly causal.
         lstm (int): LSTM layers at the bottleneck.
         compress (int): channel reduction inside residual units.
         true_skip (bool): identity skips (EnCodec: 1x1 convs).
@@ -92,6 +97,7 @@ class EnCodec(Codec):
         causal: bool = True,
         norm: str = "weight_norm",
         pad_mode: str = "reflect",
+        causal_pad_mode: str = "reflect",
         lstm: int = 2,
         compress: int = 2,
         true_skip: bool = False,
@@ -123,6 +129,7 @@ class EnCodec(Codec):
             causal=causal,
             norm=norm,
             pad_mode=pad_mode,
+            causal_pad_mode=causal_pad_mode,
             lstm=lstm,
             compress=compress,
             true_skip=true_skip,
@@ -258,6 +265,7 @@ def encodec_24khz_conf() -> dict[str, Any]:
         causal=True,
         norm="weight_norm",
         pad_mode="reflect",
+        causal_pad_mode="reflect",
         lstm=2,
         compress=2,
         true_skip=False,

@@ -14,7 +14,8 @@ and stride s (k >= s required):
 * Causal: all of ``padding_total`` goes on the left, ``extra`` on the right, both zeros; the
   output frame f then depends on input samples t <= f * s + s - 1 only. (Reflect padding
   would copy samples 1..padding_total into the past, i.e. read the future, so causal
-  convolutions always zero-pad.)
+  convolutions zero-pad unless ``causal_pad_mode`` says otherwise: the authors' EnCodec
+  reflect-pads on the left, and its released weights are reproduced only that way.)
 * Non-causal: ``padding_total // 2`` on the right (plus ``extra``), the rest on the left,
   with ``pad_mode`` ("reflect" as in EnCodec, or "constant" for zeros).
 
@@ -102,6 +103,9 @@ class SConv1d(nn.Module):
             2016) with ``torch.nn.utils.parametrizations.weight_norm``.
         group_norm (bool): apply ``GroupNorm(1, out_channels)`` to the output (EnCodec's
             "time_group_norm", used by its non-causal 48 kHz model).
+        causal_pad_mode (str): left padding of the causal convolution: "constant" (zeros,
+            strictly causal) or "reflect" / "replicate" (the authors' EnCodec pads with
+            ``pad_mode``, so the first frames see up to ``padding_total`` future samples).
 
     Raises:
         ValueError: if stride exceeds the effective kernel size, or for an unknown pad mode.
@@ -120,15 +124,17 @@ class SConv1d(nn.Module):
         pad_mode: str = "reflect",
         weight_norm: bool = True,
         group_norm: bool = False,
+        causal_pad_mode: str = "constant",
     ):
         super().__init__()
         effective = (kernel_size - 1) * dilation + 1
         if stride > effective:
             raise ValueError(f"stride {stride} exceeds the effective kernel size {effective}")
-        if pad_mode not in _PAD_MODES:
-            raise ValueError(
-                f"pad mode {pad_mode!r} not supported; choose one of {list(_PAD_MODES)}"
-            )
+        for mode in (pad_mode, causal_pad_mode):
+            if mode not in _PAD_MODES:
+                raise ValueError(
+                    f"pad mode {mode!r} not supported; choose one of {list(_PAD_MODES)}"
+                )
         conv = nn.Conv1d(
             in_channels,
             out_channels,
@@ -142,6 +148,7 @@ class SConv1d(nn.Module):
         self.norm: nn.Module = nn.GroupNorm(1, out_channels) if group_norm else nn.Identity()
         self.causal = causal
         self.pad_mode = pad_mode
+        self.causal_pad_mode = causal_pad_mode
         self.stride = stride
         self.effective_kernel_size = effective
 
@@ -158,7 +165,7 @@ class SConv1d(nn.Module):
         padding_total = k - s
         extra = extra_padding_for_conv1d(x.shape[-1], k, s, padding_total)
         if self.causal:
-            x = pad1d(x, (padding_total, extra), mode="constant")
+            x = pad1d(x, (padding_total, extra), mode=self.causal_pad_mode)
         else:
             right = padding_total // 2
             x = pad1d(x, (padding_total - right, right + extra), mode=self.pad_mode)

@@ -110,6 +110,8 @@ class SEANetResnetBlock(nn.Module):
         compress (int): hidden channels are ``dim // compress``.
         true_skip (bool): identity skip; otherwise a 1x1 convolution.
         norm (str): convolution normalisation (see :func:`norm_flags`).
+        causal_pad_mode (str): left padding of causal convolutions (see
+            :class:`~codectk.nn.conv.SConv1d`).
     """
 
     def __init__(
@@ -123,10 +125,12 @@ class SEANetResnetBlock(nn.Module):
         compress: int = 2,
         true_skip: bool = True,
         norm: str = "weight_norm",
+        causal_pad_mode: str = "constant",
     ):
         super().__init__()
         hidden = dim // compress
-        conv = dict(causal=causal, pad_mode=pad_mode, **norm_flags(norm, causal))
+        conv = dict(causal=causal, pad_mode=pad_mode, causal_pad_mode=causal_pad_mode)
+        conv.update(norm_flags(norm, causal))
         self.block = nn.Sequential(
             make_activation(activation),
             SConv1d(dim, hidden, kernel_size, dilation=dilation, **conv),
@@ -168,6 +172,8 @@ class SEANetEncoder(nn.Module):
         compress (int): channel reduction inside residual units.
         true_skip (bool): identity skips in residual units.
         norm (str): convolution normalisation (see :func:`norm_flags`).
+        causal_pad_mode (str): left padding of causal convolutions ("constant": zeros;
+            "reflect" as the authors' EnCodec).
 
     Raises:
         ValueError: for bad ``ratios``, an unknown activation or norm.
@@ -191,12 +197,13 @@ class SEANetEncoder(nn.Module):
         compress: int = 2,
         true_skip: bool = False,
         norm: str = "weight_norm",
+        causal_pad_mode: str = "constant",
     ):
         super().__init__()
         self.ratios = _check_ratios(ratios)
         self.hop_length = math.prod(self.ratios)
         self.dimension = dimension
-        conv = dict(causal=causal, pad_mode=pad_mode)
+        conv = dict(causal=causal, pad_mode=pad_mode, causal_pad_mode=causal_pad_mode)
         flags = norm_flags(norm, causal)
         mult = 1
         layers: list[nn.Module] = [SConv1d(channels, n_filters, kernel_size, **conv, **flags)]
@@ -260,6 +267,8 @@ class SEANetDecoder(nn.Module):
         trim_right_ratio (float): share of transposed-conv surplus trimmed on the right when
             causal.
         norm (str): convolution normalisation (see :func:`norm_flags`).
+        causal_pad_mode (str): left padding of causal convolutions ("constant": zeros;
+            "reflect" as the authors' EnCodec).
 
     Raises:
         ValueError: for bad ``ratios``, an unknown activation or norm.
@@ -284,12 +293,13 @@ class SEANetDecoder(nn.Module):
         true_skip: bool = False,
         trim_right_ratio: float = 1.0,
         norm: str = "weight_norm",
+        causal_pad_mode: str = "constant",
     ):
         super().__init__()
         self.ratios = _check_ratios(ratios)
         self.hop_length = math.prod(self.ratios)
         self.dimension = dimension
-        conv = dict(causal=causal, pad_mode=pad_mode)
+        conv = dict(causal=causal, pad_mode=pad_mode, causal_pad_mode=causal_pad_mode)
         flags = norm_flags(norm, causal)
         mult = 2 ** len(self.ratios)
         layers: list[nn.Module] = [

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build tools/venv-compare: codectk plus the authors' reference packages (encodec 0.1.1,
+# descript-audio-codec 1.0.0) for the checkpoint-converter parity tests:
+#   bash tools/install_compare_env.sh && tools/venv-compare/bin/pytest -q test/convert
+# Never install these into tools/venv: they import torchaudio, whose compiled libraries do
+# not load next to codectk's CPU torch; here they are deleted (the parts the reference
+# models use are pure Python) and torchaudio's own torch pin is ignored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=tools/venv-compare
+python=${PYTHON:-python3}
+torch_spec=${TORCH_SPEC:-$(cat tools/venv/constraints.txt 2>/dev/null || echo torch==2.13.0)}
+
+[ -x "${venv}/bin/python" ] || "${python}" -m venv "${venv}"
+"${venv}/bin/pip" install -q --upgrade pip setuptools wheel
+# shellcheck disable=SC2086  # TORCH_SPEC may carry an --index-url
+"${venv}/bin/pip" install -q ${torch_spec}
+"${venv}/bin/python" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' \
+    > "${venv}/constraints.txt"
+"${venv}/bin/pip" install -q --no-deps torchaudio==2.11.0 encodec==0.1.1
+"${venv}/bin/pip" install -q -c "${venv}/constraints.txt" einops descript-audio-codec==1.0.0
+# Separately: descript-audiotools pins protobuf < 3.20, which codectk's tensorboard outgrew;
+# pip warns about the pin and goes on (the reference models do not use protobuf).
+"${venv}/bin/pip" install -q -c "${venv}/constraints.txt" -r requirements.txt -r requirements-test.txt
+"${venv}/bin/pip" install -q --no-deps -e .
+rm -f "${venv}"/lib/python3*/site-packages/torchaudio/lib/*.so
+"${venv}/bin/python" -c 'import codectk, dac, encodec; print("tools/venv-compare ready")'
