@@ -3,6 +3,8 @@
 from codectk.models import (  # noqa: F401  (each module registers its codec by name)
     dac,
     encodec,
+    freqcodec,
+    hificodec,
     soundstream,
 )
 from codectk.models.base import CODECS, Codec, CodecOutput

@@ -8,6 +8,8 @@ from codectk.quantization.factorized_vq import (  # noqa: E402
     FactorizedResidualVectorQuantizer,
     FactorizedVectorQuantizer,
 )
+from codectk.quantization.fsq import FiniteScalarQuantizer  # noqa: E402
+from codectk.quantization.grvq import GroupResidualVectorQuantizer  # noqa: E402
 from codectk.quantization.rvq import QuantizerOutput, ResidualVectorQuantizer  # noqa: E402
 from codectk.quantization.vq import EuclideanCodebook, VectorQuantizer  # noqa: E402
 
@@ -16,6 +18,8 @@ __all__ = [
     "EuclideanCodebook",
     "FactorizedResidualVectorQuantizer",
     "FactorizedVectorQuantizer",
+    "FiniteScalarQuantizer",
+    "GroupResidualVectorQuantizer",
     "QuantizerOutput",
     "ResidualVectorQuantizer",
     "VectorQuantizer",

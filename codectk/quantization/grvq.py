@@ -1,7 +1,8 @@
 """Group-residual vector quantiser (GRVQ) of HiFi-Codec.
 
 Yang, Liu, Huang, Tian, Weng, Zou, "HiFi-Codec: Group-residual Vector quantization for
-High Fidelity Audio Codec", arXiv 2305.02765, 2023, §3.2 and Fig. 2: the latent
+High Fidelity Audio Codec", arXiv 2305.02765, 2023 (the GRVQ method; the exact layout is
+AcademiCodec's ``Quantizer`` in ``academicodec/models/hificodec/models.py``): the latent
 z (B, D, F) is split along its channels into G groups z_g (B, D / G, F); each group is
 quantised by its own residual VQ with N_q stages (SoundStream Algorithm 1),
 

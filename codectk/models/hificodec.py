@@ -1,0 +1,271 @@
+"""HiFi-Codec: HiFi-GAN style encoder/decoder around a group-residual vector quantiser.
+
+Yang, Liu, Huang, Tian, Weng, Zou, "HiFi-Codec: Group-residual Vector quantization for
+High Fidelity Audio Codec", arXiv 2305.02765, 2023; released as AcademiCodec
+(github.com/yangdongchao/AcademiCodec, ``academicodec/models/hificodec``):
+
+* Encoder (:class:`~codectk.nn.hifigan.HiFiCodecEncoder`): the HiFi-GAN generator
+  mirrored, C = 32 channels doubled at strides (2, 4, 5, 8), MRF blocks with GroupNorm,
+  D = 512. Decoder (:class:`~codectk.nn.hifigan.HiFiGANGenerator`): HiFi-GAN V1,
+  upsample rates (8, 5, 4, 2) with kernels (16, 11, 8, 4), 512 initial channels, MRF
+  kernels (3, 7, 11) with dilations (1, 3, 5), tanh output. Hop 320 samples.
+* GRVQ (:mod:`codectk.quantization.grvq`): G = 2 groups of 256 channels, 2 residual
+  stages each, 1024 entries: K = 4 codebooks, 4 * 10 bits per frame, i.e. 2 kbps at
+  16 kHz (50 Hz) and 3 kbps at 24 kHz (75 Hz) (AcademiCodec's ``config_16k_320d.json`` and
+  ``config_24k_320d.json``).
+* Discriminators (AcademiCodec ``train.py``): HiFi-GAN's MPD and MSD plus EnCodec's MS-STFT, trained with
+  least-squares GAN losses, feature matching and mel reconstruction.
+
+Changed for codectk: the codebooks are EMA codebooks with k-means initialisation and
+dead-code replacement (as SoundStream/EnCodec, shared with every codectk RVQ) instead of
+AcademiCodec's gradient-trained ``nn.Embedding`` codebooks with a codebook loss (weight 1)
+and commitment loss (0.25); so the codebooks are buffers, not parameters (AcademiCodec
+counts 4 x 1024 x 256 = 1,048,576 codebook parameters in its quantizer).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.nn.hifigan import HiFiCodecEncoder, HiFiGANGenerator
+from codectk.quantization.grvq import GroupResidualVectorQuantizer
+from codectk.registry import check_kwargs
+
+
+@CODECS.register("hificodec")
+class HiFiCodec(Codec):
+    """HiFi-Codec (generator). Defaults are AcademiCodec's 16 kHz, hop-320 model.
+
+    Args:
+        sample_rate (int): audio rate in Hz.
+        n_filters (int): encoder input-conv channels C (doubled per downsampling).
+        dimension (int): latent dimension D (divisible by ``n_groups``).
+        upsample_rates (list[int] | None): decoder upsampling factors; the encoder uses
+            them reversed as strides; hop = their product (default [8, 5, 4, 2]).
+        upsample_kernel_sizes (list[int] | None): their kernels (default [16, 11, 8, 4]).
+        upsample_initial_channel (int): decoder channels after its input conv.
+        resblock (str): MRF block type, "1" or "2" (HiFi-GAN ResBlock1/2).
+        resblock_kernel_sizes (list[int] | None): MRF kernels (default [3, 7, 11]).
+        resblock_dilation_sizes (list[list[int]] | None): MRF dilations (default
+            [[1, 3, 5]] * 3).
+        n_groups (int): GRVQ groups G.
+        n_codebooks_per_group (int): residual stages per group; K = G * stages.
+        codebook_size (int): entries per codebook.
+        ema_decay (float): EMA decay of the codebooks.
+        kmeans_init (bool): k-means initialisation of the codebooks on the first batch.
+        kmeans_iters (int): k-means iterations.
+        threshold_ema_dead_code (float): dead-code threshold in frames per batch (0: never).
+        quantizer_dropout (float): probability that a training batch uses n ~ U{1..stages}
+            stages of every group (HiFi-Codec: 0, always all).
+
+    Raises:
+        ValueError: for inconsistent layout or quantizer settings.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_filters: int = 32,
+        dimension: int = 512,
+        upsample_rates: list[int] | None = None,
+        upsample_kernel_sizes: list[int] | None = None,
+        upsample_initial_channel: int = 512,
+        resblock: str = "1",
+        resblock_kernel_sizes: list[int] | None = None,
+        resblock_dilation_sizes: list[list[int]] | None = None,
+        n_groups: int = 2,
+        n_codebooks_per_group: int = 2,
+        codebook_size: int = 1024,
+        ema_decay: float = 0.99,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 50,
+        threshold_ema_dead_code: float = 2.0,
+        quantizer_dropout: float = 0.0,
+    ):
+        super().__init__()
+        layout: dict[str, Any] = dict(
+            upsample_rates=[8, 5, 4, 2] if upsample_rates is None else upsample_rates,
+            upsample_kernel_sizes=(
+                [16, 11, 8, 4] if upsample_kernel_sizes is None else upsample_kernel_sizes
+            ),
+            resblock=resblock,
+            resblock_kernel_sizes=(
+                [3, 7, 11] if resblock_kernel_sizes is None else resblock_kernel_sizes
+            ),
+            resblock_dilation_sizes=(
+                [[1, 3, 5]] * 3 if resblock_dilation_sizes is None else resblock_dilation_sizes
+            ),
+        )
+        self.encoder = HiFiCodecEncoder(n_filters, dimension, **layout)
+        self.quantizer = GroupResidualVectorQuantizer(
+            dimension=dimension,
+            n_groups=n_groups,
+            n_codebooks_per_group=n_codebooks_per_group,
+            codebook_size=codebook_size,
+            decay=ema_decay,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
+            threshold_ema_dead_code=threshold_ema_dead_code,
+            quantizer_dropout=quantizer_dropout,
+        )
+        self.decoder = HiFiGANGenerator(dimension, upsample_initial_channel, **layout)
+        self.sample_rate = sample_rate
+        self.hop_length = math.prod(layout["upsample_rates"])
+        self.n_codebooks = self.quantizer.n_codebooks
+        self.codebook_size = codebook_size
+
+    @property
+    def bandwidths(self) -> list[float]:
+        """Selectable bitrates in kbps: one per number of GRVQ stages (K' = G, 2G, ..., K)."""
+        return [self.bitrate(n) for n in self.quantizer.valid_n_quantizers]
+
+    def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
+        """Number of codebooks giving bitrate ``kbps`` (None: all K).
+
+        Raises:
+            ValueError: ``kbps`` is not one of :attr:`bandwidths`.
+        """
+        if kbps is None:
+            return self.n_codebooks
+        for n in self.quantizer.valid_n_quantizers:
+            if math.isclose(self.bitrate(n), kbps, rel_tol=1e-3, abs_tol=1e-3):
+                return n
+        choices = [round(b, 3) for b in self.bandwidths]
+        raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
+
+    def _pad(self, wav: Tensor) -> Tensor:
+        """Check (B, 1, T) and right-pad T with zeros to a multiple of hop_length."""
+        if wav.dim() != 3 or wav.shape[1] != 1:
+            raise ValueError(f"wav must be (B, 1, T), got {tuple(wav.shape)}")
+        extra = -wav.shape[-1] % self.hop_length
+        return F.pad(wav, (0, extra)) if extra else wav
+
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Encode a waveform; never updates the codebooks.
+
+        Args:
+            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
+                zeros to a multiple of ``hop_length``.
+            n_quantizers (int | None): codebooks K' = n * G (None: all K).
+
+        Returns:
+            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length), stage-major
+            (codebook l * G + g is stage l of group g).
+
+        Raises:
+            ValueError: for a wav that is not (B, 1, T) or a bad ``n_quantizers``.
+        """
+        return self.quantizer.encode(self.encoder(self._pad(wav)), n_quantizers)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Decode codes to a waveform.
+
+        Args:
+            codes (Tensor): integer (B, K', F), K' a multiple of G, values in
+                [0, codebook_size).
+
+        Returns:
+            Tensor: (B, 1, F * hop_length).
+
+        Raises:
+            ValueError: for a bad shape, dtype, value or K'.
+        """
+        self.check_codes(codes)
+        return self.decoder(self.quantizer.decode(codes.long()))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """Training pass: encode, quantise (updating the EMA codebooks in training), decode.
+
+        Args:
+            wav (Tensor): (B, 1, T).
+            n_quantizers (int | None): fixed K' (None: all, or sampled by quantizer dropout).
+
+        Returns:
+            CodecOutput: ``wav`` (B, 1, T), codes (B, K', F), commitment and codebook losses
+            (scalars), K'.
+
+        Raises:
+            ValueError: for a wav that is not (B, 1, T) or a bad ``n_quantizers``.
+        """
+        length = wav.shape[-1]
+        q = self.quantizer(self.encoder(self._pad(wav)), n_quantizers)  # z: (B, D, F)
+        return CodecOutput(
+            wav=self.decoder(q.z_q)[..., :length],
+            codes=q.codes,
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+            n_quantizers=q.n_quantizers,
+        )
+
+
+def hificodec_16k_conf() -> dict[str, Any]:
+    """``codec_conf`` of AcademiCodec's HiFi-Codec-16k-320d: 50 Hz, 2 x 2 x 1024, 2 kbps.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`HiFiCodec` (a fresh dict).
+    """
+    return dict(
+        sample_rate=16000,
+        n_filters=32,
+        dimension=512,
+        upsample_rates=[8, 5, 4, 2],
+        upsample_kernel_sizes=[16, 11, 8, 4],
+        upsample_initial_channel=512,
+        resblock="1",
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        n_groups=2,
+        n_codebooks_per_group=2,
+        codebook_size=1024,
+        ema_decay=0.99,
+        kmeans_init=True,
+        kmeans_iters=50,
+        threshold_ema_dead_code=2.0,
+        quantizer_dropout=0.0,
+    )
+
+
+def hificodec_24k_conf() -> dict[str, Any]:
+    """``codec_conf`` of AcademiCodec's HiFi-Codec-24k-320d: 75 Hz, 2 x 2 x 1024, 3 kbps.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`HiFiCodec` (a fresh dict).
+    """
+    return {**hificodec_16k_conf(), "sample_rate": 24000}
+
+
+def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
+    """``codec_conf`` of a toy HiFi-Codec for tests and the CPU demo.
+
+    16 kHz, hop 320 (50 Hz), C = 4, D = 32, decoder 64 channels, one MRF kernel (3) with
+    ResBlock2 dilations (1, 3), 2 groups x 2 stages x 64 entries (1.2 kbps).
+
+    Args:
+        **overrides: replacement values for any :class:`HiFiCodec` argument.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`HiFiCodec`.
+
+    Raises:
+        ValueError: for an override that is not a :class:`HiFiCodec` argument or has the
+            wrong type.
+    """
+    conf = hificodec_16k_conf()
+    conf.update(
+        n_filters=4,
+        dimension=32,
+        upsample_initial_channel=64,
+        resblock="2",
+        resblock_kernel_sizes=[3],
+        resblock_dilation_sizes=[[1, 3]],
+        codebook_size=64,
+        kmeans_iters=10,
+    )
+    check_kwargs(HiFiCodec, overrides, where="hificodec_tiny_conf")
+    conf.update(overrides)
+    return conf
