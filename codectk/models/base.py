@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.registry import Registry
@@ -117,3 +118,85 @@ class Codec(nn.Module):
             n_quantizers (int | None): fixed K' (None: sampled in training, all in eval).
         """
         raise NotImplementedError
+
+
+class AutoencoderCodec(Codec):
+    """A codec built as encoder -> quantizer -> decoder (every family here).
+
+    Subclasses set ``encoder`` (waveform (B, C, T') -> latent (B, D, F)), ``quantizer``
+    (``forward/encode/decode`` with codes (B, K, F), see
+    :class:`codectk.quantization.rvq.ResidualVectorQuantizer`), ``decoder`` (latent
+    (B, D, F) -> waveform (B, C, F * hop_length)) and ``channels``, and may override:
+
+    * :meth:`latent` / :meth:`synthesise` for a front end (e.g. FreqCodec's STFT);
+    * :meth:`training_n_quantizers` for model-level bitrate sampling (EnCodec's target
+      bandwidths, FunCodec's structured dropout); the default leaves quantizer dropout to
+      the quantizer.
+    """
+
+    channels: int = 1
+
+    def pad(self, wav: Tensor) -> Tensor:
+        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length.
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T).
+        """
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
+        extra = -wav.shape[-1] % self.hop_length
+        return F.pad(wav, (0, extra)) if extra else wav
+
+    def latent(self, wav: Tensor) -> Tensor:
+        """Waveform (B, channels, T) -> continuous latent (B, D, ceil(T / hop_length))."""
+        return self.encoder(self.pad(wav))
+
+    def synthesise(self, z_q: Tensor) -> Tensor:
+        """Quantised latent (B, D, F) -> waveform (B, channels, F * hop_length)."""
+        return self.decoder(z_q)
+
+    def training_n_quantizers(self, device: torch.device) -> int | None:
+        """K' for a training batch when ``forward`` is given none (None: the quantizer's
+        own dropout decides)."""
+        return None
+
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """See :meth:`Codec.encode`; never updates the codebooks (works under inference_mode).
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        return self.quantizer.encode(self.latent(wav), n_quantizers)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """See :meth:`Codec.decode`.
+
+        Raises:
+            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
+        """
+        self.check_codes(codes)
+        return self.synthesise(self.quantizer.decode(codes.long()))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """See :meth:`Codec.forward`: ``wav`` of the output is trimmed to the input's T.
+
+        Raises:
+            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
+        """
+        length = wav.shape[-1]
+        z = self.latent(wav)  # (B, D, F)
+        if n_quantizers is None and self.training:
+            n_quantizers = self.training_n_quantizers(z.device)
+        q = self.quantizer(z, n_quantizers)
+        return CodecOutput(
+            wav=self.synthesise(q.z_q)[..., :length],
+            codes=q.codes,
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+            n_quantizers=q.n_quantizers,
+            extras=self.output_extras(q),
+        )
+
+    def output_extras(self, q) -> dict:
+        """Model-specific tensors of a quantizer output to log (``CodecOutput.extras``)."""
+        return {}

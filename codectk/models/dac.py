@@ -26,17 +26,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.dac_net import DACDecoder, DACEncoder
 from codectk.quantization.factorized_vq import FactorizedResidualVectorQuantizer
 from codectk.registry import check_kwargs
 
 
 @CODECS.register("dac")
-class DAC(Codec):
+class DAC(AutoencoderCodec):
     """DAC codec (generator). Defaults are the paper's 44.1 kHz, 9-codebook model.
 
     Args:
@@ -98,71 +97,9 @@ class DAC(Codec):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
 
-    def _pad(self, wav: Tensor) -> Tensor:
-        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
-        extra = -wav.shape[-1] % self.hop_length
-        return F.pad(wav, (0, extra)) if extra else wav
-
-    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Encode a waveform.
-
-        Args:
-            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
-                zeros to a multiple of ``hop_length`` (as DAC's ``preprocess``).
-            n_quantizers (int | None): codebooks to use, 1..K (None: all K).
-
-        Returns:
-            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
-
-        Raises:
-            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
-        """
-        return self.quantizer.encode(self.encoder(self._pad(wav)), n_quantizers)
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Decode codes to a waveform.
-
-        Args:
-            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
-
-        Returns:
-            Tensor: (B, 1, F * hop_length) in (-1, 1).
-
-        Raises:
-            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
-        """
-        self.check_codes(codes)
-        return self.decoder(self.quantizer.decode(codes.long()))
-
-    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
-        """Training pass: encode, quantise (per-example quantizer dropout), decode.
-
-        Args:
-            wav (Tensor): (B, 1, T).
-            n_quantizers (int | None): fixed K' for the batch (None: quantizer dropout in
-                training, all K in eval).
-
-        Returns:
-            CodecOutput: ``wav`` (B, 1, T); codes (B, K', F); commitment and codebook
-            losses (scalars, summed over stages as DAC); K' (the most codebooks any example
-            used); ``extras["n_quantizers_per_example"]`` (B,).
-
-        Raises:
-            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
-        """
-        length = wav.shape[-1]
-        q = self.quantizer(self.encoder(self._pad(wav)), n_quantizers)
-        wav_hat = self.decoder(q.z_q)[..., :length]
-        return CodecOutput(
-            wav=wav_hat,
-            codes=q.codes,
-            commitment_loss=q.commitment_loss,
-            codebook_loss=q.codebook_loss,
-            n_quantizers=q.n_quantizers,
-            extras={"n_quantizers_per_example": q.per_example},
-        )
+    def output_extras(self, q) -> dict:
+        """``n_quantizers_per_example`` (B,): DAC's quantizer dropout is per example."""
+        return {"n_quantizers_per_example": q.per_example}
 
 
 def dac_44khz_conf() -> dict[str, Any]:

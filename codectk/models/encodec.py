@@ -26,10 +26,8 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
 from codectk.quantization.rvq import ResidualVectorQuantizer
 from codectk.quantization.vq import broadcast_
@@ -37,7 +35,7 @@ from codectk.registry import check_kwargs
 
 
 @CODECS.register("encodec")
-class EnCodec(Codec):
+class EnCodec(AutoencoderCodec):
     """EnCodec codec (generator). Defaults are the paper's causal 24 kHz model.
 
     Args:
@@ -158,7 +156,7 @@ class EnCodec(Codec):
         self.target_bandwidths = [float(b) for b in bws]
         self.target_n_quantizers = [self.n_quantizers_for_bandwidth(b) for b in bws]
 
-    def sample_n_quantizers(self, device: torch.device) -> int:
+    def training_n_quantizers(self, device: torch.device) -> int | None:
         """Variable-bandwidth training: the codebooks of a random target bandwidth.
 
         With probability ``quantizer_dropout`` a bandwidth is drawn uniformly from
@@ -173,75 +171,6 @@ class EnCodec(Codec):
             i = int(torch.randint(len(self.target_n_quantizers), ()))
             n.fill_(self.target_n_quantizers[i])
         return int(broadcast_(n))
-
-    def _pad(self, wav: Tensor) -> Tensor:
-        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
-        extra = -wav.shape[-1] % self.hop_length
-        return F.pad(wav, (0, extra)) if extra else wav
-
-    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Encode a waveform; never updates the codebooks (works under inference_mode).
-
-        Args:
-            wav (Tensor): (B, channels, T) in [-1, 1] at ``sample_rate`` Hz; T is
-                right-padded with zeros to a multiple of ``hop_length``.
-            n_quantizers (int | None): codebooks to use, 1..K (None: all K); for a
-                bandwidth use ``n_quantizers_for_bandwidth(kbps)``.
-
-        Returns:
-            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
-
-        Raises:
-            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
-        """
-        z = self.encoder(self._pad(wav))  # (B, D, F)
-        return self.quantizer.encode(z, n_quantizers)
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Decode codes to a waveform.
-
-        Args:
-            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
-
-        Returns:
-            Tensor: (B, channels, F * hop_length).
-
-        Raises:
-            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
-        """
-        self.check_codes(codes)
-        return self.decoder(self.quantizer.decode(codes.long()))
-
-    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
-        """Training pass: encode, quantise (variable bandwidth in training), decode.
-
-        Args:
-            wav (Tensor): (B, channels, T).
-            n_quantizers (int | None): fixed K' (None: a target bandwidth's K' drawn in
-                training, all K in eval).
-
-        Returns:
-            CodecOutput: ``wav`` (B, channels, T) trimmed to the input length, codes
-            (B, K', F), commitment loss (mean over stages) and codebook loss (0, EMA), K'.
-
-        Raises:
-            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
-        """
-        length = wav.shape[-1]
-        z = self.encoder(self._pad(wav))  # (B, D, F)
-        if n_quantizers is None and self.training and self.quantizer_dropout > 0:
-            n_quantizers = self.sample_n_quantizers(z.device)
-        q = self.quantizer(z, n_quantizers)
-        wav_hat = self.decoder(q.z_q)[..., :length]
-        return CodecOutput(
-            wav=wav_hat,
-            codes=q.codes,
-            commitment_loss=q.commitment_loss,
-            codebook_loss=q.codebook_loss,
-            n_quantizers=q.n_quantizers,
-        )
 
 
 def encodec_24khz_conf() -> dict[str, Any]:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet2d import SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
 from codectk.quantization.rvq import ResidualVectorQuantizer
@@ -93,7 +93,7 @@ DOMAINS: dict[str, SpectralDomain] = {
 
 
 @CODECS.register("freqcodec")
-class FreqCodec(Codec):
+class FreqCodec(AutoencoderCodec):
     """FunCodec's FreqCodec (generator). Defaults are the 16 kHz mag/phase recipe model.
 
     Args:
@@ -217,13 +217,15 @@ class FreqCodec(Codec):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
 
-    def sample_n_quantizers(self, device: torch.device) -> int:
+    def training_n_quantizers(self, device: torch.device) -> int | None:
         """Structured quantizer dropout: K' uniform over the choices (rank 0's draw)."""
+        if not self.quantizer_dropout_choices:
+            return None
         index = int(torch.randint(len(self.quantizer_dropout_choices), ()))
         n = torch.tensor(self.quantizer_dropout_choices[index], device=device)
         return int(broadcast_(n))
 
-    def _latent(self, wav: Tensor) -> Tensor:
+    def latent(self, wav: Tensor) -> Tensor:
         """(B, 1, T) -> latent (B, D, ceil(T / hop_length)); T is right-padded with zeros."""
         if wav.dim() != 3 or wav.shape[1] != 1:
             raise ValueError(f"wav must be (B, 1, T), got {tuple(wav.shape)}")
@@ -234,71 +236,12 @@ class FreqCodec(Codec):
             feats = self.domain.analyse(spec)  # (B, C, N, M)
         return self.encoder(feats)
 
-    def _synthesise(self, z_q: Tensor) -> Tensor:
+    def synthesise(self, z_q: Tensor) -> Tensor:
         """Latent (B, D, F) -> waveform (B, 1, F * hop_length)."""
         out = self.decoder(z_q)  # (B, C, N, M)
         with torch.autocast(out.device.type, enabled=False):
             wav = self.stft.istft(self.domain.synthesise(out.float()))  # (B, M * stft_hop)
         return wav[:, None]  # (B, T) -> (B, 1, T)
-
-    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Encode a waveform; never updates the codebooks.
-
-        Args:
-            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
-                zeros to a multiple of ``hop_length``.
-            n_quantizers (int | None): codebooks to use, 1..K (None: all K).
-
-        Returns:
-            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
-
-        Raises:
-            ValueError: for a wav that is not (B, 1, T) or a bad ``n_quantizers``.
-        """
-        return self.quantizer.encode(self._latent(wav), n_quantizers)
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Decode codes to a waveform.
-
-        Args:
-            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
-
-        Returns:
-            Tensor: (B, 1, F * hop_length).
-
-        Raises:
-            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
-        """
-        self.check_codes(codes)
-        return self._synthesise(self.quantizer.decode(codes.long()))
-
-    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
-        """Training pass with structured quantizer dropout in training mode.
-
-        Args:
-            wav (Tensor): (B, 1, T).
-            n_quantizers (int | None): fixed K' (None: drawn from
-                ``quantizer_dropout_choices`` in training, all K in eval).
-
-        Returns:
-            CodecOutput: ``wav`` (B, 1, T), codes (B, K', F), commitment and codebook losses
-            (scalars), K'.
-
-        Raises:
-            ValueError: for a wav that is not (B, 1, T) or a bad ``n_quantizers``.
-        """
-        length = wav.shape[-1]
-        z = self._latent(wav)  # (B, D, F)
-        if n_quantizers is None and self.training and self.quantizer_dropout_choices:
-            n_quantizers = self.sample_n_quantizers(z.device)
-        q = self.quantizer(z, n_quantizers)
-        return CodecOutput(
-            wav=self._synthesise(q.z_q)[..., :length],
-            codes=q.codes,
-            commitment_loss=q.commitment_loss,
-            codebook_loss=q.codebook_loss,
-            n_quantizers=q.n_quantizers,
-        )
 
 
 def freqcodec_16k_conf() -> dict[str, Any]:

@@ -28,17 +28,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch.nn.functional as F
-from torch import Tensor
-
-from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.hifigan import HiFiCodecEncoder, HiFiGANGenerator
 from codectk.quantization.grvq import GroupResidualVectorQuantizer
 from codectk.registry import check_kwargs
 
 
 @CODECS.register("hificodec")
-class HiFiCodec(Codec):
+class HiFiCodec(AutoencoderCodec):
     """HiFi-Codec (generator). Defaults are AcademiCodec's 16 kHz, hop-320 model.
 
     Args:
@@ -137,70 +134,6 @@ class HiFiCodec(Codec):
                 return n
         choices = [round(b, 3) for b in self.bandwidths]
         raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
-
-    def _pad(self, wav: Tensor) -> Tensor:
-        """Check (B, 1, T) and right-pad T with zeros to a multiple of hop_length."""
-        if wav.dim() != 3 or wav.shape[1] != 1:
-            raise ValueError(f"wav must be (B, 1, T), got {tuple(wav.shape)}")
-        extra = -wav.shape[-1] % self.hop_length
-        return F.pad(wav, (0, extra)) if extra else wav
-
-    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Encode a waveform; never updates the codebooks.
-
-        Args:
-            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
-                zeros to a multiple of ``hop_length``.
-            n_quantizers (int | None): codebooks K' = n * G (None: all K).
-
-        Returns:
-            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length), stage-major
-            (codebook l * G + g is stage l of group g).
-
-        Raises:
-            ValueError: for a wav that is not (B, 1, T) or a bad ``n_quantizers``.
-        """
-        return self.quantizer.encode(self.encoder(self._pad(wav)), n_quantizers)
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Decode codes to a waveform.
-
-        Args:
-            codes (Tensor): integer (B, K', F), K' a multiple of G, values in
-                [0, codebook_size).
-
-        Returns:
-            Tensor: (B, 1, F * hop_length).
-
-        Raises:
-            ValueError: for a bad shape, dtype, value or K'.
-        """
-        self.check_codes(codes)
-        return self.decoder(self.quantizer.decode(codes.long()))
-
-    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
-        """Training pass: encode, quantise (updating the EMA codebooks in training), decode.
-
-        Args:
-            wav (Tensor): (B, 1, T).
-            n_quantizers (int | None): fixed K' (None: all, or sampled by quantizer dropout).
-
-        Returns:
-            CodecOutput: ``wav`` (B, 1, T), codes (B, K', F), commitment and codebook losses
-            (scalars), K'.
-
-        Raises:
-            ValueError: for a wav that is not (B, 1, T) or a bad ``n_quantizers``.
-        """
-        length = wav.shape[-1]
-        q = self.quantizer(self.encoder(self._pad(wav)), n_quantizers)  # z: (B, D, F)
-        return CodecOutput(
-            wav=self.decoder(q.z_q)[..., :length],
-            codes=q.codes,
-            commitment_loss=q.commitment_loss,
-            codebook_loss=q.codebook_loss,
-            n_quantizers=q.n_quantizers,
-        )
 
 
 def hificodec_16k_conf() -> dict[str, Any]:

@@ -24,17 +24,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch.nn.functional as F
-from torch import Tensor
-
-from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
 from codectk.quantization.rvq import ResidualVectorQuantizer
 from codectk.registry import check_kwargs
 
 
 @CODECS.register("soundstream")
-class SoundStream(Codec):
+class SoundStream(AutoencoderCodec):
     """SoundStream codec (generator). Defaults are the paper's 24 kHz, 6 kbps model.
 
     Args:
@@ -129,71 +126,6 @@ class SoundStream(Codec):
         self.hop_length = math.prod(self.encoder.ratios)
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
-
-    def _pad(self, wav: Tensor) -> Tensor:
-        """Check (B, channels, T) and right-pad T with zeros to a multiple of hop_length."""
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ValueError(f"wav must be (B, {self.channels}, T), got {tuple(wav.shape)}")
-        extra = -wav.shape[-1] % self.hop_length
-        return F.pad(wav, (0, extra)) if extra else wav
-
-    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Encode a waveform; never updates the codebooks (works under inference_mode).
-
-        Args:
-            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T is right-padded with
-                zeros to a multiple of ``hop_length``.
-            n_quantizers (int | None): codebooks to use, 1..K (None: all K).
-
-        Returns:
-            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
-
-        Raises:
-            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
-        """
-        z = self.encoder(self._pad(wav))  # (B, D, F)
-        return self.quantizer.encode(z, n_quantizers)
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Decode codes to a waveform.
-
-        Args:
-            codes (Tensor): integer (B, K', F), 1 <= K' <= K, values in [0, codebook_size).
-
-        Returns:
-            Tensor: (B, 1, F * hop_length).
-
-        Raises:
-            ValueError: from :meth:`check_codes` for a bad shape, dtype or value.
-        """
-        self.check_codes(codes)
-        return self.decoder(self.quantizer.decode(codes.long()))
-
-    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
-        """Training pass: encode, quantise (quantizer dropout in training mode), decode.
-
-        Args:
-            wav (Tensor): (B, 1, T).
-            n_quantizers (int | None): fixed K' (None: sampled in training, all in eval).
-
-        Returns:
-            CodecOutput: ``wav`` (B, 1, T) trimmed to the input length, codes (B, K', F),
-            commitment and codebook losses (scalars), K'.
-
-        Raises:
-            ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
-        """
-        length = wav.shape[-1]
-        z = self.encoder(self._pad(wav))  # (B, D, F)
-        q = self.quantizer(z, n_quantizers)
-        wav_hat = self.decoder(q.z_q)[..., :length]
-        return CodecOutput(
-            wav=wav_hat,
-            codes=q.codes,
-            commitment_loss=q.commitment_loss,
-            codebook_loss=q.codebook_loss,
-            n_quantizers=q.n_quantizers,
-        )
 
 
 def soundstream_24khz_conf() -> dict[str, Any]:
