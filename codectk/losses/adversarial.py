@@ -145,3 +145,23 @@ def feature_matching_loss(
             terms.append(term)
         per_disc.append(torch.stack(terms).mean())
     return torch.stack(per_disc).mean()
+
+
+def discriminator_objective(
+    real_outs: DiscOutputs, fake_outs: DiscOutputs, loss_type: str = "hinge", scale: float = 1.0
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """L_D as the codec losses report it: ``scale`` x (real term + fake term).
+
+    Args:
+        real_outs, fake_outs: discriminator outputs on real audio and on the detached
+            reconstruction.
+        loss_type (str): "hinge" or "mse".
+        scale (float): factor on both terms (DAC sums over sub-discriminators: their count).
+
+    Returns:
+        tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
+    """
+    real, fake = discriminator_loss_terms(real_outs, fake_outs, loss_type)
+    real, fake = scale * real, scale * fake
+    total = real + fake
+    return total, {"real": real.detach(), "fake": fake.detach(), "total": total.detach()}

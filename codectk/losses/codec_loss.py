@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from codectk.losses.adversarial import (
     LOSS_TYPES,
-    discriminator_loss_terms,
+    discriminator_objective,
     feature_matching_loss,
     generator_adversarial_loss,
 )
@@ -172,6 +172,4 @@ class CodecGANLoss(nn.Module):
         Returns:
             tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
         """
-        real, fake = discriminator_loss_terms(real_outs, fake_outs, self.adversarial_loss_type)
-        total = real + fake
-        return total, {"real": real.detach(), "fake": fake.detach(), "total": total.detach()}
+        return discriminator_objective(real_outs, fake_outs, self.adversarial_loss_type)

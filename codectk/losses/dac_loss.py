@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from codectk.losses.adversarial import (
-    discriminator_loss_terms,
+    discriminator_objective,
     feature_matching_loss,
     generator_adversarial_loss,
 )
@@ -178,7 +178,4 @@ class DACLoss(nn.Module):
         Returns:
             tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
         """
-        real, fake = discriminator_loss_terms(real_outs, fake_outs, "mse")
-        real, fake = len(real_outs) * real, len(fake_outs) * fake
-        total = real + fake
-        return total, {"real": real.detach(), "fake": fake.detach(), "total": total.detach()}
+        return discriminator_objective(real_outs, fake_outs, "mse", scale=len(real_outs))

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from codectk.quantization import QUANTIZERS
-from codectk.quantization.rvq import QuantizerOutput
+from codectk.quantization.rvq import QuantizerOutput, residual_decode, residual_encode
 
 
 @dataclass
@@ -256,13 +256,7 @@ class FactorizedResidualVectorQuantizer(nn.Module):
         Raises:
             ValueError: for an ``n_quantizers`` outside 1..K.
         """
-        n = self.check_n_quantizers(n_quantizers)
-        residual, codes = z, []
-        for layer in self.layers[:n]:
-            c = layer.encode(residual)
-            residual = residual - layer.decode(c)
-            codes.append(c)
-        return torch.stack(codes, dim=1)  # K' x (B, F) -> (B, K', F)
+        return residual_encode(self.layers, z, self.check_n_quantizers(n_quantizers))
 
     def decode(self, codes: Tensor) -> Tensor:
         """Sum of the K' projected codewords.
@@ -276,12 +270,4 @@ class FactorizedResidualVectorQuantizer(nn.Module):
         Raises:
             ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
         """
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(
-                f"codes must be (B, K', F) with 1 <= K' <= {self.n_codebooks}, "
-                f"got {tuple(codes.shape)}"
-            )
-        z_q = self.layers[0].decode(codes[:, 0])
-        for i in range(1, codes.shape[1]):
-            z_q = z_q + self.layers[i].decode(codes[:, i])
-        return z_q
+        return residual_decode(self.layers, codes, self.n_codebooks)

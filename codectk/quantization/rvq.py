@@ -22,6 +22,44 @@ from codectk.quantization import QUANTIZERS
 from codectk.quantization.vq import VectorQuantizer, broadcast_
 
 
+def residual_encode(layers, z: Tensor, n: int) -> Tensor:
+    """Residual quantisation with the first ``n`` stages (SoundStream Algorithm 1).
+
+    Args:
+        layers: stages with ``encode(residual (B, D, F)) -> (B, F)`` and ``decode``.
+        z (Tensor): latent (B, D, F).
+        n (int): stages to use.
+
+    Returns:
+        Tensor: codes (B, n, F).
+    """
+    residual, codes = z, []
+    for layer in layers[:n]:
+        c = layer.encode(residual)
+        residual = residual - layer.decode(c)
+        codes.append(c)
+    return torch.stack(codes, dim=1)  # n x (B, F) -> (B, n, F)
+
+
+def residual_decode(layers, codes: Tensor, n_codebooks: int) -> Tensor:
+    """Sum of the stages' codewords for codes (B, K', F), 1 <= K' <= ``n_codebooks``.
+
+    Returns:
+        Tensor: z_q (B, D, F).
+
+    Raises:
+        ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
+    """
+    if codes.dim() != 3 or not 1 <= codes.shape[1] <= n_codebooks:
+        raise ValueError(
+            f"codes must be (B, K', F) with 1 <= K' <= {n_codebooks}, got {tuple(codes.shape)}"
+        )
+    z_q = layers[0].decode(codes[:, 0])
+    for i in range(1, codes.shape[1]):
+        z_q = z_q + layers[i].decode(codes[:, i])
+    return z_q
+
+
 @dataclass
 class QuantizerOutput:
     """What a quantizer's ``forward`` returns.
@@ -171,14 +209,7 @@ class ResidualVectorQuantizer(nn.Module):
         Raises:
             ValueError: for an ``n_quantizers`` outside 1..K.
         """
-        n = self.check_n_quantizers(n_quantizers)
-        residual = z
-        codes = []
-        for layer in self.layers[:n]:
-            c = layer.encode(residual)
-            residual = residual - layer.decode(c)
-            codes.append(c)
-        return torch.stack(codes, dim=1)  # K' x (B, F) -> (B, K', F)
+        return residual_encode(self.layers, z, self.check_n_quantizers(n_quantizers))
 
     def decode(self, codes: Tensor) -> Tensor:
         """Sum of the K' codebook vectors.
@@ -192,12 +223,4 @@ class ResidualVectorQuantizer(nn.Module):
         Raises:
             ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
         """
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
-            raise ValueError(
-                f"codes must be (B, K', F) with 1 <= K' <= {self.n_codebooks}, "
-                f"got {tuple(codes.shape)}"
-            )
-        z_q = self.layers[0].decode(codes[:, 0])
-        for i in range(1, codes.shape[1]):
-            z_q = z_q + self.layers[i].decode(codes[:, i])
-        return z_q
+        return residual_decode(self.layers, codes, self.n_codebooks)
