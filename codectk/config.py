@@ -74,6 +74,19 @@ class TrainConfig:
         nonfinite_policy (str): on a NaN/inf loss or gradient, ``stop`` (naming the step,
             the utterances and the last good checkpoint) or ``skip`` the batch with a
             counted warning.
+        init_from (str | None): a finished experiment folder, model file or packed model
+            whose weights initialise the codec before step 1 (chained experiments:
+            AudioDec's vocoder, LaDiffCodec's phases). Ignored when resuming.
+        init_modules (list[str]): parameter-name prefixes copied from ``init_from``
+            (``encoder``, ``quantizer.layers.0``...); empty copies every parameter and
+            buffer whose name and shape match. A prefix matching nothing is an error.
+        init_map (dict[str, str]): rename prefixes of ``init_from``'s names before
+            matching (``{"encoder": "codec.encoder"}``: its ``encoder.*`` fills our
+            ``codec.encoder.*``).
+        freeze_modules (list[str]): submodule names (``encoder``, ``quantizer``) held
+            fixed from step ``freeze_from_step`` on: no gradients, no optimizer updates,
+            eval mode (so EMA codebooks and batch statistics do not move either).
+        freeze_from_step (int): first step of freezing (0: from the start).
     """
 
     codec: str
@@ -104,6 +117,11 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     nonfinite_policy: str = "stop"
+    init_from: str | None = None
+    init_modules: list = field(default_factory=list)
+    init_map: dict = field(default_factory=dict)
+    freeze_modules: list = field(default_factory=list)
+    freeze_from_step: int = 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

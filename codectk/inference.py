@@ -71,18 +71,35 @@ def load_codec(
     Raises:
         CheckpointError: missing/foreign/unsafe file or weights that do not fit.
     """
+    obj, where = read_model_file(path, checkpoint)
+    return _codec_from_model_file(obj, where, device, fold_weight_norm)
+
+
+def read_model_file(path: str | os.PathLike, checkpoint: str | None = None) -> tuple[dict, str]:
+    """Read a codectk model file from an experiment folder, a ``.pt`` or a packed ``.zip``.
+
+    Args:
+        path: experiment folder, model file or stage-8 archive.
+        checkpoint (str | None): file name inside an experiment folder (default
+            ``valid.mel_distance.ave.pt``).
+
+    Returns:
+        tuple[dict, str]: the model-file dict (``config``, ``model`` state dict, ``step``,
+        ``metrics``) and the file it came from, for messages.
+
+    Raises:
+        CheckpointError: missing, foreign or unsafe file.
+    """
     path = Path(path)
     if path.is_dir():
         model = path / (checkpoint or DEFAULT_INFERENCE_MODEL)
         if not model.exists():
             found = sorted(p.name for p in path.glob("*.pt"))
             raise CheckpointError(f"{model}: not found; model files in {path}: {found}")
-        obj, where = load_file(model, MODEL_FORMAT), str(model)
-    elif _is_pack(path):
-        obj, where = read_packed_model(path), str(path)
-    else:
-        obj, where = load_file(path, MODEL_FORMAT), str(path)
-    return _codec_from_model_file(obj, where, device, fold_weight_norm)
+        return load_file(model, MODEL_FORMAT), str(model)
+    if _is_pack(path):
+        return read_packed_model(path), str(path)
+    return load_file(path, MODEL_FORMAT), str(path)
 
 
 def _is_pack(path: Path) -> bool:

@@ -29,6 +29,9 @@ class CodecOutput:
         codebook_loss (Tensor): scalar, codebook-to-encoder loss (0 with EMA codebooks).
         n_quantizers (int): K' used (quantizer dropout samples it during training).
         extras (dict): model-specific tensors for logging.
+        losses (dict[str, Tensor]): model-internal loss terms, already weighted, that the
+            trainer adds to the generator objective and logs as ``g_<name>`` (e.g. a
+            diffusion model's denoising loss, a pre-training phase's latent loss).
     """
 
     wav: Tensor
@@ -37,6 +40,7 @@ class CodecOutput:
     codebook_loss: Tensor
     n_quantizers: int
     extras: dict = field(default_factory=dict)
+    losses: dict = field(default_factory=dict)
 
 
 class Codec(nn.Module):
@@ -81,6 +85,11 @@ class Codec(nn.Module):
                 return n
         choices = [round(b, 3) for b in self.bandwidths]
         raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
+
+    def on_train_step(self, step: int) -> None:
+        """Called by the trainer before training step ``step`` (1-based), also after a
+        resume: the place for step-dependent phases (pre-training without quantization,
+        freezing the encoder from step N). The default does nothing."""
 
     def check_codes(self, codes: Tensor) -> None:
         """Raise ``ValueError`` unless ``codes`` is a (B, K, F) integer tensor within range."""

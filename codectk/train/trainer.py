@@ -111,8 +111,11 @@ class Trainer:
         self.crit = f"valid.{c.best_model_criterion}"
         self.checkpoint_step = -1  # step of the last checkpoint.pt written or loaded
         self.n_skipped = 0  # batches skipped for a non-finite loss (nonfinite_policy: skip)
+        self._check_freeze_modules()
         if resume and (self.out / "checkpoint.pt").exists():
             self._load_state(self.out / "checkpoint.pt")
+        elif c.init_from:
+            self._init_from(c.init_from)
         save_config(c, self.out / "config.yaml")
         self.writer = None
 
@@ -156,6 +159,63 @@ class Trainer:
         self.history = st["history"]
         log.info("resumed from %s at step %d", path, self.step)
 
+    def _init_from(self, source: str) -> None:
+        """Copy weights of a finished experiment (``init_from``) into the codec."""
+        from codectk.inference import read_model_file
+
+        c = self.config
+        obj, where = read_model_file(source)
+        theirs = {}
+        for name, value in obj["model"].items():
+            for old, new in c.init_map.items():
+                if name == old or name.startswith(old + "."):
+                    name = new + name[len(old) :]
+                    break
+            theirs[name] = value
+        ours = self.codec.state_dict()
+        prefixes = list(c.init_modules)
+        for prefix in prefixes:
+            if not any(k == prefix or k.startswith(prefix + ".") for k in ours):
+                raise CodectkError(f"init_modules: {prefix!r} names no parameter of {c.codec}")
+        copied = {}
+        for name, value in theirs.items():
+            if prefixes and not any(name == p or name.startswith(p + ".") for p in prefixes):
+                continue
+            if name not in ours:
+                continue
+            if ours[name].shape != value.shape:
+                raise CodectkError(
+                    f"init_from {where}: {name} has shape {tuple(value.shape)}, "
+                    f"this codec's has {tuple(ours[name].shape)}"
+                )
+            copied[name] = value
+        for prefix in prefixes:
+            if not any(k == prefix or k.startswith(prefix + ".") for k in copied):
+                raise CodectkError(f"init_from {where}: nothing there for {prefix!r}")
+        if not copied:
+            raise CodectkError(f"init_from {where}: no parameter name and shape matches {c.codec}")
+        self.codec.load_state_dict(copied, strict=False)
+        log.info("initialised %d of %d tensors from %s", len(copied), len(ours), where)
+
+    def _check_freeze_modules(self) -> None:
+        for name in self.config.freeze_modules:
+            try:
+                self.codec.get_submodule(name)
+            except AttributeError:
+                raise CodectkError(
+                    f"freeze_modules: {name!r} is not a submodule of {self.config.codec}"
+                ) from None
+
+    def _apply_freeze(self) -> None:
+        """Hold ``freeze_modules`` fixed once ``freeze_from_step`` is reached."""
+        c = self.config
+        if self.step < c.freeze_from_step:
+            return
+        for name in c.freeze_modules:
+            module = self.codec.get_submodule(name)
+            module.eval()
+            module.requires_grad_(False)
+
     def _snapshot_path(self, step: int) -> Path:
         return self.out / f"{step}steps.pt"
 
@@ -172,7 +232,9 @@ class Trainer:
 
     def _train_step(self, batch) -> dict[str, float]:
         c, wav = self.config, batch.wav.to(self.device, non_blocking=True)
+        self.codec.on_train_step(self.step)
         self.codec.train()
+        self._apply_freeze()
         out = self.codec(wav)
         parts: dict[str, float] = {"n_quantizers": float(out.n_quantizers)}
         adversarial = self.disc is not None and self.step >= c.discriminator_start_step
@@ -194,6 +256,9 @@ class Trainer:
         g_loss, g_parts = self.loss.generator(
             wav, out.wav, fake_outs, real_outs, out.commitment_loss, out.codebook_loss
         )
+        for name, term in out.losses.items():
+            g_loss = g_loss + term
+            g_parts[name] = term.detach()
         self._check_finite(g_loss, "generator loss", batch.utts)
         self.opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -235,6 +300,7 @@ class Trainer:
             )
             ref, est = wav[0, 0].cpu().numpy(), out.wav[0, 0].float().cpu().numpy()
             metrics = {k: float(v) for k, v in parts.items()}
+            metrics.update({k: float(v) for k, v in out.losses.items()})
             metrics["mel_distance"] = log_mel_distance(ref, est, self.codec.sample_rate)
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
