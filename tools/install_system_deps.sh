@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Install the Debian tools the recipes and lint need (sox, flac, shellcheck)
-# when they are missing. Needs root (or sudo); otherwise says what to install.
+# Install the Debian tools the recipes, tests and lint need when they are missing.
+# Needs root (or sudo); otherwise says what to install.
 set -euo pipefail
 
+# command-that-must-exist:debian-package (one line each; add new tools here)
+needs=(
+    sox:sox
+    flac:flac
+    shellcheck:shellcheck
+)
+
 missing=()
-for tool in sox flac shellcheck; do
-    command -v "${tool}" >/dev/null 2>&1 || missing+=("${tool}")
+for pair in "${needs[@]}"; do
+    tool=${pair%%:*}
+    package=${pair#*:}
+    command -v "${tool}" >/dev/null 2>&1 || missing+=("${package}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -23,4 +32,4 @@ if ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 ${sudo} apt-get update -qq
-DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq --no-install-recommends "${missing[@]}"
