@@ -86,27 +86,39 @@ def test_family_trains_decodes_and_scores(recipe: Path, family: str, cls: str):
     assert type(codec).__name__ == cls and not codec.training
 
 
-def test_encodec_decodes_at_a_lower_bandwidth(recipe: Path):
+def test_encodec_decodes_and_scores_at_several_bandwidths(recipe: Path):
     exp = recipe / "exp" / "codec_encodec"
     if not (exp / "valid.mel_distance.ave.pt").exists():
         pytest.skip("needs the trained encodec experiment of the test above")
-    run(
+    out = run(
         recipe,
         "--stage",
         "6",
         "--stop_stage",
-        "6",
+        "7",
         "--train_config",
         "conf/encodec_16k_tiny.yaml",
         "--tag",
         "encodec",
-        "--inference_tag",
-        "bw0.8",
-        "--inference_args",
-        "--target_bandwidth 0.8",
+        "--decode_bandwidths",
+        "0.8 1.6",
     )
-    scp = exp / "decode_test_bw0.8" / "codes.scp"
-    assert read_codes_meta(scp)["n_codebooks"] == 2
-    codes = read_codes(scp)
-    assert len(codes) == 6 and {c.shape[0] for c in codes.values()} == {2}
-    assert float((exp / "decode_test_bw0.8" / "bitrate").read_text()) == pytest.approx(0.8)
+    for bw, n_q in (("0.8", 2), ("1.6", 4)):
+        scp = exp / f"decode_test_{bw}kbps" / "codes.scp"
+        assert read_codes_meta(scp)["n_codebooks"] == n_q
+        codes = read_codes(scp)
+        assert len(codes) == 6 and {c.shape[0] for c in codes.values()} == {n_q}
+        bitrate = float((exp / f"decode_test_{bw}kbps" / "bitrate").read_text())
+        assert bitrate == pytest.approx(float(bw))
+        summary = json.loads((exp / f"scores/test_{bw}kbps/summary.json").read_text())
+        assert summary["bitrate_kbps"] == pytest.approx(float(bw))
+    table = (exp / "scores/test_bitrates.tsv").read_text().splitlines()
+    header = table[0].split("\t")
+    assert header[:2] == ["bitrate_kbps", "n_utts"] and "pesq_mean" in header
+    rows = [dict(zip(header, line.split("\t"))) for line in table[1:]]
+    assert [float(r["bitrate_kbps"]) for r in rows] == [0.8, 1.6]
+    assert all(r["n_utts"] == "6" for r in rows)
+    assert "bitrate_kbps" in out and "one table over bitrates" in out
+    # more codebooks reconstruct better on the mel distance, the training objective
+    mel = [float(r["mel_distance_mean"]) for r in rows]
+    assert mel[1] < mel[0], mel

@@ -47,6 +47,7 @@ inference_config=""  # YAML of decoding options (e.g. target_bandwidth: 1.6)
 inference_args=""    # more decoding options, e.g. "--target_bandwidth 1.6"
 inference_model=valid.mel_distance.ave.pt # model file in the experiment folder
 inference_tag=""     # suffix of decode/score folders (default: from inference_model)
+decode_bandwidths="" # decode/score at each of these kbps (e.g. "1.5 3 6"), plus one table over them
 scoring_opts=""      # options for codectk.bin.score, e.g. "--nj 2"
 
 help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<sets>\" --train_config <yaml> [options]
@@ -103,6 +104,8 @@ split_list() {
     utils/split_scp.pl "${scp}" "${outs[@]}"
     echo "${n}"
 }
+# Folder suffix of a decoding bandwidth: "all" -> "", 1.5 -> _1.5kbps.
+bw_sfx() { if [ "$1" = all ]; then echo ""; else echo "_$1kbps"; fi; }
 # Concatenate <dir>/output.*/<file> into <dest>, LC_ALL=C sorted, atomically.
 merge() {
     local dir=$1 file=$2 dest=$3 f
@@ -196,8 +199,11 @@ if ! "${skip_eval}"; then
         _cmd=${decode_cmd}
         [ "${gpu_inference}" = true ] && _cmd=${cuda_cmd}
         for dset in ${test_sets}; do
-            dir="${codec_exp}/decode_${dset}${_sfx}"
-            log "Stage 6: decoding: ${data_dump}/${dset} with ${codec_exp}/${inference_model} -> ${dir}"
+          for bw in ${decode_bandwidths:-all}; do
+            dir="${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
+            _bw_opts=()
+            [ "${bw}" != all ] && _bw_opts=(--target_bandwidth "${bw}")
+            log "Stage 6: decoding: ${data_dump}/${dset} with ${codec_exp}/${inference_model} ${_bw_opts[*]} -> ${dir}"
             mkdir -p "${dir}/logdir"
             rm -rf "${dir}"/logdir/output.*
             _nj=$(split_list "${data_dump}/${dset}/wav.scp" "${inference_nj}" "${dir}/logdir" keys)
@@ -205,24 +211,33 @@ if ! "${skip_eval}"; then
             ${_cmd} JOB=1:"${_nj}" "${dir}/logdir/decode.JOB.log" \
                 ${python} -m codectk.bin.decode --model "${codec_exp}" --model_file "${inference_model}" \
                     --in_scp "${dir}/logdir/keys.JOB.scp" --out_dir "${dir}/logdir/output.JOB" \
-                    --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" ${inference_args}
+                    --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" "${_bw_opts[@]}" ${inference_args}
             merge "${dir}/logdir" wav.scp "${dir}/wav.scp"
             merge "${dir}/logdir" codes.scp "${dir}/codes.scp"
             cp "${dir}/logdir/output.1/codes.json" "${dir}/codes.json"
             cp "${dir}/logdir/output.1/bitrate" "${dir}/bitrate"
+          done
         done
         log "Stage 6 done at ${SECONDS} s"
     fi
 
     if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         for dset in ${test_sets}; do
-            dir="${codec_exp}/decode_${dset}${_sfx}"
-            out="${codec_exp}/scores/${dset}${_sfx}"
+          _outs=()
+          for bw in ${decode_bandwidths:-all}; do
+            dir="${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
+            out="${codec_exp}/scores/${dset}${_sfx}$(bw_sfx "${bw}")"
+            _outs+=("${out}")
             log "Stage 7: scoring: ${dir} against ${data_dump}/${dset} -> ${out}"
             # shellcheck disable=SC2086
             ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" --deg_scp "${dir}/wav.scp" \
                 --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
                 --out_dir "${out}" ${scoring_opts}
+          done
+          if [ -n "${decode_bandwidths}" ]; then
+            log "Stage 7: one table over bitrates -> ${codec_exp}/scores/${dset}${_sfx}_bitrates.{tsv,txt}"
+            ${python} -m codectk.bin.bitrate_table "${_outs[@]}" --out "${codec_exp}/scores/${dset}${_sfx}_bitrates"
+          fi
         done
         log "Stage 7 done at ${SECONDS} s"
     fi
