@@ -65,6 +65,10 @@ class TrainConfig:
         log_interval (int): log and write TensorBoard scalars every this many steps.
         grad_clip (float): max global gradient norm (<= 0: no clipping), both networks.
         discriminator_start_step (int): adversarial losses start at this step.
+        discriminator_update_prob (float): from then on, the discriminator is updated at a
+            step with this probability (EnCodec: 2/3 at 24 kHz, 0.5 at 48 kHz); the draw
+            depends only on (seed, step), so every rank and a resumed run agree. The
+            generator's adversarial losses apply at every step.
         keep_nbest_models (int): snapshots kept and averaged by the best criterion.
         best_model_criterion (str): validation metric for selection (lower is better).
         valid_max_duration (float): seconds of each validation utterance used.
@@ -87,6 +91,19 @@ class TrainConfig:
             fixed from step ``freeze_from_step`` on: no gradients, no optimizer updates,
             eval mode (so EMA codebooks and batch statistics do not move either).
         freeze_from_step (int): first step of freezing (0: from the start).
+        amp (str): mixed precision of the forward passes: ``none``, ``bf16`` or ``fp16``
+            (with a gradient scaler). Losses, quantizers and validation stay in float32.
+        accum_grad (int): split each step's batch into this many micro-batches whose
+            gradients are accumulated: less memory, the same data and (up to float
+            rounding) the same update. Under DDP each rank's share is split.
+        max_epochs (float | None): stop after this many passes over the training audio
+            (``steps = epochs * total training samples / (batch_size * segment)``);
+            with ``max_steps`` too, whichever comes first.
+        max_train_time (str | None): wall-clock budget of one invocation ("11h30m",
+            "45m"): at the first step past it, validate, checkpoint and stop with an error
+            that says to re-run stage 5 (for SLURM time limits).
+        compile (bool): run the generator's forward through ``torch.compile`` (opt-in;
+            the first steps pay the compilation).
     """
 
     codec: str
@@ -110,6 +127,7 @@ class TrainConfig:
     log_interval: int = 20
     grad_clip: float = 10.0
     discriminator_start_step: int = 0
+    discriminator_update_prob: float = 1.0
     keep_nbest_models: int = 3
     best_model_criterion: str = "mel_distance"
     valid_max_duration: float = 10.0
@@ -122,6 +140,11 @@ class TrainConfig:
     init_map: dict = field(default_factory=dict)
     freeze_modules: list = field(default_factory=list)
     freeze_from_step: int = 0
+    amp: str = "none"
+    accum_grad: int = 1
+    max_epochs: float | None = None
+    max_train_time: str | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -143,6 +166,29 @@ class TrainConfig:
             raise ConfigError(
                 f"nonfinite_policy {self.nonfinite_policy!r} not supported; choose one of ['stop', 'skip']"
             )
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ConfigError(
+                f"amp {self.amp!r} not supported; choose one of ['none', 'bf16', 'fp16']"
+            )
+        if self.accum_grad < 1 or self.batch_size % self.accum_grad:
+            raise ConfigError(
+                f"accum_grad={self.accum_grad} must be >= 1 and divide batch_size={self.batch_size}"
+            )
+        if self.max_epochs is not None and self.max_epochs <= 0:
+            raise ConfigError(f"max_epochs={self.max_epochs} must be > 0")
+        if self.max_train_time is not None:
+            from humanfriendly import InvalidTimespan, parse_timespan
+
+            try:
+                parse_timespan(self.max_train_time)
+            except InvalidTimespan:
+                raise ConfigError(
+                    f"max_train_time {self.max_train_time!r}: not a duration like '11h30m'"
+                ) from None
+        if not 0.0 < self.discriminator_update_prob <= 1.0:
+            raise ConfigError(
+                f"discriminator_update_prob={self.discriminator_update_prob} must lie in (0, 1]"
+            )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")
 
@@ -151,7 +197,10 @@ class TrainConfig:
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override value {text!r} is not valid YAML: {exc}") from None
 
 
 def apply_overrides(conf: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -8,6 +8,13 @@ needs=(
     sox:sox
     flac:flac
     shellcheck:shellcheck
+    opusenc:opus-tools
+    c2enc:codec2
+    chromium:chromium
+    munged:munge
+    slurmctld:slurmctld
+    slurmd:slurmd
+    sbatch:slurm-client
 )
 
 missing=()

@@ -4,22 +4,32 @@ Usage::
 
     python -m codectk.bin.train --config conf/soundstream_16k_tiny.yaml \\
         --train_data dump/raw/train --valid_data dump/raw/valid \\
-        --output_dir exp/codec_soundstream_16k_tiny [--ngpu 0] [--resume true] \\
-        [--max_steps 200 --codec_conf.n_filters 16 ...]
+        --output_dir exp/codec_soundstream_16k_tiny [--ngpu 0] [--num_nodes 1] \\
+        [--resume true] [--max_steps 200 --amp bf16 --codec_conf.n_filters 16 ...]
 
 Options after the known ones override config keys (dotted for nested keys). A re-run
 resumes from ``<output_dir>/checkpoint.pt``; a finished run only re-averages.
+
+``--ngpu N`` with N > 1 re-executes this command under ``torchrun --standalone
+--nproc_per_node N`` (DDP, NCCL, one GPU per process); with no CUDA device visible it runs
+N CPU processes (gloo) instead, with a warning. ``--num_nodes M`` inside a SLURM allocation
+of M nodes starts one torchrun agent per node with ``srun`` (see
+:mod:`codectk.train.distributed`). ``batch_size`` is the global batch: each process
+takes ``batch_size / (N * M)`` examples per step.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 
 import torch
 
 from codectk.bin.common import parser, run, setup_logging, str2bool, timed
 from codectk.config import load_train_config
+from codectk.train.distributed import LAUNCHED_ENV, launch_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train_data", required=True, help="dumped training data dir")
     p.add_argument("--valid_data", required=True, help="dumped validation data dir")
     p.add_argument("--output_dir", required=True, help="experiment folder")
-    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; 1: one GPU")
+    p.add_argument("--ngpu", type=int, default=0, help="0: CPU; N: N GPUs per node (DDP)")
+    p.add_argument("--num_nodes", type=int, default=1, help="nodes (SLURM allocation)")
     p.add_argument("--resume", type=str2bool, default=True, help="resume from checkpoint.pt")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
     args, overrides = p.parse_known_args(argv)
@@ -36,21 +47,58 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     config = load_train_config(args.config, overrides)
-    if args.ngpu > 1:
-        p.error("--ngpu > 1 needs distributed training, which this version does not have yet")
-    if args.ngpu == 1 and not torch.cuda.is_available():
+    cuda = torch.cuda.is_available()
+    nproc = max(1, args.ngpu)
+    launched = os.environ.get(LAUNCHED_ENV) == "1" or "LOCAL_RANK" in os.environ
+    if (nproc > 1 or args.num_nodes > 1) and not launched:
+        if args.ngpu > 1 and not cuda:
+            logging.getLogger("codectk.train").warning(
+                "--ngpu %d but no CUDA device is visible: running %d CPU processes (gloo)",
+                args.ngpu,
+                nproc,
+            )
+        argv_all = sys.argv[1:] if argv is None else list(argv)
+        cmd = launch_command(argv_all, nproc, args.num_nodes)
+        env = {**os.environ, LAUNCHED_ENV: "1"}
+        if not cuda:  # share the cores instead of oversubscribing them
+            threads = args.num_threads or max(1, (os.cpu_count() or 1) // nproc)
+            env["OMP_NUM_THREADS"] = str(threads)
+        logging.getLogger("codectk.train").info("launching: %s", " ".join(cmd))
+        return subprocess.run(cmd, env=env).returncode
+    if args.ngpu == 1 and not cuda:
         p.error("--ngpu 1 but no CUDA device is visible")
-    device = "cuda" if args.ngpu == 1 else "cpu"
+    from codectk.train.distributed import cleanup, init_from_env
     from codectk.train.trainer import Trainer
 
+    info, device = init_from_env(use_cuda=args.ngpu > 0 and cuda)
+    if not info.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+    if info.distributed and not cuda and args.num_threads <= 0:
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     logging.getLogger("codectk.train").info(
-        "config %s, overrides %s, device %s", args.config, overrides, device
+        "config %s, overrides %s, device %s, rank %d of %d",
+        args.config,
+        overrides,
+        device,
+        info.rank,
+        info.world_size,
     )
-    with timed(f"training {args.output_dir}"):
-        trainer = Trainer(
-            config, args.output_dir, args.train_data, args.valid_data, device, args.resume
-        )
-        ave = trainer.run()
+    try:
+        with timed(f"training {args.output_dir}"):
+            trainer = Trainer(
+                config,
+                args.output_dir,
+                args.train_data,
+                args.valid_data,
+                str(device),
+                args.resume,
+                dist_info=info,
+            )
+            ave = trainer.run()
+    finally:
+        cleanup()
+    if not info.is_main:
+        return 0
     logging.getLogger("codectk.train").info("inference model: %s", ave)
     return 0
 

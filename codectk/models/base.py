@@ -49,13 +49,16 @@ class Codec(nn.Module):
     Subclasses set in ``__init__``: ``sample_rate`` (Hz), ``hop_length`` (samples per
     frame = product of encoder strides), ``n_codebooks`` (K, the most codebooks),
     ``codebook_size`` (entries per codebook), and implement ``encode``, ``decode`` and
-    ``forward``.
+    ``forward``. ``codebooks_per_stream`` (default 1) is the number of consecutive
+    codebooks that are selected together as one bitrate step (ESC's product-VQ streams);
+    decoding records it in ``codes.json`` so that scoring can report per-stream usage.
     """
 
     sample_rate: int
     hop_length: int
     n_codebooks: int
     codebook_size: int
+    codebooks_per_stream: int = 1
 
     @property
     def frame_rate(self) -> float:
@@ -175,7 +178,9 @@ class AutoencoderCodec(Codec):
         Raises:
             ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
         """
-        return self.quantizer.encode(self.latent(wav), n_quantizers)
+        z = self.latent(wav)
+        with torch.autocast(z.device.type, enabled=False):  # codebook search in float32
+            return self.quantizer.encode(z.float(), n_quantizers)
 
     def decode(self, codes: Tensor) -> Tensor:
         """See :meth:`Codec.decode`.
@@ -196,7 +201,8 @@ class AutoencoderCodec(Codec):
         z = self.latent(wav)  # (B, D, F)
         if n_quantizers is None and self.training:
             n_quantizers = self.training_n_quantizers(z.device)
-        q = self.quantizer(z, n_quantizers)
+        with torch.autocast(z.device.type, enabled=False):  # codebooks stay float32 under AMP
+            q = self.quantizer(z.float(), n_quantizers)
         return CodecOutput(
             wav=self.synthesise(q.z_q)[..., :length],
             codes=q.codes,

@@ -14,6 +14,7 @@ Experiment folder written (DESIGN.md)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -41,6 +42,7 @@ from codectk.train.checkpoint import (
     model_file,
     save_atomic,
 )
+from codectk.train.distributed import DistInfo, all_true, any_true, barrier
 from codectk.train.optim import build_optimizer, build_scheduler
 from codectk.train.plot import plot_history
 
@@ -56,6 +58,19 @@ class NonFiniteLossError(CodectkError, RuntimeError):
     good checkpoint."""
 
 
+class TrainingTimeBudgetReached(CodectkError, RuntimeError):
+    """``max_train_time`` was used up: the state is checkpointed; re-run to continue."""
+
+
+def _to_float(tree):
+    """Cast every floating tensor of a nested list/tuple to float32 (losses after AMP)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.float() if tree.is_floating_point() else tree
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_float(t) for t in tree)
+    return tree
+
+
 class Trainer:
     """Train one codec experiment.
 
@@ -63,8 +78,17 @@ class Trainer:
         config (TrainConfig): the validated training config.
         output_dir: the experiment folder ``exp/codec_<tag>``.
         train_dir, valid_dir: dumped data dirs (wav.scp + utt2num_samples).
-        device (str): ``"cpu"`` or ``"cuda"``.
+        device (str): ``"cpu"``, ``"cuda"`` or ``"cuda:<i>"``.
         resume (bool): continue from ``output_dir/checkpoint.pt`` when present.
+        dist_info (DistInfo | None): this process's rank under DDP (torchrun); the process
+            group must be initialised (:func:`codectk.train.distributed.init_from_env`).
+            Generator and discriminator are wrapped in DistributedDataParallel; every rank
+            reads its share of each global batch, validates its share of the validation
+            set, and resumes from the same checkpoint; rank 0 alone writes files.
+
+    Raises:
+        ValueError: a global batch that does not split over ranks and micro-batches, or
+            fewer validation utterances than ranks.
     """
 
     def __init__(
@@ -75,12 +99,21 @@ class Trainer:
         valid_dir,
         device: str = "cpu",
         resume: bool = True,
+        dist_info: DistInfo | None = None,
     ):
         self.config, self.device = config, torch.device(device)
+        self.dist = dist_info or DistInfo()
         self.out = Path(output_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(config.seed)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        barrier(self.dist)
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
         c = config
+        if c.batch_size % (self.dist.world_size * c.accum_grad):
+            raise ValueError(
+                f"batch_size {c.batch_size} does not split into {self.dist.world_size} ranks x "
+                f"{c.accum_grad} micro-batches (accum_grad)"
+            )
         self.codec = CODECS.build(c.codec, c.codec_conf).to(self.device)
         self.disc = (
             DISCRIMINATORS.build(c.discriminator, c.discriminator_conf).to(self.device)
@@ -100,23 +133,59 @@ class Trainer:
         )
         sr = self.codec.sample_rate
         self.train_set = RandomCropDataset(
-            train_dir, sr, round(c.segment_duration * sr), c.batch_size, c.seed
+            train_dir,
+            sr,
+            round(c.segment_duration * sr),
+            c.batch_size,
+            c.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         self.valid_set = UtteranceDataset(
             valid_dir, sr, max_samples=round(c.valid_max_duration * sr)
         )
+        if len(self.valid_set) < self.dist.world_size:
+            raise ValueError(
+                f"{valid_dir}: {len(self.valid_set)} validation utterances for "
+                f"{self.dist.world_size} ranks; every rank needs at least one"
+            )
+        self.max_steps = c.max_steps
+        if c.max_epochs is not None:
+            per_epoch = self.train_set.lengths.sum() / (
+                c.batch_size * self.train_set.segment_length
+            )
+            self.max_steps = min(self.max_steps, max(1, math.ceil(c.max_epochs * per_epoch)))
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[c.amp]
+        self.scaler = torch.amp.GradScaler(self.device.type) if c.amp == "fp16" else None
         self.step = 0
         self.nbest: list[tuple[float, int]] = []  # (criterion value, step), best first
         self.history: list[dict] = []
         self.crit = f"valid.{c.best_model_criterion}"
         self.checkpoint_step = -1  # step of the last checkpoint.pt written or loaded
         self.n_skipped = 0  # batches skipped for a non-finite loss (nonfinite_policy: skip)
+        self.resumed_rng = False  # RNG state restored from checkpoint.pt
         self._check_freeze_modules()
         if resume and (self.out / "checkpoint.pt").exists():
             self._load_state(self.out / "checkpoint.pt")
         elif c.init_from:
             self._init_from(c.init_from)
-        save_config(c, self.out / "config.yaml")
+        if self.dist.is_main:
+            save_config(c, self.out / "config.yaml")
+        if not self.resumed_rng:  # per-rank stream from the one seed (and the step, on resume)
+            torch.manual_seed(c.seed + 1000 * self.dist.rank + 7919 * self.step)
+        self.codec_fwd, self.disc_fwd = self.codec, self.disc
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # quantizer dropout and frozen modules leave some parameters unused in a step
+            self.codec_fwd = DDP(
+                self.codec, device_ids=ids, find_unused_parameters=True, forward_sync_buffers=False
+            )
+            if self.disc is not None:
+                self.disc_fwd = DDP(self.disc, device_ids=ids, forward_sync_buffers=False)
+        if c.compile:
+            self.codec_fwd = torch.compile(self.codec_fwd)
         self.writer = None
 
     # ------------------------------------------------------------------ state
@@ -134,6 +203,9 @@ class Trainer:
             "scheduler2": self.sched_d.state_dict() if self.sched_d else None,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "world_size": self.dist.world_size,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "loss": self.loss.state_dict(),  # e.g. EnCodec's balancer EMA
             "nbest": [[v, s] for v, s in self.nbest],
             "history": self.history,
             "n_skipped": self.n_skipped,
@@ -150,13 +222,19 @@ class Trainer:
         self.opt.load_state_dict(st["optim"])
         if self.sched is not None and st["scheduler"] is not None:
             self.sched.load_state_dict(st["scheduler"])
-        torch.set_rng_state(st["rng_cpu"])
-        if st["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(st["rng_cuda"])
+        if self.dist.world_size == 1 and st.get("world_size", 1) == 1:
+            torch.set_rng_state(st["rng_cpu"])
+            if st["rng_cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(st["rng_cuda"])
+        if st.get("loss"):
+            self.loss.load_state_dict(st["loss"])
+        if self.scaler is not None and st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
         self.step = self.checkpoint_step = int(st["step"])
         self.n_skipped = int(st.get("n_skipped", 0))
         self.nbest = [(float(v), int(s)) for v, s in st["nbest"]]
         self.history = st["history"]
+        self.resumed_rng = self.dist.world_size == 1 and st.get("world_size", 1) == 1
         log.info("resumed from %s at step %d", path, self.step)
 
     def _init_from(self, source: str) -> None:
@@ -221,52 +299,134 @@ class Trainer:
 
     # ------------------------------------------------------------- training
     def _check_finite(self, value: torch.Tensor, what: str, utts: list[str]) -> None:
-        if not torch.isfinite(value).all():
-            last = self.out / "checkpoint.pt"
-            last_txt = f"{last} (step {self.checkpoint_step})" if last.exists() else "none yet"
-            raise NonFiniteLossError(
-                f"non-finite {what} ({float(value.detach())}) at step {self.step} on utterances {utts}; "
-                f"last good checkpoint: {last_txt}. Lower the learning rate or grad_clip, "
-                f"check these utterances, and re-run to resume."
-            )
+        """Raise :class:`NonFiniteLossError` on every rank when ``value`` is NaN/inf on any."""
+        if all_true(bool(torch.isfinite(value).all()), self.dist, self.device):
+            return
+        last = self.out / "checkpoint.pt"
+        last_txt = f"{last} (step {self.checkpoint_step})" if last.exists() else "none yet"
+        rank = (
+            f" (rank {self.dist.rank} of {self.dist.world_size})" if self.dist.distributed else ""
+        )
+        raise NonFiniteLossError(
+            f"non-finite {what} ({float(value.detach())}) at step {self.step} on utterances "
+            f"{utts}{rank}; last good checkpoint: {last_txt}. Lower the learning rate or "
+            f"grad_clip, check these utterances, and re-run to resume."
+        )
+
+    def _discriminator_turn(self) -> bool:
+        """Whether this step updates the discriminator (``discriminator_update_prob``)."""
+        p = self.config.discriminator_update_prob
+        if p >= 1.0:
+            return True
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+        return bool(torch.rand((), generator=g) < p)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _backward(self, loss: torch.Tensor, inputs: list | None = None) -> None:
+        if self.scaler is not None:
+            loss = self.scaler.scale(loss)
+        loss.backward(inputs=inputs)
+
+    def _optimizer_step(self, opt, sched, module, what: str, utts: list[str]) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(opt)
+        self._clip(module, what, utts)
+        if self.scaler is not None:
+            self.scaler.step(opt)  # skipped when fp16 gradients overflowed
+        else:
+            opt.step()
+        if sched is not None:
+            sched.step()
 
     def _train_step(self, batch) -> dict[str, float]:
-        c, wav = self.config, batch.wav.to(self.device, non_blocking=True)
+        """One optimizer step of discriminator (from ``discriminator_start_step``) and
+        generator over the batch, in ``accum_grad`` micro-batches.
+
+        With one micro-batch the discriminator is updated first and the generator's
+        adversarial and feature-matching losses use the updated discriminator (HiFi-GAN,
+        DAC). With several, both accumulate gradients over the micro-batches and step at
+        the end, so the generator's adversarial loss sees this step's discriminator before
+        its update (as ESPnet's GAN trainer with accum_grad).
+        """
+        c = self.config
         self.codec.on_train_step(self.step)
         self.codec.train()
         self._apply_freeze()
-        out = self.codec(wav)
-        parts: dict[str, float] = {"n_quantizers": float(out.n_quantizers)}
         adversarial = self.disc is not None and self.step >= c.discriminator_start_step
-        fake_outs = real_outs = None
+        update_d = adversarial and self._discriminator_turn()
         if adversarial:
             self.disc.train()
-            d_loss, d_parts = self.loss.discriminator(self.disc(wav), self.disc(out.wav.detach()))
-            self._check_finite(d_loss, "discriminator loss", batch.utts)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self._clip(self.disc, "discriminator gradient", batch.utts)
-            self.opt_d.step()
-            if self.sched_d is not None:
-                self.sched_d.step()
-            parts.update({f"d_{k}": float(v) for k, v in d_parts.items()})
-            fake_outs = self.disc(out.wav)
-            with torch.no_grad():
-                real_outs = self.disc(wav)
-        g_loss, g_parts = self.loss.generator(
-            wav, out.wav, fake_outs, real_outs, out.commitment_loss, out.codebook_loss
+        micro = batch.wav.to(self.device, non_blocking=True).chunk(c.accum_grad)
+        # noisy/clean pairs (Batch.target): the losses compare with the clean target
+        targets = (
+            micro if batch.target is None else batch.target.to(self.device).chunk(c.accum_grad)
         )
-        for name, term in out.losses.items():
-            g_loss = g_loss + term
-            g_parts[name] = term.detach()
-        self._check_finite(g_loss, "generator loss", batch.utts)
+        n = len(micro)
+        gen_params = [p for p in self.codec.parameters() if p.requires_grad]
         self.opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self._clip(self.codec, "generator gradient", batch.utts)
-        self.opt.step()
-        if self.sched is not None:
-            self.sched.step()
-        parts.update({f"g_{k}": float(v) for k, v in g_parts.items()})
+        if update_d:
+            self.opt_d.zero_grad(set_to_none=True)
+        parts: dict[str, float] = {}
+        for k, (wav, target) in enumerate(zip(micro, targets)):
+            with contextlib.ExitStack() as no_sync:
+                if self.dist.distributed and k < n - 1:  # all-reduce once, at the last
+                    no_sync.enter_context(self.codec_fwd.no_sync())
+                    if update_d:
+                        no_sync.enter_context(self.disc_fwd.no_sync())
+                with self._autocast():
+                    out = self.codec_fwd(wav)
+                out_wav = out.wav.float()
+                step_parts: dict[str, float] = {"n_quantizers": float(out.n_quantizers)}
+                fake_outs = real_outs = None
+                if update_d:
+                    with self._autocast():
+                        real_d, fake_d = self.disc_fwd(target), self.disc_fwd(out.wav.detach())
+                    d_loss, d_parts = self.loss.discriminator(_to_float(real_d), _to_float(fake_d))
+                    self._check_finite(d_loss, "discriminator loss", batch.utts)
+                    self._backward(d_loss / n)
+                    if n == 1:
+                        self._optimizer_step(
+                            self.opt_d,
+                            self.sched_d,
+                            self.disc,
+                            "discriminator gradient",
+                            batch.utts,
+                        )
+                    step_parts.update({f"d_{k}": float(v) for k, v in d_parts.items()})
+                if adversarial:
+                    with self._autocast():
+                        fake_outs = self.disc(out.wav)  # no DDP: only the generator learns here
+                        with torch.no_grad():
+                            real_outs = self.disc(target)
+                    fake_outs, real_outs = _to_float(fake_outs), _to_float(real_outs)
+                g_loss, g_parts = self.loss.generator(
+                    target,
+                    out_wav,
+                    fake_outs,
+                    real_outs,
+                    out.commitment_loss.float(),
+                    out.codebook_loss.float(),
+                )
+                for name, term in out.losses.items():
+                    g_loss = g_loss + term.float()
+                    g_parts[name] = term.detach()
+                self._check_finite(g_loss, "generator loss", batch.utts)
+                self._backward(g_loss / n, inputs=gen_params)
+                step_parts.update({f"g_{k}": float(v) for k, v in g_parts.items()})
+            for key, v in step_parts.items():
+                parts[key] = parts.get(key, 0.0) + v / n
+        if update_d and n > 1:
+            self._optimizer_step(
+                self.opt_d, self.sched_d, self.disc, "discriminator gradient", batch.utts
+            )
+        self._optimizer_step(self.opt, self.sched, self.codec, "generator gradient", batch.utts)
+        if self.scaler is not None:
+            self.scaler.update()
+            parts["amp_scale"] = float(self.scaler.get_scale())
         return parts
 
     def _guarded_step(self, batch) -> dict[str, float]:
@@ -284,17 +444,21 @@ class Trainer:
     def _clip(self, module: torch.nn.Module, what: str, utts: list[str]) -> None:
         max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
-        self._check_finite(norm, what, utts)
+        if self.scaler is None:  # with fp16 the scaler skips overflowing steps itself
+            self._check_finite(norm, what, utts)
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Reconstruct every validation utterance with all codebooks; mean metrics."""
+        """Reconstruct every validation utterance with all codebooks; mean metrics (under
+        DDP each rank takes its share and the sums are all-reduced)."""
         self.codec.eval()
         sums: dict[str, float] = {}
-        for i in range(len(self.valid_set)):
+        for i in self.valid_set.shard(self.dist.rank, self.dist.world_size):
             batch = self.valid_set[i]
             wav = batch.wav.to(self.device)
             out = self.codec(wav)
+            if batch.target is not None:  # noisy/clean pairs: score against the clean target
+                wav = batch.target.to(self.device)
             _, parts = self.loss.generator(
                 wav, out.wav, None, None, out.commitment_loss, out.codebook_loss
             )
@@ -313,6 +477,13 @@ class Trainer:
                     self.writer.add_audio(
                         f"valid/{batch.utts[0]}/reference", wav[0].cpu(), self.step, sr
                     )
+        if self.dist.distributed:
+            import torch.distributed as torch_dist
+
+            keys = sorted(sums)
+            t = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.device)
+            torch_dist.all_reduce(t)
+            sums = dict(zip(keys, t.tolist()))
         return {k: v / len(self.valid_set) for k, v in sums.items()}
 
     def _after_validation(self, metrics: dict[str, float]) -> None:
@@ -326,13 +497,14 @@ class Trainer:
         if math.isfinite(value):
             self.nbest.append((value, self.step))
             self.nbest.sort()
-            if (value, self.step) in self.nbest[: c.keep_nbest_models]:
+            if self.dist.is_main and (value, self.step) in self.nbest[: c.keep_nbest_models]:
                 save_atomic(
                     model_file(c.to_dict(), self.codec.state_dict(), self.step, metrics),
                     self._snapshot_path(self.step),
                 )
             for _, s in self.nbest[c.keep_nbest_models :]:
-                self._snapshot_path(s).unlink(missing_ok=True)
+                if self.dist.is_main:
+                    self._snapshot_path(s).unlink(missing_ok=True)
             self.nbest = self.nbest[: c.keep_nbest_models]
         log.info(
             "step %d valid: %s (best %s %.4f at step %d)",
@@ -346,11 +518,13 @@ class Trainer:
             for k, v in metrics.items():
                 self.writer.add_scalar(f"valid/{k}", v, self.step)
             self.writer.flush()
-        save_atomic(self._state(), self.out / "checkpoint.pt")
+        if self.dist.is_main:
+            save_atomic(self._state(), self.out / "checkpoint.pt")
+            with atomic_write(self.out / "history.json") as f:
+                json.dump(self.history, f, indent=1)
+            plot_history(self.history, self.out / "images")
         self.checkpoint_step = self.step
-        with atomic_write(self.out / "history.json") as f:
-            json.dump(self.history, f, indent=1)
-        plot_history(self.history, self.out / "images")
+        barrier(self.dist)  # every rank can now resume from the same checkpoint
 
     def _average_nbest(self) -> Path | None:
         if not self.nbest:
@@ -380,18 +554,24 @@ class Trainer:
         return ave
 
     def run(self) -> Path | None:
-        """Train until ``max_steps`` (resuming if possible), then write the averaged model.
+        """Train until ``max_steps`` / ``max_epochs`` (resuming if possible), then write
+        the averaged model (rank 0).
 
         Returns:
-            Path | None: the averaged model file.
+            Path | None: the averaged model file (None on ranks other than 0).
 
         Raises:
             NonFiniteLossError: on a NaN/inf loss or gradient.
+            TrainingTimeBudgetReached: ``max_train_time`` used up (state checkpointed).
         """
+        from humanfriendly import format_timespan, parse_timespan
         from torch.utils.tensorboard import SummaryWriter
 
         c = self.config
-        self.writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step or None)
+        start = time.time()
+        budget = parse_timespan(c.max_train_time) if c.max_train_time else None
+        if self.dist.is_main:
+            self.writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step or None)
         n_params = sum(p.numel() for p in self.codec.parameters())
         log.info(
             "codec %s: %.3f M parameters, %d Hz, hop %d, %d x %d codebooks, %.3f kbps max; %d train / %d valid utterances",
@@ -405,12 +585,24 @@ class Trainer:
             len(self.train_set.utts),
             len(self.valid_set),
         )
+        log.info(
+            "%d steps (max_steps %d, max_epochs %s); global batch %d = %d rank(s) x %d "
+            "micro-batch(es) x %d; amp %s",
+            self.max_steps,
+            c.max_steps,
+            c.max_epochs,
+            c.batch_size,
+            self.dist.world_size,
+            c.accum_grad,
+            c.batch_size // (self.dist.world_size * c.accum_grad),
+            c.amp,
+        )
         if self.step == 0:
             self._after_validation(self.validate())
         loader = DataLoader(
             self.train_set,
             batch_size=None,
-            sampler=range(self.step + 1, c.max_steps + 1),
+            sampler=range(self.step + 1, self.max_steps + 1),
             num_workers=c.num_workers,
             collate_fn=identity_collate,
             pin_memory=self.device.type == "cuda",
@@ -418,8 +610,15 @@ class Trainer:
             generator=torch.Generator(),  # keeps the global RNG (quantizer dropout) untouched
         )
         acc: dict[str, float] = {}
+        counts: dict[str, int] = {}
         t0, n_acc = time.time(), 0
-        bar = tqdm(total=c.max_steps, initial=self.step, desc="train", unit="step", disable=None)
+        bar = tqdm(
+            total=self.max_steps,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=None if self.dist.is_main else True,
+        )
         for batch in loader:
             self.step += 1
             try:
@@ -438,11 +637,14 @@ class Trainer:
                 continue
             for k, v in parts.items():
                 acc[k] = acc.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0) + 1
             n_acc += 1
             bar.update(1)
-            if self.step % c.log_interval == 0 or self.step == c.max_steps:
+            if self.step % c.log_interval == 0 or self.step == self.max_steps:
                 dt = time.time() - t0
-                means = {k: v / n_acc for k, v in acc.items()}
+                means = {k: v / counts[k] for k, v in acc.items()}  # d_* only on D steps
+                if "d_total" in counts:
+                    means["d_update_fraction"] = counts["d_total"] / n_acc
                 means["lr"] = self.opt.param_groups[0]["lr"]
                 means["steps_per_s"] = n_acc / dt
                 means["audio_s_per_s"] = n_acc * c.batch_size * c.segment_duration / dt
@@ -451,8 +653,9 @@ class Trainer:
                     self.step,
                     " ".join(f"{k}={v:.4g}" for k, v in sorted(means.items())),
                 )
-                for k, v in means.items():
-                    self.writer.add_scalar(f"train/{k}", v, self.step)
+                if self.writer is not None:
+                    for k, v in means.items():
+                        self.writer.add_scalar(f"train/{k}", v, self.step)
                 self.history.append(
                     {
                         "step": self.step,
@@ -460,10 +663,25 @@ class Trainer:
                         **{k: means[k] for k in means if k.startswith(("g_", "d_"))},
                     }
                 )
-                acc, n_acc, t0 = {}, 0, time.time()
-            if self.step % c.valid_interval == 0 or self.step == c.max_steps:
+                acc, counts, n_acc, t0 = {}, {}, 0, time.time()
+            over_budget = budget is not None and any_true(
+                time.time() - start > budget, self.dist, self.device
+            )
+            if self.step % c.valid_interval == 0 or self.step == self.max_steps or over_budget:
                 self._after_validation(self.validate())
+            if over_budget and self.step < self.max_steps:
+                bar.close()
+                if self.writer is not None:
+                    self.writer.close()
+                raise TrainingTimeBudgetReached(
+                    f"max_train_time {c.max_train_time} used up after "
+                    f"{format_timespan(time.time() - start)} at step {self.step} of "
+                    f"{self.max_steps}; {self.out / 'checkpoint.pt'} holds the state: re-run "
+                    f"stage 5 to continue"
+                )
         bar.close()
-        ave = self._average_nbest()
-        self.writer.close()
+        ave = self._average_nbest() if self.dist.is_main else None
+        barrier(self.dist)
+        if self.writer is not None:
+            self.writer.close()
         return ave

@@ -116,6 +116,33 @@ def test_stages_1_to_8(recipe: Path):
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
 
 
+def test_ddp_two_processes_train_decode_and_score(recipe: Path):
+    """``--ngpu 2`` on a machine without CUDA: 2 CPU processes (gloo) under torchrun."""
+    if not (recipe / "dump/raw/train/wav.scp").exists():
+        run(recipe, "--stage", "1", "--stop_stage", "4")
+    run(
+        recipe,
+        "--stage",
+        "5",
+        "--stop_stage",
+        "7",
+        "--ngpu",
+        "2",
+        "--tag",
+        "ddp",
+        "--train_args",
+        "--max_steps 6 --valid_interval 6 --log_interval 3 --discriminator_start_step 3 "
+        "--batch_size 4",
+    )
+    exp = recipe / "exp" / "codec_ddp"
+    log = (exp / "train.log").read_text()
+    assert "torch.distributed.run --nproc_per_node 2 --standalone" in log
+    assert "global batch 4 = 2 rank(s) x 1 micro-batch(es) x 2" in log
+    assert "rank 0 of 2" in log
+    summary = json.loads((exp / "scores/test/summary.json").read_text())
+    assert summary["mel_distance"]["n"] == 6 and summary["mel_distance"]["n_nan"] == 0
+
+
 def test_bad_options_exit_2(recipe: Path):
     proc = run(recipe, "--no_such_option", "1", check=False)
     assert proc.returncode == 2

@@ -105,3 +105,25 @@ def test_model_loss_terms_are_optimised_and_logged(tmp_path: Path, dumped, monke
     valid = [r for r in t.history if r["phase"] == "valid"]
     assert all("g_latent_l2" in r for r in train)
     assert all("latent_l2" in r for r in valid)
+
+
+def test_discriminator_update_probability(tmp_path: Path, dumped):
+    t = _trainer(
+        tmp_path,
+        dumped,
+        "prob",
+        max_steps=12,
+        valid_interval=12,
+        log_interval=12,
+        discriminator_start_step=1,
+        discriminator_update_prob=0.5,
+    )
+    turns = [t._discriminator_turn() for t.step in range(1, 13)]
+    t.step = 0
+    assert 0 < sum(turns) < 12  # some steps skip the discriminator, the draw is per step
+    t.run()
+    row = next(r for r in t.history if r["phase"] == "train")
+    assert "d_total" in row and "g_adv" in row
+    assert (tmp_path / "prob" / "checkpoint.pt").exists()
+    state = torch.load(tmp_path / "prob" / "checkpoint.pt", weights_only=True)
+    assert "loss" in state
