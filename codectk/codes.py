@@ -30,6 +30,7 @@ def write_codes(
     codebook_size: int,
     frame_rate: float,
     sample_rate: int,
+    codebooks_per_stream: int = 1,
 ) -> None:
     """Write ``<out_prefix>.ark``, ``.scp`` and ``.json`` (atomically, scp sorted).
 
@@ -39,6 +40,8 @@ def write_codes(
         codebook_size (int): entries per codebook.
         frame_rate (float): code frames per second (Hz).
         sample_rate (int): the codec's sample rate in Hz.
+        codebooks_per_stream (int): consecutive codebooks forming one stream (ESC: 3),
+            recorded in ``codes.json``.
 
     Raises:
         ValueError: entries with different K or values outside [0, codebook_size).
@@ -71,6 +74,7 @@ def write_codes(
         "codebook_size": int(codebook_size),
         "frame_rate": float(frame_rate),
         "sample_rate": int(sample_rate),
+        "codebooks_per_stream": int(codebooks_per_stream),
         "layout": "int32 vector, frame-major (F * K); reshape(F, K).T gives (K, F)",
     }
     with atomic_write(prefix.with_suffix(".json")) as f:

@@ -244,13 +244,18 @@ def _codebook_summary(codes_scp, refs: dict, bitrate_kbps: float | None) -> dict
             nominal,
             codes_scp,
         )
-    return {
+    out = {
         "codes_scp": str(codes_scp),
         "frame_rate": frame_rate,
         "codes_bitrate_kbps": nominal,
         "entropy_bitrate_kbps": usage.entropy_bitrate_kbps(frame_rate),
         **usage.to_dict(),
     }
+    group = int(meta.get("codebooks_per_stream", 1))  # absent in codes.json before v1.1
+    if group > 1:
+        out["codebooks_per_stream"] = group
+        out["per_stream"] = usage.per_stream(group)
+    return out
 
 
 def _collect(results, rows: dict, notes: list, rates: dict) -> None:
@@ -307,6 +312,13 @@ def format_summary(summary: dict) -> str:
                 f"{label:<10} {r['entropy_bits']:>14.3f} {r['utilisation']:>12.3f} "
                 f"{r['fraction_used']:>8.1%}"
             )
+        if "per_stream" in cu:
+            lines.append(f"{'stream':<10} {'entropy (bits)':>14} {'utilisation':>12}  codebooks")
+            for r in cu["per_stream"]:
+                books = ",".join(str(k) for k in r["codebooks"])
+                lines.append(
+                    f"{r['stream']:<10} {r['entropy_bits']:>14.3f} {r['utilisation']:>12.3f}  {books}"
+                )
         lines.append(
             f"entropy-coded bound {cu['entropy_bitrate_kbps']:.3f} kbps; "
             f"codes K * log2(size) * frame_rate = {cu['codes_bitrate_kbps']:.3f} kbps"

@@ -10,7 +10,9 @@ from codectk.losses.adversarial import (
 from codectk.losses.balancer import Balancer
 from codectk.losses.codec_loss import LOSSES, CodecGANLoss
 from codectk.losses.dac_loss import DACLoss
+from codectk.losses.diffusion_loss import ModelOnlyLoss
 from codectk.losses.encodec_loss import EnCodecFrequencyLoss, EnCodecLoss
+from codectk.losses.esc_loss import ESCLoss
 from codectk.losses.spectral import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -23,7 +25,9 @@ __all__ = [
     "DACLoss",
     "EnCodecFrequencyLoss",
     "EnCodecLoss",
+    "ESCLoss",
     "MultiResolutionSTFTLoss",
+    "ModelOnlyLoss",
     "MultiScaleMelLoss",
     "discriminator_loss",
     "discriminator_loss_terms",

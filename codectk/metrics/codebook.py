@@ -57,6 +57,36 @@ class CodebookUsage:
         """
         return float(self.entropy_bits.sum()) * frame_rate / 1000.0
 
+    def per_stream(self, codebooks_per_stream: int) -> list[dict]:
+        """Bitrate utilisation per stream of ``codebooks_per_stream`` consecutive codebooks
+        (ESC, Gu and Diao 2024, §4.3): the stream's summed entropy over its maximum,
+        ``sum_k H_k / (G log2(codebook_size))``.
+
+        Returns:
+            list[dict]: ``[{"stream", "codebooks", "entropy_bits", "utilisation"}, ...]``,
+            streams numbered from 1.
+
+        Raises:
+            ValueError: K is not a multiple of ``codebooks_per_stream``.
+        """
+        g = codebooks_per_stream
+        if g < 1 or self.n_codebooks % g:
+            raise ValueError(
+                f"{self.n_codebooks} codebooks do not split into streams of {g} codebooks"
+            )
+        rows = []
+        for s in range(self.n_codebooks // g):
+            h = float(self.entropy_bits[s * g : (s + 1) * g].sum())
+            rows.append(
+                {
+                    "stream": s + 1,
+                    "codebooks": list(range(s * g, (s + 1) * g)),
+                    "entropy_bits": h,
+                    "utilisation": h / (g * math.log2(self.codebook_size)),
+                }
+            )
+        return rows
+
     def to_dict(self) -> dict:
         """JSON-ready summary (no histogram): per codebook and mean values.
 

@@ -1,0 +1,372 @@
+"""ESC: Efficient Speech Codec (complex STFT, Swin transformers, cross-scale residual VQ).
+
+Gu and Diao, "ESC: Efficient Speech Coding with Cross-Scale Residual Vector Quantized
+Transformers", EMNLP 2024 (arXiv 2404.19441); the authors' ``esc/models/esc.py``,
+``base.py``, ``csrvq.py`` and ``configs/9kbps_esc_{base,large}.yaml``:
+
+* Front end (§3.1): complex STFT, ``n_fft = 2 (n_freq - 1)`` = 382 (192 bins), Hann
+  window of 320 samples (20 ms), hop 80 (5 ms), centred; real and imaginary parts are the
+  2 input channels of a (B, 2, 192, T / 80) map. The decoder predicts the same map, which
+  the inverse STFT turns back into samples.
+* Encoder: :class:`~codectk.nn.swin.PatchEmbed` of (3, 2) patches (64 x T / 160 grid,
+  ``dims[0]`` channels), one Swin stage at that scale, then ``len(dims) - 1`` stages that
+  each halve the frequency axis (:class:`~codectk.nn.swin.PatchMerge`) and widen the
+  channels to ``dims[i + 1]``: 64 -> 32 -> 16 -> 8 -> 4 -> 2 patches for the paper's 6
+  scales. Every stage: ``depth`` blocks alternating W-MSA and SW-MSA on 4 x 4 windows.
+* Decoder mirrors it with :class:`~codectk.nn.swin.PatchSplit` stages, a final Swin stage
+  at ``dims[0]`` and :class:`~codectk.nn.swin.PatchDeEmbed`.
+* Cross-scale residual VQ (§3.2, :class:`~codectk.quantization.csrvq.CrossScaleRVQ`):
+  S = ``len(dims)`` streams; stream 1 quantizes the bottom encoder feature, stream s the
+  residual between the encoder and the decoder at the scale before decoder stage s - 1.
+  Each stream is a product VQ of ``groups`` (3) codebooks of 1024 entries over
+  ``overlap`` (2) time patches: frames of 80 * 2 * 2 = 320 samples (50 Hz), 3 * 10 bits
+  per frame = 1.5 kbps per stream, 1.5 to 9 kbps for 1 to 6 streams.
+* Training (the authors' ``trainer_no_adv.py``): ``pretrain_steps`` without quantization
+  (projections only, the authors' ``freeze_codebook``), then quantization with stream
+  dropout: with probability ``dropout_rate`` (0.75) a batch uses S' ~ U{1..S} streams,
+  otherwise all S. The model adds the power-law compressed complex-STFT loss (Wilson et
+  al., "Exploring tradeoffs in models for low-latency speech enhancement", IWAENC 2018:
+  MSE of sign(X) |X|^0.3 between input and predicted spectra, weight
+  ``stft_loss_weight``) to ``CodecOutput.losses``; the waveform losses are those of
+  ``loss: esc`` (:mod:`codectk.losses.esc_loss`).
+
+Codes (B, K, F) hold K = 3 S' codebooks stream-major (codebook 3 s + g is group g of
+stream s + 1); ``n_quantizers`` and ``--target_bandwidth`` select whole streams.
+
+Changed for codectk: (1) T is right-padded to a multiple of 320 and the STFT of the
+padded signal drops its last frame, so F = T / 320 code frames decode to exactly F * 320
+samples (the authors instead cut 80 samples from each 3-s clip); (2) the authors' loop
+over windows is one batched ``scaled_dot_product_attention`` call.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from codectk.models.base import CODECS, Codec, CodecOutput
+from codectk.nn.swin import PatchDeEmbed, PatchEmbed, SwinStage
+from codectk.quantization.csrvq import CrossScaleRVQ, stream_dropout
+from codectk.quantization.vq import broadcast_
+from codectk.registry import check_kwargs
+
+
+def power_law(x: Tensor, power: float = 0.3, eps: float = 1e-10) -> Tensor:
+    """sign(x) (|x| + eps)^power, elementwise (the authors' spectral compression)."""
+    return torch.sign(x) * (x.abs() + eps) ** power
+
+
+@CODECS.register("esc")
+class ESC(Codec):
+    """ESC generator (see module doc). Defaults are ESC-Base.
+
+    Args:
+        sample_rate (int): audio rate in Hz.
+        n_freq (int): STFT bins (n_fft = 2 (n_freq - 1)); divisible by ``patch_size[0]``.
+        win_length (int): STFT Hann window in samples.
+        stft_hop_length (int): STFT hop in samples.
+        patch_size (list[int]): (frequency, time) patch size.
+        dims (list[int]): encoder channels per scale, finest first; S = len(dims) streams.
+        num_heads (list[int]): heads of the S - 1 down stages (the first is also the pre
+            stage's; reversed for the decoder).
+        depth (int): Swin blocks per stage.
+        window_size (int): attention window side.
+        mlp_ratio (float): MLP width / channels.
+        overlap (int): time patches per code frame.
+        groups (int): codebooks per stream.
+        codebook_size (int): codewords per codebook.
+        codebook_dims (list[int]): lookup dimension of each stream's codebooks (bottom
+            stream first).
+        pretrain_steps (int): training steps (1-based, inclusive) without quantization.
+        dropout_rate (float): probability that a batch draws its number of streams.
+        stft_loss_weight (float): weight of the complex-STFT loss in ``losses["stft"]``
+            (0: not computed).
+        stft_loss_power (float): power-law exponent of that loss.
+
+    Raises:
+        ValueError: inconsistent list lengths, or a grid that the scales do not divide.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_freq: int = 192,
+        win_length: int = 320,
+        stft_hop_length: int = 80,
+        patch_size: list[int] | None = None,
+        dims: list[int] | None = None,
+        num_heads: list[int] | None = None,
+        depth: int = 2,
+        window_size: int = 4,
+        mlp_ratio: float = 4.0,
+        overlap: int = 2,
+        groups: int = 3,
+        codebook_size: int = 1024,
+        codebook_dims: list[int] | None = None,
+        pretrain_steps: int = 0,
+        dropout_rate: float = 0.75,
+        stft_loss_weight: float = 1.0,
+        stft_loss_power: float = 0.3,
+    ):
+        super().__init__()
+        patch_size = [3, 2] if patch_size is None else list(patch_size)
+        dims = [45, 72, 96, 144, 192, 384] if dims is None else list(dims)
+        num_heads = [3, 6, 12, 24, 24] if num_heads is None else list(num_heads)
+        codebook_dims = [32, 32, 16, 12, 8, 6] if codebook_dims is None else list(codebook_dims)
+        n_streams = len(dims)
+        if len(patch_size) != 2 or len(num_heads) != n_streams - 1:
+            raise ValueError(
+                f"patch_size {patch_size} needs 2 values and num_heads {num_heads} one per "
+                f"down stage ({n_streams - 1} for dims {dims})"
+            )
+        if len(codebook_dims) != n_streams:
+            raise ValueError(
+                f"codebook_dims {codebook_dims} needs one value per stream ({n_streams})"
+            )
+        top = n_freq // patch_size[0]
+        if n_freq % patch_size[0] or top % 2 ** (n_streams - 1):
+            raise ValueError(
+                f"n_freq {n_freq} / patch {patch_size[0]} = {n_freq / patch_size[0]} patches "
+                f"must be an integer divisible by 2^{n_streams - 1}"
+            )
+        if not 0.0 <= dropout_rate <= 1.0 or pretrain_steps < 0:
+            raise ValueError(
+                f"dropout_rate {dropout_rate} must lie in [0, 1], pretrain_steps "
+                f"{pretrain_steps} must be >= 0"
+            )
+        self.n_fft = 2 * (n_freq - 1)
+        self.win_length, self.stft_hop_length = win_length, stft_hop_length
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        stage = dict(depth=depth, window_size=window_size, mlp_ratio=mlp_ratio)
+        self.patch_embed = PatchEmbed(2, tuple(patch_size), dims[0])
+        self.pre_stage = SwinStage(dims[0], dims[0], num_heads[0], **stage)
+        self.encoder = nn.ModuleList(
+            SwinStage(dims[i], dims[i + 1], num_heads[i], scale="down", **stage)
+            for i in range(n_streams - 1)
+        )
+        rdims, rheads = dims[::-1], num_heads[::-1]
+        self.decoder = nn.ModuleList(
+            SwinStage(rdims[i], rdims[i + 1], rheads[i], scale="up", **stage)
+            for i in range(n_streams - 1)
+        )
+        self.post_stage = SwinStage(dims[0], dims[0], rheads[-1], **stage)
+        self.patch_deembed = PatchDeEmbed(dims[0], tuple(patch_size), 2)
+        # Stream 1 and 2 work on the bottom scale, stream s >= 2 on decoder scale s - 2.
+        q_dims = [rdims[0]] + rdims[:-1]
+        q_freqs = [top // 2 ** (n_streams - 1)] + [
+            top // 2 ** (n_streams - 1 - i) for i in range(n_streams - 1)
+        ]
+        self.quantizer = CrossScaleRVQ(
+            q_dims, q_freqs, overlap, groups, codebook_size, codebook_dims
+        )
+        self.sample_rate = sample_rate
+        self.hop_length = stft_hop_length * patch_size[1] * overlap
+        self.n_streams, self.codebooks_per_stream = n_streams, groups
+        self.n_codebooks, self.codebook_size = n_streams * groups, codebook_size
+        self.pretrain_steps, self.dropout_rate = pretrain_steps, dropout_rate
+        self.stft_loss_weight, self.stft_loss_power = stft_loss_weight, stft_loss_power
+        self.quantizer_bypass = False
+
+    # ------------------------------------------------------------------ interface
+    @property
+    def bandwidths(self) -> list[float]:
+        """Selectable bitrates in kbps, one per number of streams (1.5, 3, ..., 9)."""
+        g = self.codebooks_per_stream
+        return [self.bitrate(g * s) for s in range(1, self.n_streams + 1)]
+
+    def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
+        """Codebooks (3 per stream) giving bitrate ``kbps`` (None: all).
+
+        Raises:
+            ValueError: ``kbps`` is not one of :attr:`bandwidths`.
+        """
+        if kbps is None:
+            return self.n_codebooks
+        for s, b in enumerate(self.bandwidths, 1):
+            if math.isclose(b, kbps, rel_tol=1e-3, abs_tol=1e-3):
+                return s * self.codebooks_per_stream
+        choices = [round(b, 3) for b in self.bandwidths]
+        raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
+
+    def _streams(self, n_quantizers: int | None) -> int:
+        if n_quantizers is None:
+            return self.n_streams
+        g = self.codebooks_per_stream
+        if n_quantizers % g or not 1 <= n_quantizers // g <= self.n_streams:
+            choices = [g * s for s in range(1, self.n_streams + 1)]
+            raise ValueError(
+                f"n_quantizers {n_quantizers} not supported: ESC selects whole streams of "
+                f"{g} codebooks; choose one of {choices}"
+            )
+        return n_quantizers // g
+
+    def check_codes(self, codes: Tensor) -> None:
+        """:meth:`Codec.check_codes` plus K a multiple of ``codebooks_per_stream``."""
+        super().check_codes(codes)
+        if codes.shape[1] % self.codebooks_per_stream:
+            raise ValueError(
+                f"codes have {codes.shape[1]} codebooks, not a multiple of the "
+                f"{self.codebooks_per_stream} codebooks per stream"
+            )
+
+    def on_train_step(self, step: int) -> None:
+        """Pre-training (no quantization) for steps 1..``pretrain_steps``, then VQ."""
+        self.quantizer_bypass = step <= self.pretrain_steps
+
+    # ------------------------------------------------------------------ front end
+    def spectrum(self, wav: Tensor) -> Tensor:
+        """Waveform (B, 1, T) -> real/imaginary map (B, 2, n_freq, 4 F), F = ceil(T / 320).
+
+        Raises:
+            ValueError: for a wav that is not (B, 1, T) or empty.
+        """
+        if wav.dim() != 3 or wav.shape[1] != 1 or wav.shape[-1] == 0:
+            raise ValueError(f"wav must be (B, 1, T) with T > 0, got {tuple(wav.shape)}")
+        extra = -wav.shape[-1] % self.hop_length
+        x = torch.nn.functional.pad(wav[:, 0], (0, extra)).float()  # (B, F * hop)
+        with torch.autocast(x.device.type, enabled=False):
+            spec = torch.stft(
+                x,
+                self.n_fft,
+                self.stft_hop_length,
+                self.win_length,
+                window=self.window,
+                center=True,
+                pad_mode="reflect" if x.shape[-1] > self.n_fft // 2 else "constant",
+                return_complex=True,
+            )[..., :-1]  # (B, n_freq, 4F + 1) -> (B, n_freq, 4F)
+        return torch.view_as_real(spec).permute(0, 3, 1, 2)  # (B, N, M, 2) -> (B, 2, N, M)
+
+    def waveform(self, feat: Tensor) -> Tensor:
+        """Real/imaginary map (B, 2, n_freq, M) -> waveform (B, 1, M * stft_hop_length)."""
+        with torch.autocast(feat.device.type, enabled=False):
+            spec = torch.view_as_complex(feat.float().permute(0, 2, 3, 1).contiguous())
+            wav = torch.istft(
+                spec,
+                self.n_fft,
+                self.stft_hop_length,
+                self.win_length,
+                window=self.window,
+                center=True,
+                length=spec.shape[-1] * self.stft_hop_length,
+            )
+        return wav[:, None]  # (B, T) -> (B, 1, T)
+
+    def encoder_features(self, feat: Tensor) -> list[Tensor]:
+        """Encoder features (B, H_s, W, C_s) of a (B, 2, n_freq, M) map, coarsest first."""
+        x = self.pre_stage(self.patch_embed(feat))
+        feats = [x]
+        for stage in self.encoder:
+            x = stage(x)
+            feats.append(x)
+        return feats[::-1]
+
+    def decoder_output(self, dec: Tensor) -> Tensor:
+        """Finest decoder feature (B, H, W, C) -> real/imaginary map (B, 2, n_freq, M)."""
+        return self.patch_deembed(self.post_stage(dec))
+
+    # ------------------------------------------------------------------ codec
+    def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """See :meth:`Codec.encode`: codes (B, 3 S', ceil(T / 320)) for S' streams.
+
+        Raises:
+            ValueError: for a bad wav or ``n_quantizers`` not a multiple of 3 in 3..3 S.
+        """
+        n_streams = self._streams(n_quantizers)
+        enc = self.encoder_features(self.spectrum(wav))
+        return self.quantizer.encode(enc, self.decoder, n_streams)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """See :meth:`Codec.decode`: waveform (B, 1, F * 320).
+
+        Raises:
+            ValueError: from :meth:`check_codes`.
+        """
+        self.check_codes(codes)
+        dec = self.quantizer.decode(codes.long(), self.decoder)
+        return self.waveform(self.decoder_output(dec))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """Training pass (see :meth:`Codec.forward`); in training mode with
+        ``n_quantizers`` None, stream dropout draws the streams, and during the
+        pre-training steps every stream runs without quantization.
+
+        Raises:
+            ValueError: for a bad wav or ``n_quantizers``.
+        """
+        length = wav.shape[-1]
+        n_streams = self._streams(n_quantizers)
+        bypass = self.training and self.quantizer_bypass
+        if bypass:
+            n_streams = self.n_streams
+        elif self.training and n_quantizers is None:
+            draw = torch.tensor(
+                stream_dropout(self.n_streams, self.dropout_rate), device=wav.device
+            )
+            n_streams = int(broadcast_(draw))
+        feat = self.spectrum(wav)
+        enc = self.encoder_features(feat)
+        dec, codes, commit, codebook = self.quantizer(enc, self.decoder, n_streams, bypass)
+        feat_hat = self.decoder_output(dec)
+        losses = {}
+        if self.stft_loss_weight > 0:
+            p = self.stft_loss_power
+            stft = (power_law(feat, p) - power_law(feat_hat.float(), p)).pow(2).mean()
+            losses["stft"] = self.stft_loss_weight * stft
+        return CodecOutput(
+            wav=self.waveform(feat_hat)[..., :length],
+            codes=codes,
+            commitment_loss=commit.mean(),
+            codebook_loss=codebook.mean(),
+            n_quantizers=n_streams * self.codebooks_per_stream,
+            extras={"n_streams": n_streams, "quantizer_bypass": bypass},
+            losses=losses,
+        )
+
+
+def esc_base_conf() -> dict[str, Any]:
+    """``codec_conf`` of ESC-Base (the authors' ``configs/9kbps_esc_base.yaml``)."""
+    return dict(
+        sample_rate=16000,
+        n_freq=192,
+        win_length=320,
+        stft_hop_length=80,
+        patch_size=[3, 2],
+        dims=[45, 72, 96, 144, 192, 384],
+        num_heads=[3, 6, 12, 24, 24],
+        depth=2,
+        window_size=4,
+        mlp_ratio=4.0,
+        overlap=2,
+        groups=3,
+        codebook_size=1024,
+        codebook_dims=[32, 32, 16, 12, 8, 6],
+        pretrain_steps=0,
+        dropout_rate=0.75,
+        stft_loss_weight=1.0,
+        stft_loss_power=0.3,
+    )
+
+
+def esc_tiny_conf(**overrides: Any) -> dict[str, Any]:
+    """``codec_conf`` of a toy ESC for tests and the CPU demo: 6 streams (1.5 to 9 kbps,
+    as the paper), channels [8, 8, 8, 8, 8, 16], 2 Swin blocks per stage with 2 heads,
+    1024-entry codebooks of dimension 4, 2 pre-training steps.
+
+    Raises:
+        ValueError: for an override that is not an :class:`ESC` argument or badly typed.
+    """
+    conf = esc_base_conf()
+    conf.update(
+        dims=[8, 8, 8, 8, 8, 16],
+        num_heads=[2, 2, 2, 2, 2],
+        depth=2,
+        codebook_dims=[4, 4, 4, 4, 4, 4],
+        pretrain_steps=2,
+    )
+    check_kwargs(ESC, overrides, where="esc_tiny_conf")
+    conf.update(overrides)
+    return conf
