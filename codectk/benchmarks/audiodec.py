@@ -1,0 +1,76 @@
+"""AudioDec streaming latency (issue 5, item 7).
+
+Rows, per thread count (and on cuda when ``device`` is cuda): the paper-size 48 kHz
+symAD (``conf/symAD_vctk_48000_hop300.yaml``, random weights: the time does not depend
+on them) encoding and decoding 10 s of real speech (bundled corpus, resampled) in
+12.5 ms chunks (600 samples) as one stream, after a warm-up second:
+
+* ``symad_48k_stream_chunk_ms`` (fast engine, float32, the default of ``codectk
+  stream``): mean encode + decode compute time per chunk in ms, with p50 / p95 / max and
+  the algorithmic delay (12.5 ms, the chunk: no look-ahead) as context. Target on 1
+  thread: <= 6 ms. The authors' code needs 10.7 + 10.5 = 21.2 ms per chunk on 1 thread
+  of the 2-core development CPU (``reference_ms``).
+* ``..._module``: the same through the modules' ``encode_chunk`` / ``decode_chunk``.
+* ``..._bf16``: the fast engine with bfloat16 layers (not bit-equal to float32).
+
+``quick``: 1 s of speech, the fast engine only (a smoke run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "conf/symAD_vctk_48000_hop300.yaml"
+AUTHORS_MS = 21.2  # 10.7 ms encode + 10.5 ms decode per 600-sample chunk, 1 thread
+TARGET_MS = 6.0
+
+
+def run(threads: list[int], device: str, quick: bool) -> list[dict]:
+    """See the module doc; returns result rows (``codectk.benchmarks``)."""
+    from codectk.bin.stream_latency import measure
+    from codectk.inference import build_codec
+    from codectk.nn.conv import remove_weight_norm_
+
+    torch.manual_seed(0)
+    codec = remove_weight_norm_(build_codec(CONFIG)).eval()
+    seconds = 1.0 if quick else 10.0
+    variants = [("", "fast")] if quick else [("", "fast"), ("_module", "module"), ("_bf16", "bf16")]
+    rows = []
+    saved = torch.get_num_threads()
+    runs = [("cpu", n) for n in threads] + ([("cuda", 1)] if device == "cuda" else [])
+    for dev, n in runs:
+        torch.set_num_threads(n)
+        model = codec.to(dev)
+        for suffix, engine in variants:
+            if dev == "cuda" and engine != "module":
+                continue
+            if engine == "bf16":
+                r = measure(model, 12.5, seconds, dev, "fast", torch.bfloat16)
+            else:
+                r = measure(model, 12.5, seconds, dev, engine)
+            row = {
+                "suite": "audiodec",
+                "name": f"symad_48k_stream_chunk_ms{suffix}",
+                "metric": "mean encode+decode compute per 12.5 ms chunk",
+                "value": round(r["mean_ms"], 3),
+                "unit": "ms",
+                "threads": n,
+                "device": dev,
+                "p50_ms": round(r["p50_ms"], 3),
+                "p95_ms": round(r["p95_ms"], 3),
+                "max_ms": round(r["max_ms"], 3),
+                "algorithmic_delay_ms": r["algorithmic_delay_ms"],
+                "chunks": r["chunks"],
+                "engine": engine,
+                "config": str(CONFIG.relative_to(REPO)),
+                "reference_ms": AUTHORS_MS,
+            }
+            if n == 1 and dev == "cpu" and engine == "fast":
+                row.update(target=TARGET_MS, target_rule="<=")
+            rows.append(row)
+        codec.to("cpu")
+    torch.set_num_threads(saved)
+    return rows

@@ -1,0 +1,431 @@
+"""AudioDec: the streaming symmetric codec (``symad``) and the AD vocoder codec (``audiodec``).
+
+Wu, Gebru, Marković, Richard, "AudioDec: An Open-source Streaming High-fidelity Neural
+Audio Codec", ICASSP 2023 (facebookresearch/AudioDec):
+
+* ``symad`` (§2.1, the "symAD" autoencoder): causal encoder -> projector -> residual
+  VQ -> causal decoder (:mod:`codectk.nn.audiodec_net`). Paper size at 48 kHz: C = 32,
+  strides (3, 4, 5, 5) (hop 300, 160 Hz frames), D = 64, 8 codebooks x 1024 ->
+  8 x 10 bit x 160 Hz = 12.8 kbps; the 24 kHz LibriTTS model (same layers, hop 300,
+  80 Hz) gives 6.4 kbps. The codebooks are EMA buffers (decay 0.8, random init, no
+  dead-code replacement), so the trainable parameters are 7,939,936 at paper size, as
+  the authors' ``Generator``.
+  Training (§2.2, ``trainer/autoencoder.py``): metric losses only (mel + VQ) for the
+  first N steps; then, with encoder, projector and quantizer frozen, the decoder with
+  the discriminators. In codectk: ``discriminator_start_step: N``,
+  ``freeze_modules: [encoder, projector, quantizer]``, ``freeze_from_step: N``.
+* ``audiodec`` (§2.3, "AD v0/v1/v2"): the trained symAD encoder, projector and
+  quantizer (frozen, copied with the trainer's ``init_from``/``init_modules``) feed the
+  quantised latent, normalised by the training set's per-dimension mean and standard
+  deviation (``codectk.bin.code_stats``, as ``codecStatistic.py``), to a causal HiFi-GAN
+  vocoder. AD v1 (multi-group block, groups 3, kernel 11) has 19,461,090 parameters
+  with weight normalisation.
+
+Both are streamable: ``encode_chunk(wav, state)`` / ``decode_chunk(codes, state)`` (and
+``forward_chunk`` on every network) give, chunk after chunk, exactly the
+whole-utterance output; the algorithmic delay is the chunk length (no look-ahead).
+MIMO (AudioDec's ``input_channels`` / ``output_channels``): ``encode`` takes
+(B, input_channels, T) and ``decode`` returns (B, output_channels, T'); the training
+losses and data pipeline are mono, so train with 1 / 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from codectk.errors import CodectkError
+from codectk.models.base import CODECS, AutoencoderCodec
+from codectk.nn.audiodec_net import (
+    AudioDecDecoder,
+    AudioDecEncoder,
+    CausalHiFiGANGenerator,
+    Projector,
+)
+from codectk.quantization.rvq import ResidualVectorQuantizer
+
+log = logging.getLogger(__name__)
+
+
+class AudioDecAnalysis(AutoencoderCodec):
+    """Encoder, projector and residual VQ shared by ``symad`` and ``audiodec``.
+
+    Subclasses set ``decoder`` (a :class:`~codectk.nn.audiodec_net.StreamingNet` mapping
+    (B, D, F) to (B, output_channels, F * hop)) and may override :meth:`synthesise`.
+    """
+
+    def _build_analysis(
+        self,
+        sample_rate: int,
+        input_channels: int,
+        encode_channels: int,
+        code_dim: int,
+        codebook_num: int,
+        codebook_size: int,
+        enc_ratios: list[int],
+        enc_strides: list[int],
+        ema_decay: float,
+        kmeans_init: bool,
+        threshold_ema_dead_code: float,
+    ) -> None:
+        if input_channels < 1:
+            raise ValueError(f"input_channels must be >= 1, got {input_channels}")
+        self.sample_rate = sample_rate
+        self.channels = input_channels
+        self.hop_length = math.prod(enc_strides)
+        self.n_codebooks = codebook_num
+        self.codebook_size = codebook_size
+        self.code_dim = code_dim
+        self.encoder = AudioDecEncoder(input_channels, encode_channels, enc_ratios, enc_strides)
+        self.projector = Projector(self.encoder.out_channels, code_dim)
+        self.quantizer = ResidualVectorQuantizer(
+            code_dim,
+            codebook_num,
+            codebook_size,
+            decay=ema_decay,
+            kmeans_init=kmeans_init,
+            threshold_ema_dead_code=threshold_ema_dead_code,
+        )
+
+    def latent(self, wav: Tensor) -> Tensor:
+        """Waveform (B, input_channels, T) -> z (B, D, ceil(T / hop))."""
+        return self.projector(self.encoder(self.pad(wav)))
+
+    # ------------------------------------------------------------ streaming
+    def init_stream_state(self) -> dict:
+        """A fresh streaming state for :meth:`encode_chunk` and :meth:`decode_chunk`."""
+        return {
+            "encoder": self.encoder.init_state(),
+            "projector": self.projector.init_state(),
+            "decoder": self.decoder.init_state(),
+        }
+
+    def encode_chunk(
+        self, wav: Tensor, state: dict | None = None, n_quantizers: int | None = None
+    ) -> tuple[Tensor, dict]:
+        """Encode the next chunk of a stream.
+
+        Args:
+            wav (Tensor): (B, input_channels, L), any L >= 0 (a multiple of
+                ``hop_length`` gives L / hop frames at once; otherwise frames come out
+                as soon as their last sample is in).
+            state (dict | None): from the previous call (None: start of the stream).
+            n_quantizers (int | None): codebooks to use (None: all).
+
+        Returns:
+            tuple[Tensor, dict]: codes (B, K', F_chunk) and the state (updated in place).
+            Concatenated over the chunks, the codes equal ``encode`` of the whole signal.
+
+        Raises:
+            ValueError: for a wav that is not (B, input_channels, L).
+        """
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ValueError(f"wav must be (B, {self.channels}, L), got {tuple(wav.shape)}")
+        state = self.init_stream_state() if state is None else state
+        x = self.encoder.forward_chunk(wav, state["encoder"])
+        z = self.projector.forward_chunk(x, state["projector"])  # (B, D, F_chunk)
+        if z.shape[-1] == 0:
+            k = self.quantizer.check_n_quantizers(n_quantizers)
+            return torch.zeros(wav.shape[0], k, 0, dtype=torch.long, device=wav.device), state
+        return self.quantizer.encode(z, n_quantizers), state
+
+    def decode_chunk(self, codes: Tensor, state: dict | None = None) -> tuple[Tensor, dict]:
+        """Decode the next chunk of codes (B, K', F_chunk) to (B, output_channels,
+        F_chunk * hop); concatenated, equal to ``decode`` of all the codes.
+
+        Raises:
+            ValueError: from :meth:`check_codes` for bad codes.
+        """
+        state = self.init_stream_state() if state is None else state
+        if codes.shape[-1] == 0:
+            out = self.decoder.forward_chunk(
+                codes.new_zeros(codes.shape[0], self.code_dim, 0, dtype=torch.float32),
+                state["decoder"],
+            )
+            return out, state
+        self.check_codes(codes)
+        z_q = self.quantizer.decode(codes.long())
+        return self.synthesise_chunk(z_q, state["decoder"]), state
+
+    def synthesise_chunk(self, z_q: Tensor, state: list) -> Tensor:
+        """Streaming :meth:`synthesise`."""
+        return self.decoder.forward_chunk(z_q, state)
+
+
+@CODECS.register("symad")
+class SymAD(AudioDecAnalysis):
+    """AudioDec's symmetric autoencoder codec ("symAD"); defaults are the paper's 48 kHz
+    VCTK model (``symAD_vctk_48000_hop300``).
+
+    Args:
+        sample_rate (int): Hz.
+        input_channels (int): channels of the input audio (MIMO).
+        output_channels (int): channels of the decoded audio (MIMO).
+        encode_channels (int): C of the encoder.
+        decode_channels (int): C of the decoder.
+        code_dim (int): D.
+        codebook_num (int): K.
+        codebook_size (int): entries per codebook.
+        enc_ratios (list[int]): encoder channel multipliers.
+        dec_ratios (list[int]): decoder channel multipliers.
+        enc_strides (list[int]): encoder strides (hop = product).
+        dec_strides (list[int]): decoder strides (same product).
+        ema_decay (float): codebook EMA decay (AudioDec: 0.8).
+        kmeans_init (bool): k-means codebook initialisation (AudioDec: no, random).
+        threshold_ema_dead_code (float): dead-code replacement (AudioDec: 0, none).
+
+    Raises:
+        ValueError: encoder and decoder strides with different products, or bad sizes.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 48000,
+        input_channels: int = 1,
+        output_channels: int = 1,
+        encode_channels: int = 32,
+        decode_channels: int = 32,
+        code_dim: int = 64,
+        codebook_num: int = 8,
+        codebook_size: int = 1024,
+        enc_ratios: list[int] | None = None,
+        dec_ratios: list[int] | None = None,
+        enc_strides: list[int] | None = None,
+        dec_strides: list[int] | None = None,
+        ema_decay: float = 0.8,
+        kmeans_init: bool = False,
+        threshold_ema_dead_code: float = 0.0,
+    ):
+        super().__init__()
+        enc_ratios = [2, 4, 8, 16] if enc_ratios is None else enc_ratios
+        dec_ratios = [16, 8, 4, 2] if dec_ratios is None else dec_ratios
+        enc_strides = [3, 4, 5, 5] if enc_strides is None else enc_strides
+        dec_strides = [5, 5, 4, 3] if dec_strides is None else dec_strides
+        if math.prod(enc_strides) != math.prod(dec_strides):
+            raise ValueError(
+                f"enc_strides {enc_strides} and dec_strides {dec_strides} must have the same product"
+            )
+        self._build_analysis(
+            sample_rate,
+            input_channels,
+            encode_channels,
+            code_dim,
+            codebook_num,
+            codebook_size,
+            enc_ratios,
+            enc_strides,
+            ema_decay,
+            kmeans_init,
+            threshold_ema_dead_code,
+        )
+        self.output_channels = output_channels
+        self.decoder = AudioDecDecoder(
+            code_dim, output_channels, decode_channels, dec_ratios, dec_strides
+        )
+
+
+def read_code_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read code statistics written by ``codectk.bin.code_stats``.
+
+    Accepts the ``.npy`` array (2, D) of AudioDec's ``codecStatistic.py`` (row 0 mean,
+    row 1 standard deviation) or codectk's ``.json`` (``mean``, ``scale`` lists).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: mean (D,) and scale (D,), float32.
+
+    Raises:
+        CodectkError: missing or malformed file, or a non-positive scale.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CodectkError(f"{path}: code statistics file not found (run codectk.bin.code_stats)")
+    try:
+        if path.suffix == ".json":
+            obj = json.loads(path.read_text())
+            mean, scale = np.asarray(obj["mean"]), np.asarray(obj["scale"])
+        else:
+            arr = np.load(path, allow_pickle=False)
+            if arr.ndim != 2 or arr.shape[0] != 2:
+                raise ValueError(f"expected an array (2, D), got {arr.shape}")
+            mean, scale = arr[0], arr[1]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CodectkError(f"{path}: not a code statistics file: {exc}") from None
+    if mean.shape != scale.shape or mean.ndim != 1:
+        raise CodectkError(f"{path}: mean {mean.shape} and scale {scale.shape} must be (D,)")
+    if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise CodectkError(f"{path}: statistics must be finite with scale > 0")
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+@CODECS.register("audiodec")
+class AudioDecVocoder(AudioDecAnalysis):
+    """AudioDec with a HiFi-GAN vocoder decoder (AD v0 / v1 / v2); defaults are AD v1 at
+    48 kHz (``AudioDec_v1_symAD_vctk_48000_hop300_clean``).
+
+    The analysis arguments are those of :class:`SymAD` (they must match the symAD
+    experiment named by ``init_from``). Vocoder arguments:
+
+    Args:
+        vocoder_channels (int): channels after the vocoder's first conv (512).
+        vocoder_kernel_size (int): first/last conv kernel (7).
+        upsample_scales (list[int] | None): upsampling factors, product = hop
+            (default [5, 5, 4, 3]).
+        resblock_kernel_sizes (list[int] | None): v0: [3, 7, 11]; v1: [11]; v2: [3].
+        resblock_dilations (list[list[int]] | None): one list per kernel ([1, 3, 5]).
+        groups (int): multi-group block groups (v1/v2: 3; v0: 1 = MRF).
+        stats (str | None): code statistics (``.npy`` (2, D) or ``.json``) used to
+            normalise the quantised latent: (z_q - mean) / scale. Stored as buffers, so
+            a trained model does not need the file; when the file is missing at build
+            time the model warns and refuses to *train* until it is given.
+
+    Raises:
+        ValueError: upsampling product != hop; CodectkError: a bad statistics file.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 48000,
+        input_channels: int = 1,
+        output_channels: int = 1,
+        encode_channels: int = 32,
+        code_dim: int = 64,
+        codebook_num: int = 8,
+        codebook_size: int = 1024,
+        enc_ratios: list[int] | None = None,
+        enc_strides: list[int] | None = None,
+        ema_decay: float = 0.8,
+        kmeans_init: bool = False,
+        threshold_ema_dead_code: float = 0.0,
+        vocoder_channels: int = 512,
+        vocoder_kernel_size: int = 7,
+        upsample_scales: list[int] | None = None,
+        resblock_kernel_sizes: list[int] | None = None,
+        resblock_dilations: list[list[int]] | None = None,
+        groups: int = 3,
+        stats: str | None = None,
+    ):
+        super().__init__()
+        enc_ratios = [2, 4, 8, 16] if enc_ratios is None else enc_ratios
+        enc_strides = [3, 4, 5, 5] if enc_strides is None else enc_strides
+        upsample_scales = [5, 5, 4, 3] if upsample_scales is None else upsample_scales
+        kernels = [11] if resblock_kernel_sizes is None else resblock_kernel_sizes
+        dilations = [[1, 3, 5]] * len(kernels) if resblock_dilations is None else resblock_dilations
+        if math.prod(upsample_scales) != math.prod(enc_strides):
+            raise ValueError(
+                f"upsample_scales {upsample_scales} must multiply to the hop "
+                f"{math.prod(enc_strides)} of enc_strides {enc_strides}"
+            )
+        self._build_analysis(
+            sample_rate,
+            input_channels,
+            encode_channels,
+            code_dim,
+            codebook_num,
+            codebook_size,
+            enc_ratios,
+            enc_strides,
+            ema_decay,
+            kmeans_init,
+            threshold_ema_dead_code,
+        )
+        self.output_channels = output_channels
+        self.decoder = CausalHiFiGANGenerator(
+            code_dim,
+            output_channels,
+            vocoder_channels,
+            vocoder_kernel_size,
+            upsample_scales,
+            kernels,
+            dilations,
+            groups,
+        )
+        self.register_buffer("code_mean", torch.zeros(code_dim))
+        self.register_buffer("code_scale", torch.ones(code_dim))
+        self.register_buffer("stats_loaded", torch.tensor(False))
+        self.stats_path = stats
+        if stats is not None:
+            if Path(stats).is_file():
+                self.set_code_stats_(*read_code_stats(stats))
+            else:
+                log.warning(
+                    "code statistics %s not found: using the statistics stored in the model "
+                    "file, if any (training needs the file)",
+                    stats,
+                )
+
+    @torch.no_grad()
+    def set_code_stats_(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        """Set the latent normalisation (mean (D,), scale (D,)).
+
+        Raises:
+            ValueError: statistics of another dimension than D.
+        """
+        if mean.shape != (self.code_dim,) or scale.shape != (self.code_dim,):
+            raise ValueError(
+                f"code statistics have dimension {mean.shape}, the codec's code_dim is {self.code_dim}"
+            )
+        self.code_mean.copy_(torch.from_numpy(mean))
+        self.code_scale.copy_(torch.from_numpy(scale))
+        self.stats_loaded.fill_(True)
+
+    def on_train_step(self, step: int) -> None:
+        """Refuse to train a vocoder without code statistics.
+
+        Raises:
+            CodectkError: when ``stats`` was not given or not loaded.
+        """
+        if not bool(self.stats_loaded):
+            raise CodectkError(
+                f"audiodec: code statistics not loaded (stats={self.stats_path!r}); run "
+                "codectk.bin.code_stats on the symAD experiment and pass --codec_conf.stats"
+            )
+
+    def normalise(self, z_q: Tensor) -> Tensor:
+        """(z_q - mean) / scale per latent dimension; (B, D, F) -> (B, D, F)."""
+        return (z_q - self.code_mean[:, None]) / self.code_scale[:, None]
+
+    def synthesise(self, z_q: Tensor) -> Tensor:
+        """Quantised latent (B, D, F) -> waveform (B, output_channels, F * hop)."""
+        return self.decoder(self.normalise(z_q))
+
+    def synthesise_chunk(self, z_q: Tensor, state: list) -> Tensor:
+        """Streaming :meth:`synthesise`."""
+        return self.decoder.forward_chunk(self.normalise(z_q), state)
+
+
+def symad_48k_conf() -> dict[str, Any]:
+    """``symAD_vctk_48000_hop300``: 48 kHz, hop 300, 8 x 1024 codebooks, 12.8 kbps."""
+    return {"sample_rate": 48000}
+
+
+def symad_24k_conf() -> dict[str, Any]:
+    """``symAD_libritts_24000_hop300``: 24 kHz, hop 300, 8 x 1024 codebooks, 6.4 kbps."""
+    return {"sample_rate": 24000}
+
+
+def audiodec_vocoder_conf(version: str, sample_rate: int = 48000) -> dict[str, Any]:
+    """The AD vocoder layouts: "v0" (MRF 3/7/11), "v1" (groups 3, kernel 11), "v2"
+    (groups 3, kernel 3).
+
+    Raises:
+        ValueError: an unknown version.
+    """
+    layouts = {
+        "v0": {"resblock_kernel_sizes": [3, 7, 11], "groups": 1},
+        "v1": {"resblock_kernel_sizes": [11], "groups": 3},
+        "v2": {"resblock_kernel_sizes": [3], "groups": 3},
+    }
+    if version not in layouts:
+        raise ValueError(
+            f"AudioDec vocoder {version!r} not supported; choose one of {sorted(layouts)}"
+        )
+    conf = dict(layouts[version])
+    conf["resblock_dilations"] = [[1, 3, 5]] * len(conf["resblock_kernel_sizes"])
+    return {"sample_rate": sample_rate, **conf}

@@ -1,0 +1,67 @@
+"""AudioDec's chain through the bundled recipe at tiny size (run_audiodec.sh): symAD in two
+phases, code statistics, the AD v1 vocoder on them, decoding and scoring (stages 6, 7),
+and streaming that reproduces the whole-file decoding."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codectk.datadir import read_scp
+from test.conftest import CORPUS, REPO
+
+pytestmark = pytest.mark.recipe
+RECIPE = REPO / "egs" / "mini_librispeech" / "codec1"
+COMMON = "--batch_size 2 --segment_duration 0.2 --valid_max_duration 2.0 --num_threads 1"
+
+
+def test_audiodec_chain(tmp_path: Path):
+    d = tmp_path / "codec1"
+    d.mkdir()
+    for name in ("run.sh", "run_audiodec.sh", "cmd.sh", "path.sh", "db.sh"):
+        shutil.copy(RECIPE / name, d / name)
+    shutil.copytree(RECIPE / "local", d / "local")
+    shutil.copytree(RECIPE / "conf", d / "conf")
+    for name in ("codec.sh", "audiodec.sh"):
+        (d / name).symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / name)
+    (d / "utils").symlink_to(REPO / "utils")
+    env = {**os.environ, "MAIN_ROOT": str(REPO), "MINI_LIBRISPEECH": str(CORPUS)}
+    args = [
+        "--stop_stage", "5",
+        "--symad_eval", "false",
+        "--stats_opts", "--max_utts 12",
+        "--symad_args",
+        f"--max_steps 6 --valid_interval 6 --log_interval 2 --discriminator_start_step 4 "
+        f"--freeze_from_step 4 {COMMON}",
+        "--vocoder_args",
+        f"--max_steps 2 --valid_interval 2 --log_interval 1 --discriminator_start_step 1 {COMMON}",
+        "--run_opts", "--inference_nj 1",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        ["./run_audiodec.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    for step in range(1, 6):
+        assert f"Step {step}:" in proc.stdout
+    symad = d / "exp/codec_symAD_16k_tiny"
+    history = [r for r in json.loads((symad / "history.json").read_text()) if r["phase"] == "train"]
+    assert "d_total" not in history[0] and "d_total" in history[-1]  # two phases
+    stats = np.load(symad / "code_stats.npy")
+    assert stats.shape == (2, 16) and (stats[1] > 0).all()
+    voc = d / "exp/codec_AudioDec_v1_symAD_16k_tiny"
+    summary = json.loads((voc / "scores/test/summary.json").read_text())
+    assert summary, "stage 7 wrote no summary"
+    decoded = read_scp(voc / "decode_test/wav.scp")
+    assert set(decoded) == set(read_scp(d / "dump/raw/test/wav.scp"))
+    for utt, path in decoded.items():  # streaming == whole-file decoding (16-bit WAVs)
+        whole, _ = sf.read(path, dtype="float32")
+        streamed, _ = sf.read(voc / f"stream_test/wav/{utt}.wav", dtype="float32")
+        assert len(streamed) == len(whole)
+        assert np.abs(streamed - whole).max() <= 2 / 32768, utt
