@@ -21,9 +21,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["codectk", "codectk.*"]),
-    package_data={"codectk": ["VERSION"]},
+    package_data={"codectk": ["VERSION"], "codectk.report": ["*.html"]},
     install_requires=requirements,
-    extras_require={"test": ["pytest==9.2.0", "ruff==0.17.5", "hypothesis==6.170.15"]},
+    extras_require={"test": ["pytest==9.2.0", "ruff==0.17.5", "hypothesis==6.170.15", "websocket-client==1.9.2"]},
     entry_points={
         "console_scripts": [
             "codectk=codectk.bin.cli:console_main",
