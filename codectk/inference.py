@@ -47,6 +47,44 @@ def _codec_from_model_file(
     return codec.to(device).eval()
 
 
+def prepare_for_inference(
+    codec: Codec, fold_weight_norm: bool = True, compile: bool = False
+) -> Codec:
+    """Make a codec ready for fast inference, in place: eval mode, no parameter gradients,
+    weight norm folded (:func:`codectk.nn.conv.remove_weight_norm_`) and, opt-in,
+    ``torch.compile`` of the encoder and decoder.
+
+    Outputs stay those of the unprepared codec up to float rounding. The fast layer paths
+    (convolutions padded inside the kernel, polyphase transposed convolutions, in-place
+    snake) are taken whenever gradients are off (``torch.inference_mode`` /
+    ``torch.no_grad``), prepared or not.
+
+    Args:
+        codec (Codec): the codec.
+        fold_weight_norm (bool): fold weight norm (the codec can no longer be trained as
+            before).
+        compile (bool): wrap ``encoder.forward`` and ``decoder.forward`` in
+            ``torch.compile(dynamic=True)`` (the first call of each input shape compiles;
+            needs a C++ compiler on the CPU).
+
+    Returns:
+        Codec: ``codec`` itself.
+
+    Raises:
+        ValueError: ``compile`` for a codec without ``encoder`` and ``decoder`` modules.
+    """
+    if fold_weight_norm:
+        remove_weight_norm_(codec)
+    codec.eval().requires_grad_(False)
+    if compile:
+        parts = [getattr(codec, n, None) for n in ("encoder", "decoder")]
+        if not all(isinstance(m, torch.nn.Module) for m in parts):
+            raise ValueError(f"{type(codec).__name__} has no encoder/decoder modules to compile")
+        for module in parts:
+            module.forward = torch.compile(module.forward, dynamic=True)
+    return codec
+
+
 def load_codec(
     path: str | os.PathLike,
     checkpoint: str | None = None,

@@ -1,25 +1,30 @@
-"""``make bench``: speed and memory of codectk's codecs, written to a results file.
+"""``make bench``: run the benchmark suites, write the results and docs/benchmarks.md.
 
 Usage::
 
-    python -m codectk.bin.bench --out bench/results/latest.json [--seconds 10] [--repeats 3]
+    python -m codectk.bin.bench [--suites reference,data_stages] [--quick]
+        [--out bench/results/latest.json] [--doc docs/benchmarks.md]
 
-For each benchmarked config (the demo's tiny SoundStream and the paper-size 24 kHz one),
-on CPU with 1 thread and with all cores (and on CUDA when present), it measures
-encode + decode of ``--seconds`` of real speech from the bundled corpus (resampled to
-the codec's rate): the real-time factor (compute time / audio duration, best of
-``--repeats``) and the peak resident memory of a fresh process; and the training
-throughput of the tiny config (audio seconds per second, generator + discriminator).
-Each measurement runs in its own process so memory peaks do not mix.
+Every module of :mod:`codectk.benchmarks` (found with ``pkgutil``; names starting with
+``_`` are helpers) is a suite with ``run(threads, device, quick) -> list[dict]`` (see
+:mod:`codectk.benchmarks`). Each suite runs in its own process (and starts a fresh one per
+measurement, for clean memory peaks), on the CPU with 1 thread and with all cores, and
+on CUDA with all cores when a GPU is present. A suite that raises, or whose process dies,
+gives one ``error`` row with the message instead of stopping the run; a suite module that
+does not exist yet is simply absent. The rows go to ``--out`` (JSON: machine, command,
+rows) and, as one table per suite with value, target and pass/fail, to ``--doc``.
 """
 
 from __future__ import annotations
 
+import datetime
+import importlib
 import json
-import multiprocessing as mp
+import math
 import os
+import pkgutil
 import platform
-import resource
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -28,163 +33,221 @@ from codectk.bin.common import parser, run
 from codectk.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = {
-    "soundstream_16k_tiny": REPO / "egs/mini_librispeech/codec1/conf/soundstream_16k_tiny.yaml",
-    "soundstream_24k_6kbps": REPO / "conf/soundstream_24k_6kbps.yaml",
-}
+ROW_KEYS = ("suite", "name", "metric", "value", "unit", "threads", "device")
+_DOC_COLUMNS = ("name", "metric", "threads", "device", "value", "unit", "target", "result")
 
 
-def _speech(seconds: float, sample_rate: int):
-    import numpy as np
-
-    from codectk.audio import read_audio, resample, to_mono
-
-    files = sorted((REPO / "egs/mini_librispeech/codec1/corpus").glob("LibriSpeech/*/*/*/*.flac"))
-    chunks, total = [], 0
-    for f in files:
-        wav, fs = read_audio(str(f))
-        chunks.append(resample(to_mono(wav), fs, sample_rate))
-        total += len(chunks[-1])
-        if total >= seconds * sample_rate:
-            break
-    return np.concatenate(chunks)[: int(seconds * sample_rate)]
+def discover(package: str = "codectk.benchmarks") -> list[str]:
+    """Suite names (module names without a leading ``_``) in ``package``, sorted."""
+    pkg = importlib.import_module(package)
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
-def _codec_job(name: str, threads: int, device: str, seconds: float, repeats: int, q) -> None:
+def run_suite(package: str, suite: str, threads: list[int], device: str, quick: bool) -> dict:
+    """Import and run one suite (in the suite's own process, see :func:`main`).
+
+    Returns:
+        dict: ``{"rows": [...]}`` with ``suite`` filled in where missing.
+    """
+    module = importlib.import_module(f"{package}.{suite}")
+    rows = module.run(threads=threads, device=device, quick=quick)
+    return {"rows": [{"suite": suite, **r} for r in rows]}
+
+
+def error_row(suite: str, device: str, message: str) -> dict:
+    """The row that stands for a suite that failed."""
+    return {
+        "suite": suite,
+        "name": "suite failed",
+        "metric": "error",
+        "value": None,
+        "unit": "",
+        "threads": None,
+        "device": device,
+        "error": message,
+    }
+
+
+def verdict(row: dict) -> str:
+    """``pass`` / ``FAIL`` against the row's target, ``error``, ``skipped`` or ``""``."""
+    if row.get("metric") == "error" or row.get("error"):
+        return "error"
+    if row.get("skipped"):
+        return "skipped"
+    target, rule, value = row.get("target"), row.get("target_rule"), row.get("value")
+    if target is None or rule is None or value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return "FAIL"
+    ok = value <= target if rule == "<=" else value >= target
+    return "pass" if ok else "FAIL"
+
+
+def machine() -> dict:
+    """CPU model, cores, OS, torch / codectk versions and the GPU (if any)."""
     import torch
 
     import codectk
 
-    torch.set_num_threads(threads)
-    codec = codectk.build_codec(CONFIGS[name]).to(device).eval()
-    x = torch.from_numpy(_speech(seconds, codec.sample_rate))[None, None].to(device)  # (1, 1, T)
-    times = []
-    with torch.inference_mode():
-        for _ in range(repeats + 1):  # the first run warms up
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            codec.decode(codec.encode(x))
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-    best = min(times[1:])
-    q.put(
-        {
-            "config": name,
-            "task": "encode+decode",
-            "device": device,
-            "threads": threads,
-            "audio_seconds": seconds,
-            "parameters_M": round(sum(p.numel() for p in codec.parameters()) / 1e6, 3),
-            "bitrate_kbps": codec.bitrate(),
-            "best_seconds": round(best, 4),
-            "rtf": round(best / seconds, 4),
-            "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        }
-    )
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 1,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "codectk": codectk.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
-def _train_job(name: str, threads: int, steps: int, q) -> None:
-    import tempfile
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
-    import torch
 
-    from codectk.bin import dump_wav
-    from codectk.config import load_train_config
-    from codectk.train.trainer import Trainer
+def render_markdown(report: dict) -> str:
+    """docs/benchmarks.md: machine, command, then one table per suite.
 
-    torch.set_num_threads(threads)
-    config = load_train_config(
-        CONFIGS[name], ["--discriminator_start_step", "0", "--log_interval", "1000000"]
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        files = sorted(
-            (REPO / "egs/mini_librispeech/codec1/corpus").glob("LibriSpeech/*/*/*/*.flac")
-        )[:4]
-        src = Path(tmp, "src")
-        src.mkdir()
-        (src / "wav.scp").write_text("".join(f"{f.stem} {f}\n" for f in files))
-        sr = config.codec_conf["sample_rate"]
-        dump_wav.main(
-            [
-                "--fs",
-                str(sr),
-                "--in_scp",
-                str(src / "wav.scp"),
-                "--out_wav_dir",
-                f"{tmp}/wav",
-                "--out_dir",
-                f"{tmp}/d",
+    Columns: name, metric, threads, device, value, unit, target (``<= x`` / ``>= x``),
+    result; the remaining keys of a row are listed under the table.
+    """
+    m = report["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m codectk.bin.bench`); do not edit by hand.",
+        "",
+        f"- date: {report['date']}",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['os']}"
+        + (f", GPU {m['cuda']}" if m.get("cuda") else ", no GPU"),
+        f"- versions: codectk {m['codectk']}, torch {m['torch']}, Python {m['python']}",
+        f"- command: `{report['command']}` ({report['elapsed_s']:.0f} s)",
+        "",
+    ]
+    for suite in report["suites"]:
+        rows = [r for r in report["rows"] if r["suite"] == suite]
+        lines += [f"## {suite}", ""]
+        doc = report.get("suite_docs", {}).get(suite)
+        if doc:
+            lines += [doc, ""]
+        lines.append("| " + " | ".join(_DOC_COLUMNS) + " |")
+        lines.append("|" + "---|" * len(_DOC_COLUMNS))
+        notes = []
+        for i, r in enumerate(rows, 1):
+            target = (
+                f"{r['target_rule']} {_fmt(r['target'])}" if r.get("target") is not None else ""
+            )
+            cells = [
+                f"{r.get('name', '')} [{i}]",
+                r.get("metric", ""),
+                _fmt(r.get("threads")),
+                r.get("device") or "",
+                _fmt(r.get("value")),
+                r.get("unit", ""),
+                target,
+                verdict(r),
             ]
-        )
-        trainer = Trainer(config, Path(tmp, "exp"), f"{tmp}/d", f"{tmp}/d")
-        trainer._train_step(trainer.train_set[0])  # warm-up
-        t0 = time.perf_counter()
-        for s in range(1, steps + 1):
-            trainer.step = s
-            trainer._train_step(trainer.train_set[s])
-        dt = time.perf_counter() - t0
-    q.put(
-        {
-            "config": name,
-            "task": "train (G + D step)",
-            "device": "cpu",
-            "threads": threads,
-            "batch_size": config.batch_size,
-            "segment_seconds": config.segment_duration,
-            "steps_per_s": round(steps / dt, 3),
-            "audio_s_per_s": round(steps * config.batch_size * config.segment_duration / dt, 3),
-            "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        }
-    )
+            lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+            extra = {k: v for k, v in r.items() if k not in ROW_KEYS + ("target", "target_rule")}
+            if extra:
+                notes.append(f"[{i}] " + ", ".join(f"{k}={_fmt(v)}" for k, v in extra.items()))
+        if notes:
+            lines += ["", *[f"- {n}" for n in notes]]
+        lines.append("")
+    return "\n".join(lines)
 
 
-def _run(target, *args) -> dict:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q))
-    p.start()
-    result = q.get()
-    p.join()
-    return result
+def _suite_doc(package: str, suite: str) -> str:
+    """First paragraph of the suite's module docstring (imported without running it)."""
+    try:
+        doc = importlib.import_module(f"{package}.{suite}").__doc__ or ""
+    except Exception as exc:  # reported as the error row already
+        return f"(cannot import: {exc})"
+    return doc.strip().split("\n\n")[0].replace("\n", " ")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
-    p.add_argument("--out", default="bench/results/latest.json")
-    p.add_argument("--seconds", type=float, default=10.0, help="audio per encode+decode run")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--train_steps", type=int, default=5)
+    p.add_argument("--suites", default=None, help="comma list of suites (default: all found)")
+    p.add_argument("--quick", action="store_true", help="short smoke run (tests)")
+    p.add_argument("--out", default="bench/results/latest.json", help="results JSON")
+    p.add_argument("--doc", default="docs/benchmarks.md", help="markdown table ('' : none)")
+    p.add_argument(
+        "--threads", default=None, help="comma list of CPU thread counts (default: 1,<cores>)"
+    )
+    p.add_argument(
+        "--package",
+        default="codectk.benchmarks",
+        help="package holding the suites (tests use their own)",
+    )
     args = p.parse_args(argv)
-    import torch
+    from codectk.benchmarks._measure import MeasurementError, in_subprocess
 
+    t0 = time.perf_counter()
+    found = discover(args.package)
+    suites = found if args.suites is None else [s for s in args.suites.split(",") if s]
+    unknown = sorted(set(suites) - set(found))
+    if unknown:
+        p.error(f"unknown suite(s) {unknown}; found: {found}")
     cores = os.cpu_count() or 1
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    results = []
-    for name in CONFIGS:
-        for threads in sorted({1, cores}):
-            results.append(_run(_codec_job, name, threads, "cpu", args.seconds, args.repeats))
-            print(json.dumps(results[-1]), flush=True)
-        if "cuda" in devices:
-            results.append(_run(_codec_job, name, cores, "cuda", args.seconds, args.repeats))
-            print(json.dumps(results[-1]), flush=True)
-    for threads in sorted({1, cores}):
-        results.append(_run(_train_job, "soundstream_16k_tiny", threads, args.train_steps))
-        print(json.dumps(results[-1]), flush=True)
+    threads = (
+        sorted({1, cores}) if args.threads is None else [int(t) for t in args.threads.split(",")]
+    )
+    info = machine()
+    devices = [("cpu", threads)] + ([("cuda", [cores])] if info["cuda"] else [])
+    rows = []
+    for suite in suites:
+        for device, th in devices:
+            print(f"bench: {suite} on {device} (threads {th})", flush=True)
+            try:
+                out = in_subprocess(
+                    "codectk.bin.bench:run_suite",
+                    dict(
+                        package=args.package,
+                        suite=suite,
+                        threads=th,
+                        device=device,
+                        quick=args.quick,
+                    ),
+                    timeout=3 * 3600,
+                )
+                new = out["rows"]
+            except MeasurementError as exc:
+                new = [error_row(suite, device, str(exc))]
+            for r in new:
+                print("  " + json.dumps(r), flush=True)
+            rows += new
     report = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {
-            "cpu_count": cores,
-            "processor": platform.processor() or platform.machine(),
-            "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(0) if "cuda" in devices else None,
-        },
-        "results": results,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "command": "python -m codectk.bin.bench "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+        "machine": info,
+        "suites": suites,
+        "suite_docs": {s: _suite_doc(args.package, s) for s in suites},
+        "rows": rows,
     }
     with atomic_write(args.out) as f:
         json.dump(report, f, indent=2)
     print(f"wrote {args.out}")
+    if args.doc:
+        with atomic_write(args.doc) as f:
+            f.write(render_markdown(report))
+        print(f"wrote {args.doc}")
+    failed = [r for r in rows if verdict(r) == "error"]
+    if failed:
+        print(f"bench: {len(failed)} suite(s) failed: see the error rows", file=sys.stderr)
     return 0
 
 

@@ -3,10 +3,14 @@
 Recipe steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker,
 datadir, dump_wav, filter_length, collect_stats, train, decode_datadir (stage 6,
 ``codectk.bin.decode``), score, pack, compare_scores.
+Evaluation (docs/evaluation.md): anchors, report, mushra_scores, upload (stage 9),
+extract_tokens (stage 10).
 
 File compression (``codectk.bin.ctk``, docs/bitstream.md):
 ``codectk encode IN OUT --model M [--bandwidth kbps]``, ``codectk decode IN.ctk OUT.wav
 --model M``, ``codectk info FILE.ctk``.
+
+Streaming (AudioDec): ``codectk stream IN.wav OUT.wav --model M [--chunk_ms 12.5]``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ STEPS = [
     "score",
     "pack",
     "compare_scores",
+    "anchors",
+    "report",
+    "mushra_scores",
+    "upload",
+    "extract_tokens",
 ]
 # step names run by another module than codectk.bin.<step>: step -> (module, function)
 ALIASES = {
@@ -37,6 +46,7 @@ ALIASES = {
     "encode": ("codectk.bin.ctk", "encode_main"),
     "decode": ("codectk.bin.ctk", "decode_main"),
     "info": ("codectk.bin.ctk", "info_main"),
+    "stream": ("codectk.bin.stream", "main"),
 }
 
 

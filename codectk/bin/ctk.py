@@ -12,19 +12,23 @@ a ``wav.scp`` (``<utt> <path or command |>``; for decode ``<utt> <file.ctk>``) a
 folder receiving ``<utt>.ctk`` / ``<utt>.wav``. Input audio at another sample rate or
 with several channels is converted (soxr resampling, channel average) with a warning.
 Decoding needs the model the file was encoded with; another model is refused.
+Weight norm is folded at load; ``--batch_size N`` codes up to N files per forward where
+that gives each file the codes / samples it gets alone (:mod:`codectk.batching`);
+``--num_threads`` sets torch's CPU threads; ``--compile`` adds ``torch.compile`` (opt-in).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from codectk.audio import read_audio, resample, to_mono, write_audio
+from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
 from codectk.bin.common import parser, run, setup_logging, timed
 from codectk.bitstream import (
     BitstreamError,
@@ -35,10 +39,11 @@ from codectk.bitstream import (
 )
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
-from codectk.inference import load_codec
+from codectk.inference import load_codec, prepare_for_inference
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".au", ".sph")
 log = logging.getLogger("codectk.ctk")
+READ_AHEAD = 16  # batches of files read at a time, sorted by length within
 
 
 class UsageError(CodectkError, ValueError):
@@ -98,6 +103,8 @@ def _common_args(p, with_bandwidth: bool) -> None:
         )
     p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--batch_size", type=int, default=1, help="files per forward (default 1)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the codec (opt-in)")
     p.add_argument("--verbose", action="store_true", help="debug logging")
 
 
@@ -105,8 +112,39 @@ def _load(args):
     setup_logging(args.verbose)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    codec = load_codec(args.model, args.model_file, args.device, fold_weight_norm=True)
-    return codec, model_identity(codec)
+    if args.batch_size < 1:
+        raise UsageError(f"--batch_size must be >= 1, got {args.batch_size}")
+    codec = load_codec(args.model, args.model_file, args.device)
+    identity = model_identity(codec)  # the same after folding weight norm
+    return prepare_for_inference(codec, compile=args.compile), identity
+
+
+def read_for_codec(codec, spec: str, where: str):
+    """Read audio as mono float32 (T,) at the codec's rate (averaging channels and
+    resampling with a warning).
+
+    Raises:
+        AudioError: unreadable input.
+    """
+    wav, fs = read_audio(spec, where)  # (C, T)
+    if wav.shape[0] > 1:
+        log.warning("%s: %d channels averaged to mono", where, wav.shape[0])
+    x = to_mono(wav)  # (C, T) -> (T,)
+    if fs != codec.sample_rate:
+        log.warning("%s: resampled from %d Hz to %d Hz", where, fs, codec.sample_rate)
+        x = resample(x, fs, codec.sample_rate)
+    return x
+
+
+def _header(codec, identity: str, length: int) -> dict:
+    return {
+        "model_id": identity,
+        "codec": type(codec).__name__,
+        "sample_rate": int(codec.sample_rate),
+        "hop_length": int(codec.hop_length),
+        "codebook_size": int(codec.codebook_size),
+        "length": length,
+    }
 
 
 def encode_file(codec, identity: str, spec: str, where: str, out: Path, n_q: int) -> int:
@@ -118,24 +156,31 @@ def encode_file(codec, identity: str, spec: str, where: str, out: Path, n_q: int
     Raises:
         AudioError: unreadable input; BitstreamError: cannot write.
     """
-    wav, fs = read_audio(spec, where)  # (C, T)
-    if wav.shape[0] > 1:
-        log.warning("%s: %d channels averaged to mono", where, wav.shape[0])
-    x = to_mono(wav)  # (C, T) -> (T,)
-    if fs != codec.sample_rate:
-        log.warning("%s: resampled from %d Hz to %d Hz", where, fs, codec.sample_rate)
-        x = resample(x, fs, codec.sample_rate)
+    return encode_files(codec, identity, [(spec, where, out)], n_q)
+
+
+def encode_files(codec, identity: str, jobs: list[tuple], n_q: int, batch_size: int = 1) -> int:
+    """Encode ``(spec, where, out)`` jobs, ``batch_size`` files per forward at most.
+
+    Returns:
+        int: bytes written.
+
+    Raises:
+        AudioError: unreadable input; BitstreamError: cannot write.
+    """
     device = next(codec.parameters()).device
-    codes = codec.encode(torch.from_numpy(x)[None, None].to(device), n_q)  # (1, 1, T) -> (1, K', F)
-    header = {
-        "model_id": identity,
-        "codec": type(codec).__name__,
-        "sample_rate": int(codec.sample_rate),
-        "hop_length": int(codec.hop_length),
-        "codebook_size": int(codec.codebook_size),
-        "length": len(x),
-    }
-    return write_bitstream(out, codes[0].cpu().numpy(), header)
+    min_frames = mixed_length_min_frames(codec)
+    total = 0
+    for first in range(0, len(jobs), READ_AHEAD * batch_size):
+        window = jobs[first : first + READ_AHEAD * batch_size]
+        wavs = [read_for_codec(codec, spec, where) for spec, where, _ in window]
+        frames = [math.ceil(len(x) / codec.hop_length) for x in wavs]
+        for batch in plan_batches(frames, batch_size, min_frames):
+            xs = [torch.from_numpy(wavs[i]).to(device) for i in batch]  # (T_i,)
+            for i, codes in zip(batch, encode_batch(codec, xs, n_q)):  # (K', F_i)
+                header = _header(codec, identity, len(wavs[i]))
+                total += write_bitstream(window[i][2], codes.cpu().numpy(), header)
+    return total
 
 
 def decode_file(codec, identity: str, path: str, out: Path, subtype: str = "PCM_16") -> int:
@@ -147,21 +192,44 @@ def decode_file(codec, identity: str, path: str, out: Path, subtype: str = "PCM_
     Raises:
         BitstreamError: unreadable/corrupt file, or one encoded with another model.
     """
+    return decode_files(codec, identity, [(path, out)], subtype)
+
+
+def _read_ctk(identity: str, codec, path: str):
     header, codes = read_bitstream(path)
     if header["model_id"] != identity:
         raise BitstreamError(
             f"{path}: encoded with model {header['model_id']} ({header['codec']}), but the "
             f"given model is {identity} ({type(codec).__name__}); decode with the same model"
         )
+    return header, codes
+
+
+def decode_files(
+    codec, identity: str, jobs: list[tuple], subtype: str = "PCM_16", batch_size: int = 1
+) -> int:
+    """Decode ``(path, out)`` jobs, ``batch_size`` files per forward at most.
+
+    Returns:
+        int: samples written.
+
+    Raises:
+        BitstreamError: unreadable/corrupt file, or one encoded with another model.
+    """
     device = next(codec.parameters()).device
-    y = codec.decode(torch.from_numpy(codes)[None].to(device))  # (1, K', F) -> (1, 1, F * hop)
-    y = y[0, 0, : header["length"]].float().cpu().numpy()
-    write_audio(out, y, codec.sample_rate, subtype=subtype)
-    return len(y)
-
-
-def _progress(jobs: list, what: str):
-    return tqdm(jobs, desc=what, unit="file", disable=len(jobs) < 2, file=sys.stderr)
+    min_frames = mixed_length_min_frames(codec)
+    total = 0
+    for first in range(0, len(jobs), READ_AHEAD * batch_size):
+        window = jobs[first : first + READ_AHEAD * batch_size]
+        read = [_read_ctk(identity, codec, path) for path, _ in window]
+        frames = [codes.shape[-1] for _, codes in read]
+        for batch in plan_batches(frames, batch_size, min_frames):
+            codes = [torch.from_numpy(read[i][1]).to(device) for i in batch]  # (K', F_i)
+            for i, y in zip(batch, decode_batch(codec, codes)):  # (F_i * hop,)
+                y = y[: read[i][0]["length"]].float().cpu().numpy()
+                write_audio(window[i][1], y, codec.sample_rate, subtype=subtype)
+                total += len(y)
+    return total
 
 
 def encode_main(argv: list[str] | None = None) -> int:
@@ -179,10 +247,8 @@ def encode_main(argv: list[str] | None = None) -> int:
         n_q,
         codec.bitrate(n_q),
     )
-    total = 0
     with timed(f"encoding {len(jobs)} file(s)"), torch.inference_mode():
-        for spec, where, out in _progress(jobs, "encode"):
-            total += encode_file(codec, identity, spec, where, out, n_q)
+        total = encode_files(codec, identity, jobs, n_q, args.batch_size)
     log.info("wrote %d file(s), %d bytes", len(jobs), total)
     return 0
 
@@ -196,8 +262,7 @@ def decode_main(argv: list[str] | None = None) -> int:
     jobs = plan_jobs(args.input, args.output, (".ctk",), ".wav")
     codec, identity = _load(args)
     with timed(f"decoding {len(jobs)} file(s)"), torch.inference_mode():
-        for spec, _, out in _progress(jobs, "decode"):
-            decode_file(codec, identity, spec, out, args.subtype)
+        decode_files(codec, identity, [(s, o) for s, _, o in jobs], args.subtype, args.batch_size)
     return 0
 
 

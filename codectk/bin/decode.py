@@ -4,16 +4,21 @@ Usage (one job of a ``run.pl JOB=1:N`` array)::
 
     python -m codectk.bin.decode --model exp/codec_x --model_file valid.mel_distance.ave.pt \\
         --in_scp log/keys.3.scp --out_dir exp/codec_x/decode_test/log/output.3 \\
-        --wav_dir exp/codec_x/decode_test/wav [--target_bandwidth 1.6] [--device cpu]
+        --wav_dir exp/codec_x/decode_test/wav [--target_bandwidth 1.6] [--device cpu] \\
+        [--batch_size 8] [--num_threads 1] [--compile true]
 
 Writes ``<wav_dir>/<utt>.wav`` (at the codec's rate, trimmed to the input length) and
 ``<out_dir>/{wav.scp,codes.ark,codes.scp,codes.json}``. Input audio at another rate
-is an error (stage 2 dumps at ``--fs``).
+is an error (stage 2 dumps at ``--fs``). ``--batch_size`` utterances share a forward
+where that leaves each one's codes and waveform as when decoded alone
+(:mod:`codectk.batching`); weight norm is folded at load; ``--compile true`` adds
+``torch.compile`` (opt-in; the first batch of each shape compiles).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -21,11 +26,14 @@ import numpy as np
 import torch
 
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
+from codectk.bin.common import parser, run, setup_logging, str2bool, timed
 from codectk.codes import write_codes
 from codectk.config import load_yaml
 from codectk.datadir import read_scp, write_scp
-from codectk.inference import load_codec
+from codectk.inference import load_codec, prepare_for_inference
+
+READ_AHEAD = 16  # batches of utterances read at a time, sorted by length within
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,9 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--target_bandwidth", type=float, default=None, help="kbps (default: all codebooks)"
     )
+    p.add_argument(
+        "--sampling_steps",
+        type=int,
+        default=None,
+        help="denoising steps of a diffusion decoder (LaDiffCodec; default: its config's)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--num_threads", type=int, default=1, help="torch CPU threads per job (0: torch default)"
+    )
+    p.add_argument("--batch_size", type=int, default=1, help="utterances per forward")
+    p.add_argument(
+        "--compile", type=str2bool, default=False, help="torch.compile the codec (opt-in)"
     )
     p.add_argument("--config", default=None, help="YAML of option defaults (inference_config)")
     args = p.parse_args(argv)
@@ -56,40 +74,71 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("codectk.decode")
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
+    if args.batch_size < 1:
+        p.error(f"--batch_size must be >= 1, got {args.batch_size}")
     codec = load_codec(args.model, args.model_file, args.device)
+    prepare_for_inference(codec, compile=args.compile)
     n_q = codec.n_quantizers_for_bandwidth(args.target_bandwidth)
+    min_frames = mixed_length_min_frames(codec)
     log.info(
-        "codec %s: %d Hz, %d codebooks -> %.3f kbps",
+        "codec %s: %d Hz, %d codebooks -> %.3f kbps; batches of up to %d (%s lengths)",
         type(codec).__name__,
         codec.sample_rate,
         n_q,
         codec.bitrate(n_q),
+        args.batch_size,
+        "equal" if min_frames is None else f"mixed from {min_frames} frames",
     )
-    table = read_scp(args.in_scp)
+    table = list(read_scp(args.in_scp).items())
     wav_dir = Path(args.wav_dir).resolve()
     out_wav, all_codes = {}, {}
+    window = READ_AHEAD * args.batch_size
     with timed(f"decoding {len(table)} utterances"), torch.inference_mode():
-        for i, (utt, spec) in enumerate(table.items(), 1):
-            where = f"{args.in_scp}:{i}"
-            wav, fs = read_audio(spec, where)
-            if fs != codec.sample_rate:
-                raise AudioError(
-                    f"{spec} ({where}) is {fs} Hz; the codec expects {codec.sample_rate} Hz"
-                )
-            x = torch.from_numpy(to_mono(wav))[None, None, :].to(args.device)  # (T,) -> (1, 1, T)
-            codes = codec.encode(x, n_q)  # (1, K, F)
-            y = codec.decode(codes)[..., : x.shape[-1]]  # (1, 1, T)
-            dst = wav_dir / f"{utt}.wav"
-            write_audio(dst, y[0, 0].float().cpu().numpy(), codec.sample_rate)
-            out_wav[utt] = str(dst)
-            all_codes[utt] = codes[0].cpu().numpy().astype(np.int64)
+        for first in range(0, len(table), window):
+            items = table[first : first + window]
+            wavs = [
+                _read(spec, f"{args.in_scp}:{first + i}", codec)
+                for i, (_, spec) in enumerate(items, 1)
+            ]
+            frames = [math.ceil(len(w) / codec.hop_length) for w in wavs]
+            results = {}
+            for batch in plan_batches(frames, args.batch_size, min_frames):
+                xs = [torch.from_numpy(wavs[i]).to(args.device) for i in batch]  # (T_i,)
+                codes = encode_batch(codec, xs, n_q)  # (K, F_i) each
+                for i, c, y in zip(batch, codes, decode_batch(codec, codes)):
+                    results[i] = (c, y[: len(wavs[i])])
+            for i, (utt, _) in enumerate(items):  # scp order
+                codes, y = results[i]
+                dst = wav_dir / f"{utt}.wav"
+                write_audio(dst, y.float().cpu().numpy(), codec.sample_rate)
+                out_wav[utt] = str(dst)
+                all_codes[utt] = codes.cpu().numpy().astype(np.int64)
     out = Path(args.out_dir)
     write_scp(out / "wav.scp", out_wav)
-    write_codes(out / "codes", all_codes, codec.codebook_size, codec.frame_rate, codec.sample_rate)
+    write_codes(
+        out / "codes",
+        all_codes,
+        codec.codebook_size,
+        codec.frame_rate,
+        codec.sample_rate,
+        codec.codebooks_per_stream,
+    )
     with open(out / "bitrate", "w") as f:
         f.write(f"{codec.bitrate(n_q)}\n")
     log.info("wrote %d waveforms to %s and codes to %s", len(out_wav), wav_dir, out / "codes.scp")
     return 0
+
+
+def _read(spec: str, where: str, codec) -> np.ndarray:
+    """Mono float32 (T,) at the codec's rate.
+
+    Raises:
+        AudioError: unreadable audio or another sample rate.
+    """
+    wav, fs = read_audio(spec, where)
+    if fs != codec.sample_rate:
+        raise AudioError(f"{spec} ({where}) is {fs} Hz; the codec expects {codec.sample_rate} Hz")
+    return to_mono(wav)
 
 
 if __name__ == "__main__":

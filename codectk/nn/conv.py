@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
@@ -82,6 +83,15 @@ def pad1d(x: Tensor, paddings: tuple[int, int], mode: str = "constant") -> Tenso
         x = F.pad(x, (0, extra))
     y = F.pad(x, (left, right), mode="reflect")
     return y[..., : y.shape[-1] - extra]
+
+
+def _fast_padding_applies(x: Tensor, left: int, right: int, mode: str, kernel: int) -> bool:
+    """Whether :meth:`SConv1d._conv_fast` reproduces ``conv(pad1d(x, (left, right), mode))``:
+    constant or reflect padding, no more on the right than on the left, and an input
+    long enough that the recomputed head and tail windows do not overlap."""
+    if mode not in ("constant", "reflect") or right > left:
+        return False
+    return x.shape[-1] > 2 * (kernel + left + right)
 
 
 class SConv1d(nn.Module):
@@ -165,11 +175,52 @@ class SConv1d(nn.Module):
         padding_total = k - s
         extra = extra_padding_for_conv1d(x.shape[-1], k, s, padding_total)
         if self.causal:
-            x = pad1d(x, (padding_total, extra), mode=self.causal_pad_mode)
+            left, right, mode = padding_total, extra, self.causal_pad_mode
         else:
             right = padding_total // 2
-            x = pad1d(x, (padding_total - right, right + extra), mode=self.pad_mode)
-        return self.norm(self.conv(x))
+            left, right, mode = padding_total - right, right + extra, self.pad_mode
+        if not torch.is_grad_enabled() and _fast_padding_applies(x, left, right, mode, k):
+            return self.norm(self._conv_fast(x, left, right, mode))
+        return self.norm(self.conv(pad1d(x, (left, right), mode=mode)))
+
+    def _conv_fast(self, x: Tensor, left: int, right: int, mode: str) -> Tensor:
+        """Inference path: the same output as ``conv(pad1d(x))`` without copying ``x``.
+
+        The convolution zero-pads by ``left`` on both sides internally (``right <= left``)
+        and the frames beyond ``ceil(T / stride)`` are dropped; with reflect padding, the
+        few frames whose windows reach into the padding are then recomputed from the
+        reflect-padded ends of ``x`` (a window is ``k`` samples, so at most
+        ``ceil(left / stride)`` frames at the start and ``ceil(right / stride)`` at the end).
+
+        Args:
+            x (Tensor): (B, C_in, T), with T > k + left + right.
+            left (int), right (int): padding of the reference computation (samples).
+            mode (str): "constant" or "reflect".
+
+        Returns:
+            Tensor: (B, C_out, (T + left + right - k) // stride + 1).
+        """
+        conv, k, s = self.conv, self.effective_kernel_size, self.stride
+        length = x.shape[-1]
+        n_out = (length + left + right - k) // s + 1
+        weight, bias = conv.weight, conv.bias
+        args = (s, 0, conv.dilation, conv.groups)
+        y = F.conv1d(x, weight, bias, s, left, conv.dilation, conv.groups)[..., :n_out]
+        if mode == "constant":
+            return y
+        if left:  # frames f with f * s < left see reflected samples
+            n_head = -(-left // s)
+            end = max((n_head - 1) * s + k - left, left + 1)  # reflection reads x[1..left]
+            head = pad1d(x[..., :end], (left, 0), mode)
+            y[..., :n_head] = F.conv1d(head, weight, bias, *args)[..., :n_head]
+        if right:  # frames from ``first`` on end past the last sample
+            first = (left + length - k) // s + 1
+            # start the tail at a frame boundary that leaves > right samples to reflect
+            back = max(0, -(-(first * s - left - (length - right - 1)) // s))
+            start = (first - back) * s - left
+            tail = pad1d(x[..., start:], (0, right), mode)
+            y[..., first:] = F.conv1d(tail, weight, bias, *args)[..., back : back + n_out - first]
+        return y
 
 
 class SConvTranspose1d(nn.Module):
@@ -220,6 +271,54 @@ class SConvTranspose1d(nn.Module):
         self.trim_right_ratio = trim_right_ratio
         self.kernel_size = kernel_size
         self.stride = stride
+        self._polyphase_cache: tuple | None = None
+
+    def polyphase_weight(self) -> tuple[Tensor, Tensor | None]:
+        """The transposed convolution as a stride-1 convolution with ``stride`` outputs per
+        channel (polyphase decomposition).
+
+        With n = ceil(k / s) taps, output sample m * s + r (phase r < s) of the transposed
+        convolution is sum_{i < n} w[:, :, i * s + r]^T x[m - i]: an ordinary n-tap
+        convolution (padding n - 1) with C_out * s output channels, tap order reversed.
+        The rearranged weight is cached while the layer's weight tensor is unchanged
+        (never for a weight-norm parametrised layer, whose weight is recomputed per call).
+
+        Returns:
+            tuple[Tensor, Tensor | None]: weight (C_out * s, C_in, n) and bias (C_out * s,).
+        """
+        convtr, s = self.convtr, self.stride
+        w = convtr.weight  # (C_in, C_out, k)
+        # inference tensors carry no version counter: those are not cached
+        cached = not parametrize.is_parametrized(convtr) and not w.is_inference()
+        key = (w.data_ptr(), w._version, w.device, w.dtype) if cached else None
+        if cached and self._polyphase_cache is not None and self._polyphase_cache[0] == key:
+            return self._polyphase_cache[1]
+        c_in, c_out, k = w.shape
+        n = -(-k // s)
+        w = F.pad(w, (0, n * s - k))  # zero taps up to a multiple of s
+        wk = w.reshape(c_in, c_out, n, s).permute(1, 3, 0, 2).flip(-1)  # (C_out, s, C_in, n)
+        wk = wk.reshape(c_out * s, c_in, n).contiguous()  # phase-major output channels
+        bias = None if convtr.bias is None else convtr.bias.repeat_interleave(s)
+        if cached:
+            self._polyphase_cache = (key, (wk, bias))
+        return wk, bias
+
+    def _polyphase(self, x: Tensor) -> Tensor:
+        """``convtr(x)`` computed as in :meth:`polyphase_weight` (inference only).
+
+        Args:
+            x (Tensor): (B, C_in, F).
+
+        Returns:
+            Tensor: (B, C_out, (F - 1) * s + k), equal to ``convtr(x)`` up to rounding.
+        """
+        wk, bias = self.polyphase_weight()
+        n, s = wk.shape[-1], self.stride
+        b, _, frames = x.shape
+        y = F.conv1d(x, wk, bias, padding=n - 1)  # (B, C_out * s, F + n - 1)
+        y = y.view(b, -1, s, frames + n - 1).transpose(2, 3)  # (B, C_out, F + n - 1, s)
+        y = y.reshape(b, -1, (frames + n - 1) * s)  # (B, C_out, (F + n - 1) * s)
+        return y[..., : (frames - 1) * s + self.kernel_size]
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample.
@@ -230,7 +329,10 @@ class SConvTranspose1d(nn.Module):
         Returns:
             Tensor: (B, C_out, F * stride).
         """
-        y = self.norm(self.convtr(x))  # (B, C_out, (F - 1) * s + k)
+        if torch.is_grad_enabled():
+            y = self.norm(self.convtr(x))  # (B, C_out, (F - 1) * s + k)
+        else:
+            y = self.norm(self._polyphase(x))
         padding_total = self.kernel_size - self.stride
         if self.causal:
             right = math.ceil(padding_total * self.trim_right_ratio)

@@ -19,7 +19,8 @@ skip_data_prep=false # skip stages 1-4
 skip_train=false     # skip stage 5
 skip_eval=false      # skip stages 6-7
 skip_packing=false   # skip stage 8
-ngpu=0               # GPUs for training (0: CPU)
+ngpu=0               # GPUs per node for training (0: CPU; N > 1: DDP via torchrun; no CUDA: N CPU processes)
+num_nodes=1          # nodes for training (M > 1: srun + torchrun rendezvous, needs cmd_backend=slurm)
 nj=4                 # parallel jobs for data preparation
 inference_nj=4       # parallel jobs for decoding
 gpu_inference=false  # decode on GPU
@@ -49,10 +50,19 @@ inference_model=valid.mel_distance.ave.pt # model file in the experiment folder
 inference_tag=""     # suffix of decode/score folders (default: from inference_model)
 decode_bandwidths="" # decode/score at each of these kbps (e.g. "1.5 3 6"), plus one table over them
 scoring_opts=""      # options for codectk.bin.score, e.g. "--nj 2"
+anchors=""           # stage 7: classical anchors scored into ${expdir}/anchors, e.g. "opus codec2"
+anchor_opts=""       # options for codectk.bin.anchors, e.g. "--opus_kbps 6,12 --nj 4"
+report_exps=""       # more experiment folders drawn in the stage-7 report
+report_opts=""       # options for codectk.bin.report, e.g. "--n_utts 4 --mushra_systems opus_6,..."
+
+# Upload and token options.
+hf_repo=""           # stage 9: Hugging Face repository user/name (uploaded when HF_TOKEN is set)
+token_sets=""        # stage 10: sets to tokenize (default: train, valid and test sets)
+token_opts=""        # options for codectk.bin.extract_tokens, e.g. "--npy true --target_bandwidth 1.6"
 
 help_message="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<sets>\" --train_config <yaml> [options]
 Stages: 1 data prep, 2 wav dump, 3 length filter, 4 statistics, 5 training,
-        6 decoding, 7 scoring, 8 packing.
+        6 decoding, 7 scoring (+ anchors, report), 8 packing, 9 upload, 10 token extraction.
 Options [default]:
 $(grep -E '^[a-z_]+=.*#' "$0" | sed -E 's/^([a-z_]+)=([^ #]*) *# *(.*)$/  --\1 [\2] \3/')"
 
@@ -89,7 +99,8 @@ fi
 codec_exp="${expdir}/codec_${tag}"
 stats_dir="${expdir}/codec_stats_${fs}"
 data_dump="${dumpdir}/raw"
-if [ -z "${inference_tag}" ] && [ "${inference_model}" != "valid.mel_distance.ave.pt" ]; then
+# The averaged n-best model of any criterion (valid.<metric>.ave.pt) is the default: no suffix.
+if [ -z "${inference_tag}" ] && [[ "${inference_model}" != valid.*.ave.pt ]]; then
     inference_tag="$(basename "${inference_model}" .pt)"
 fi
 _sfx=${inference_tag:+_${inference_tag}}
@@ -181,8 +192,8 @@ if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     mkdir -p "${codec_exp}"
     echo "${run_args} # $(date)" >> "${codec_exp}/run.sh"
     # shellcheck disable=SC2086
-    if ! ${cuda_cmd} --gpu "${ngpu}" "${codec_exp}/train.log" \
-        ${python} -m codectk.bin.train --config "${train_config}" --ngpu "${ngpu}" \
+    if ! ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${codec_exp}/train.log" \
+        ${python} -m codectk.bin.train --config "${train_config}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
             --train_data "${data_dump}/${train_set}" --valid_data "${data_dump}/${valid_set}" \
             --output_dir "${codec_exp}" ${train_args}; then
         tail -n 20 "${codec_exp}/train.log" >&2
@@ -228,17 +239,33 @@ if ! "${skip_eval}"; then
             dir="${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
             out="${codec_exp}/scores/${dset}${_sfx}$(bw_sfx "${bw}")"
             _outs+=("${out}")
-            log "Stage 7: scoring: ${dir} against ${data_dump}/${dset} -> ${out}"
+            log "Stage 7: scoring: ${dir} against ${data_dump}/${dset} -> ${out} (log: ${out}/score.log)"
             # shellcheck disable=SC2086
-            ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" --deg_scp "${dir}/wav.scp" \
-                --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
-                --out_dir "${out}" ${scoring_opts}
+            if ! ${decode_cmd} "${out}/score.log" \
+                ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" --deg_scp "${dir}/wav.scp" \
+                    --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
+                    --out_dir "${out}" ${scoring_opts}; then
+                tail -n 20 "${out}/score.log" >&2
+                log "Error: scoring failed, see ${out}/score.log"
+                exit 1
+            fi
+            cat "${out}/summary.txt"
           done
           if [ -n "${decode_bandwidths}" ]; then
             log "Stage 7: one table over bitrates -> ${codec_exp}/scores/${dset}${_sfx}_bitrates.{tsv,txt}"
             ${python} -m codectk.bin.bitrate_table "${_outs[@]}" --out "${codec_exp}/scores/${dset}${_sfx}_bitrates"
           fi
         done
+        for dset in ${anchors:+${test_sets}}; do
+            log "Stage 7: anchors ${anchors} on ${data_dump}/${dset} -> ${expdir}/anchors (log: ${expdir}/anchors/anchors.${dset}.log)"
+            # shellcheck disable=SC2086
+            ${decode_cmd} "${expdir}/anchors/anchors.${dset}.log" ${python} -m codectk.bin.anchors --anchors "${anchors}" \
+                --ref_scp "${data_dump}/${dset}/wav.scp" --set "${dset}" --anchors_dir "${expdir}/anchors" ${anchor_opts}
+        done
+        log "Stage 7: report -> ${codec_exp}/report/{index,mushra}.html"
+        # shellcheck disable=SC2086
+        ${python} -m codectk.bin.report --exp_dirs "${codec_exp}" ${report_exps} --anchors_dir "${expdir}/anchors" \
+            --sets ${test_sets} --suffix "${_sfx}" --out_dir "${codec_exp}/report" ${report_opts}
         log "Stage 7 done at ${SECONDS} s"
     fi
 fi
@@ -249,6 +276,28 @@ if ! "${skip_packing}" && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; the
     ${python} -m codectk.bin.pack --exp_dir "${codec_exp}" --model_file "${inference_model}" \
         --out "${packed}" --scores_dir "${codec_exp}/scores"
     log "Stage 8 done at ${SECONDS} s"
+fi
+
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    log "Stage 9: upload: ${codec_exp} -> ${codec_exp}/hf_repo -> huggingface.co/${hf_repo:?stage 9 needs --hf_repo user/name}"
+    ${python} -m codectk.bin.upload --exp_dir "${codec_exp}" --packed "${codec_exp}/packed/codec_${tag}.zip" \
+        --repo_id "${hf_repo}" --out_dir "${codec_exp}/hf_repo" --report_dir "${codec_exp}/report" \
+        --train_data "${data_dump}/${train_set}" --valid_data "${data_dump}/${valid_set}"
+    log "Stage 9 done at ${SECONDS} s"
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+    _cmd=${decode_cmd}
+    [ "${gpu_inference}" = true ] && _cmd=${cuda_cmd}
+    for dset in ${token_sets:-${train_set} ${valid_set} ${test_sets}}; do
+        out="${codec_exp}/tokens/${dset}"
+        log "Stage 10: token extraction: ${data_dump}/${dset} -> ${out} (log: ${out}/extract_tokens.log)"
+        # shellcheck disable=SC2086
+        ${_cmd} "${out}/extract_tokens.log" ${python} -m codectk.bin.extract_tokens --model "${codec_exp}" \
+            --model_file "${inference_model}" --data "${data_dump}/${dset}" --out_dir "${out}" \
+            --device "${_decode_device}" ${token_opts}
+    done
+    log "Stage 10 done at ${SECONDS} s"
 fi
 
 log "Successfully finished in ${SECONDS} s. [elapsed=${SECONDS}s]"

@@ -1,0 +1,64 @@
+"""``python -m codectk.bin.bench``: suite discovery, JSON + markdown output, error rows;
+the smoke runs of the reference and data-stage suites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codectk.benchmarks import data_stages, reference
+from codectk.bin import bench
+
+
+def test_discover_finds_the_suites():
+    found = bench.discover()
+    assert {"codecs", "data_stages", "reference"} <= set(found)
+    assert not any(name.startswith("_") for name in found)
+    assert bench.discover("test.benchmarks.fake_suites") == ["broken", "ok"]
+
+
+def test_runner_writes_json_and_markdown_and_error_rows(tmp_path: Path):
+    out, doc = tmp_path / "latest.json", tmp_path / "benchmarks.md"
+    argv = ["--package", "test.benchmarks.fake_suites", "--quick", "--threads", "1"]
+    assert bench.main([*argv, "--out", str(out), "--doc", str(doc)]) == 0
+    report = json.loads(out.read_text())
+    assert report["suites"] == ["broken", "ok"]
+    assert report["machine"]["cores"] >= 1 and report["machine"]["torch"]
+    rows = {(r["suite"], r["name"]): r for r in report["rows"]}
+    assert rows[("ok", "fast")]["quick"] is True and rows[("ok", "fast")]["threads"] == 1
+    broken = rows[("broken", "suite failed")]
+    assert broken["metric"] == "error" and "broken on purpose" in broken["error"]
+    assert [bench.verdict(r) for r in report["rows"]] == ["error", "pass", "FAIL"]
+    text = doc.read_text()
+    assert "## broken" in text and "## ok" in text and "| error |" in text
+    assert "| fast [1] | time | 1 | cpu | 1 | s | <= 2 | pass |" in text
+    assert "python -m codectk.bin.bench --package" in text
+
+
+def test_unknown_suite_is_an_error(tmp_path: Path):
+    with pytest.raises(SystemExit):
+        bench.main(["--package", "test.benchmarks.fake_suites", "--suites", "nope"])
+
+
+def test_reference_rows_skipped_without_compare_env(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(reference, "COMPARE_PYTHON", tmp_path / "absent/python")
+    rows = reference.run([1, 2], "cpu", quick=True)
+    assert len(rows) == 2 * len(reference.MODELS)
+    assert all(r["value"] is None and "install_compare_env.sh" in r["skipped"] for r in rows)
+    assert bench.verdict(rows[0]) == "skipped"
+
+
+def test_data_stages_quick_structure():
+    rows = data_stages.run([1], "cpu", quick=True)
+    names = [(r["name"], r["metric"]) for r in rows]
+    assert names == [
+        ("wav dump (stage 2)", "throughput"),
+        ("dump ceiling (read+soxr+write)", "throughput"),
+        ("wav dump (stage 2)", "time vs ceiling"),
+        ("scoring (stage 7)", "throughput"),
+        ("score ceiling (read+soxr)", "throughput"),
+    ]
+    assert all(r["value"] > 0 and r["unit"] for r in rows)
+    assert rows[2]["target"] == 1.5 and rows[2]["target_rule"] == "<="
