@@ -10,7 +10,7 @@ VENV := tools/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 COMPARE_STAMP := tools/venv-compare/.installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 
 .PHONY: install demo test unit lint bench compare-env clean-demo
 
