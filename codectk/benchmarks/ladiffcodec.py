@@ -54,6 +54,14 @@ def _paper_model(quick: bool):
     return CODECS.build("ladiffcodec", conf).eval()
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results carry no machine paths)."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def _best(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -164,7 +172,7 @@ def _quality_rows(threads: int, device: str) -> list[dict]:
                 "PESQ",
                 threads,
                 device,
-                skipped=f"no trained tiny model at {model_file}: run "
+                skipped=f"no trained tiny model at {_relative(model_file)}: run "
                 "egs/mini_librispeech/codec1/run_ladiffcodec.sh",
             )
         ]
@@ -181,7 +189,7 @@ def _quality_rows(threads: int, device: str) -> list[dict]:
                 deg = model.decode(codes)[0, 0, : len(ref)].float().cpu().numpy()
                 scores[steps].append(pesq_wb(ref, deg, fs))
     mean = {k: sum(v) / len(v) for k, v in scores.items()}
-    common = dict(config=str(TINY_EXP.relative_to(REPO)), utterances=len(scores[fast_steps]))
+    common = dict(config=_relative(TINY_EXP), utterances=len(scores[fast_steps]))
     return [
         _row(
             "pesq_fast",

@@ -74,7 +74,7 @@ def test_two_ranks_stay_identical_and_match_one_process(tmp_path: Path, dumped):
     conf = _deterministic_conf()
     args = (str(tmp_path / "rdv"), str(tmp_path), str(dumped["train"]), str(dumped["valid"]))
     mp.spawn(_worker, args=(2, *args, conf), nprocs=2)
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for part in ("codec", "disc"):
         for k, v in r0[part].items():
             assert torch.equal(v, r1[part][k]), f"{part}.{k} differs between ranks"
