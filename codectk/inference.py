@@ -47,8 +47,11 @@ def _codec_from_model_file(
     return codec.to(device).eval()
 
 
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
 def prepare_for_inference(
-    codec: Codec, fold_weight_norm: bool = True, compile: bool = False
+    codec: Codec, fold_weight_norm: bool = True, compile: bool = False, precision: str = "fp32"
 ) -> Codec:
     """Make a codec ready for fast inference, in place: eval mode, no parameter gradients,
     weight norm folded (:func:`codectk.nn.conv.remove_weight_norm_`) and, opt-in,
@@ -66,16 +69,25 @@ def prepare_for_inference(
         compile (bool): wrap ``encoder.forward`` and ``decoder.forward`` in
             ``torch.compile(dynamic=True)`` (the first call of each input shape compiles;
             needs a C++ compiler on the CPU).
+        precision (str): ``fp32`` (default: outputs equal to the unprepared codec's) or
+            ``bf16``: encoder and decoder in bfloat16 with float32 codebook search
+            (:meth:`codectk.models.base.Codec.set_inference_dtype`), up to 2x faster on
+            CPUs with AVX-512 BF16 / AMX and on GPUs, with a waveform error around -40 dB.
 
     Returns:
         Codec: ``codec`` itself.
 
     Raises:
-        ValueError: ``compile`` for a codec without ``encoder`` and ``decoder`` modules.
+        ValueError: ``compile`` for a codec without ``encoder`` and ``decoder`` modules;
+            an unknown ``precision`` or one the codec does not support.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of {sorted(PRECISIONS)}")
     if fold_weight_norm:
         remove_weight_norm_(codec)
     codec.eval().requires_grad_(False)
+    if precision != "fp32":
+        codec.set_inference_dtype(PRECISIONS[precision])
     if compile:
         parts = [getattr(codec, n, None) for n in ("encoder", "decoder")]
         if not all(isinstance(m, torch.nn.Module) for m in parts):

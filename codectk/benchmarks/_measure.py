@@ -76,6 +76,93 @@ def best_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None] |
     return min(walls), min(cpus)
 
 
+def gemm_peak_gmacs(dtype: str = "fp32", threads: int = 1, n: int = 2048) -> float:
+    """Measured multiply-accumulate throughput of this machine, in giga multiply-accumulates
+    per second: the best of 5 runs of each of two large, well-shaped kernels in ``dtype``
+    (``fp32`` or ``bf16``) on ``threads`` threads, a product of two (n, n) matrices and a
+    oneDNN convolution on time-major memory (256 -> 256 channels, kernel 7, 16000 frames).
+    A workload of M multiply-accumulates then needs at least about M / this seconds on the
+    same threads (a practical roofline bound: the hardware peak is somewhat higher)."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+        a, b = torch.randn(n, n).to(dt), torch.randn(n, n).to(dt)
+        cl = torch.channels_last
+        x = torch.randn(1, 256, 1, 16000).to(dt).contiguous(memory_format=cl)
+        w = torch.randn(256, 256, 1, 7).to(dt).contiguous(memory_format=cl)
+        with torch.inference_mode():
+            kernels = [
+                (lambda: a @ b, n**3),
+                (lambda: torch.nn.functional.conv2d(x, w), 16000 * 256 * 256 * 7),
+            ]
+            best = 0.0
+            for fn, macs in kernels:
+                fn()
+                best = max(best, macs / min(_timed(fn) for _ in range(5)))
+    finally:
+        torch.set_num_threads(saved)
+    return best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def count_macs(fn: Callable[[], object], model=None) -> float:
+    """Multiply-accumulates of the convolutions and matrix products ``fn`` runs
+    (``torch.utils.flop_counter``), plus those of the ``nn.LSTM`` layers of ``model``
+    (4 H (I + H) per step, layer and direction), which the counter does not see."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    _register_mkldnn_conv_flops()
+    lstm_macs = [0.0]
+
+    def hook(module, inputs, output):
+        x = inputs[0]
+        steps = x.shape[:-1].numel()  # T * B (or T for unbatched input)
+        dirs = 2 if module.bidirectional else 1
+        for layer in range(module.num_layers):
+            i = module.input_size if layer == 0 else module.hidden_size * dirs
+            lstm_macs[0] += dirs * steps * 4 * module.hidden_size * (i + module.hidden_size)
+
+    handles = []
+    if model is not None:
+        handles = [
+            m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.LSTM)
+        ]
+    try:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+    finally:
+        for h in handles:
+            h.remove()
+    return counter.get_total_flops() / 2 + lstm_macs[0]
+
+
+_MKLDNN_REGISTERED = []
+
+
+def _register_mkldnn_conv_flops() -> None:
+    """Teach the flop counter ``aten.mkldnn_convolution``, which codectk's time-major
+    convolutions call directly (:func:`codectk.nn.conv.conv1d_time_major`)."""
+    if _MKLDNN_REGISTERED:
+        return
+    import torch
+    from torch.utils.flop_counter import conv_flop_count, register_flop_formula
+
+    @register_flop_formula(torch.ops.aten.mkldnn_convolution)
+    def _mkldnn_conv_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+        return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
+
+    _MKLDNN_REGISTERED.append(True)
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

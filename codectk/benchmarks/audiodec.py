@@ -11,9 +11,15 @@ on them) encoding and decoding 10 s of real speech (bundled corpus, resampled) i
   thread: <= 6 ms. The authors' code needs 10.7 + 10.5 = 21.2 ms per chunk on 1 thread
   of the 2-core development CPU (``reference_ms``).
 * ``..._module``: the same through the modules' ``encode_chunk`` / ``decode_chunk``.
-* ``..._bf16``: the fast engine with bfloat16 layers (not bit-equal to float32).
+* ``..._bf16``: the fast engine with bfloat16 layers (weights stored once in bf16, the
+  RVQ search in float32; not bit-equal to float32). Same target.
 
-``quick``: 1 s of speech, the fast engine only (a smoke run).
+Every row carries ``macs_M``, the multiply-accumulates of one chunk (the fast engine's
+GEMMs counted by ``torch.utils.flop_counter``, RVQ distances included), and
+``fp32_floor_ms`` / ``bf16_floor_ms``: those MACs at this machine's measured GEMM peak
+on the same threads (``_measure.gemm_peak_gmacs``), the compute floor of the model.
+
+``quick``: 1 s of speech, the fast engine only, a small GEMM for the peak (a smoke run).
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ TARGET_MS = 6.0
 
 def run(threads: list[int], device: str, quick: bool) -> list[dict]:
     """See the module doc; returns result rows (``codectk.benchmarks``)."""
+    from codectk.benchmarks._measure import gemm_peak_gmacs
     from codectk.bin.stream_latency import measure
     from codectk.inference import build_codec
     from codectk.nn.conv import remove_weight_norm_
 
     torch.manual_seed(0)
     codec = remove_weight_norm_(build_codec(CONFIG)).eval()
+    macs = chunk_macs(codec)
     seconds = 1.0 if quick else 10.0
     variants = [("", "fast")] if quick else [("", "fast"), ("_module", "module"), ("_bf16", "bf16")]
     rows = []
@@ -43,6 +51,11 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
     runs = [("cpu", n) for n in threads] + ([("cuda", 1)] if device == "cuda" else [])
     for dev, n in runs:
         torch.set_num_threads(n)
+        peak_n = 512 if quick else 2048
+        floors = {
+            f"{p}_floor_ms": round(macs / (gemm_peak_gmacs(p, n, peak_n) * 1e9) * 1e3, 3)
+            for p in ("fp32", "bf16")
+        }
         model = codec.to(dev)
         for suffix, engine in variants:
             if dev == "cuda" and engine != "module":
@@ -65,12 +78,27 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                 "algorithmic_delay_ms": r["algorithmic_delay_ms"],
                 "chunks": r["chunks"],
                 "engine": engine,
+                "precision": r["precision"],
+                "macs_M": round(macs / 1e6, 1),
+                **floors,
                 "config": str(CONFIG.relative_to(REPO)),
                 "reference_ms": AUTHORS_MS,
             }
-            if n == 1 and dev == "cpu" and engine == "fast":
+            if n == 1 and dev == "cpu" and engine in ("fast", "bf16"):
                 row.update(target=TARGET_MS, target_rule="<=")
             rows.append(row)
         codec.to("cpu")
     torch.set_num_threads(saved)
     return rows
+
+
+def chunk_macs(codec, chunk: int = 600) -> float:
+    """Multiply-accumulates of encoding + decoding one ``chunk``-sample chunk in steady
+    state (after one chunk of warm-up), counted on the fast engine's plain-GEMM path."""
+    from codectk.benchmarks._measure import count_macs
+    from codectk.models.audiodec_stream import StreamingAudioDec
+
+    fast = StreamingAudioDec(codec, gemm="blas")
+    x = 0.1 * torch.randn(codec.channels, 2 * chunk)
+    fast.decode_chunk(fast.encode_chunk(x[:, :chunk]))
+    return count_macs(lambda: fast.decode_chunk(fast.encode_chunk(x[:, chunk:])))

@@ -2,7 +2,15 @@
 packages (``encodec`` 0.1.1, ``descript-audio-codec`` 1.0.0) with the same random
 weights, on the same 10 s of bundled speech: encode + decode real-time factor, peak
 memory, codectk's time as a fraction of the reference's (target <= 0.5) and the largest
-output difference.
+output difference; then the same for codectk's opt-in bfloat16 inference
+(``precision="bf16"``), whose output is not the reference's (its SNR against it and the
+share of equal codes are given).
+
+The float32 ratio row carries the work of one encode + decode (``macs_G``, convolutions,
+matrix products and LSTMs), the time it would take at this machine's measured float32
+peak (``s_at_fp32_peak``, :func:`codectk.benchmarks._measure.gemm_peak_gmacs`) and the
+share of that peak the target needs over the whole model (``target_needs_peak_share``):
+above about 0.8 the float32 target is out of reach on this CPU.
 
 The reference model is built at random in the comparison environment
 (``tools/venv-compare``, ``bash tools/install_compare_env.sh``; without it the rows are
@@ -25,6 +33,7 @@ from codectk.benchmarks._measure import (
     COMPARE_PYTHON,
     REPO,
     best_time,
+    gemm_peak_gmacs,
     in_subprocess,
     speech,
 )
@@ -104,9 +113,16 @@ def reference_job(family: str, threads: int, repeats: int, out_dir: str) -> dict
 
 
 def codectk_job(
-    model: str, threads: int, repeats: int, out_dir: str, compile: bool = False
+    model: str,
+    threads: int,
+    repeats: int,
+    out_dir: str,
+    compile: bool = False,
+    precision: str = "fp32",
+    count: bool = False,
 ) -> dict:
-    """(codectk env) Convert the reference weights, time encode + decode, compare outputs."""
+    """(codectk env) Convert the reference weights, time encode + decode, compare outputs
+    (and, with ``count``, count the multiply-accumulates of one encode + decode)."""
     import time
 
     import numpy as np
@@ -120,7 +136,9 @@ def codectk_job(
     spec = MODELS[model]
     conf = load_train_config(REPO / spec["config"])
     codec = prepare_for_inference(
-        convert_checkpoint(spec["family"], f"{out_dir}/ref.th", conf), compile=compile
+        convert_checkpoint(spec["family"], f"{out_dir}/ref.th", conf),
+        compile=compile,
+        precision=precision,
     )
     n_q = codec.n_quantizers_for_bandwidth(spec["kbps"])
     x = torch.from_numpy(np.load(f"{out_dir}/input.npy"))[None, None]  # (1, 1, T)
@@ -139,7 +157,17 @@ def codectk_job(
     n = min(len(y), len(ref))
     n -= 0 if len(y) == len(ref) else 1024
     codes, ref_codes = out["codes"][0].numpy(), np.load(f"{out_dir}/ref_codes.npy")
+    err = float(np.sum((y[:n] - ref[:n]).astype(np.float64) ** 2))
+    snr = 10 * np.log10(float(np.sum(ref[:n].astype(np.float64) ** 2)) / max(err, 1e-30))
+    macs = None
+    if count:
+        from codectk.benchmarks._measure import count_macs
+
+        with torch.inference_mode():
+            macs = count_macs(step, codec)
     return {
+        "macs": macs,
+        "snr_db": float(snr),
         "seconds": wall,
         "cpu_seconds": cpu,
         "first_call_seconds": first,
@@ -198,13 +226,29 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                         python=COMPARE_PYTHON,
                         env={"THP_MEM_ALLOC_ENABLE": "1"},
                     )
-                ours = in_subprocess(
-                    "codectk.benchmarks.reference:codectk_job",
-                    dict(model=model, threads=th, repeats=repeats, out_dir=tmp),
-                    env={"THP_MEM_ALLOC_ENABLE": "1"},
+                ours, ours_bf16 = (
+                    in_subprocess(
+                        "codectk.benchmarks.reference:codectk_job",
+                        dict(
+                            model=model,
+                            threads=th,
+                            repeats=repeats,
+                            out_dir=tmp,
+                            precision=precision,
+                            count=precision == "fp32" and not quick,
+                        ),
+                        env={"THP_MEM_ALLOC_ENABLE": "1"},
+                    )
+                    for precision in ("fp32", "bf16")
                 )
                 common = dict(threads=th, device=device)
-                for who, r in (("reference", ref), ("reference+THP", ref_thp), ("codectk", ours)):
+                who_rows = (
+                    ("reference", ref),
+                    ("reference+THP", ref_thp),
+                    ("codectk", ours),
+                    ("codectk bf16", ours_bf16),
+                )
+                for who, r in who_rows:
                     if r is None:
                         continue
                     rows.append(
@@ -229,6 +273,13 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                 extra = {}
                 if ref_thp is not None:
                     extra["vs_reference+THP"] = round(ours["seconds"] / ref_thp["seconds"], 3)
+                if ours["macs"]:  # the float32 target against this machine's measured peak
+                    peak = gemm_peak_gmacs("fp32", th) * 1e9
+                    extra["macs_G"] = round(ours["macs"] / 1e9, 1)
+                    extra["s_at_fp32_peak"] = round(ours["macs"] / peak, 3)
+                    extra["target_needs_peak_share"] = round(
+                        ours["macs"] / peak / (TARGET_RATIO * ref["seconds"]), 2
+                    )
                 rows.append(
                     dict(
                         name=model,
@@ -239,6 +290,20 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                         target_rule="<=",
                         cpu_time_ratio=round(ours["cpu_seconds"] / ref["cpu_seconds"], 3),
                         **extra,
+                        **common,
+                    )
+                )
+                rows.append(
+                    dict(
+                        name=f"{model} bf16",
+                        metric="time vs reference",
+                        value=ours_bf16["seconds"] / ref["seconds"],
+                        unit="x",
+                        target=TARGET_RATIO,
+                        target_rule="<=",
+                        cpu_time_ratio=round(ours_bf16["cpu_seconds"] / ref["cpu_seconds"], 3),
+                        snr_db=round(ours_bf16["snr_db"], 1),
+                        codes_equal=round(ours_bf16["codes_equal"], 4),
                         **common,
                     )
                 )

@@ -14,7 +14,10 @@ with several channels is converted (soxr resampling, channel average) with a war
 Decoding needs the model the file was encoded with; another model is refused.
 Weight norm is folded at load; ``--batch_size N`` codes up to N files per forward where
 that gives each file the codes / samples it gets alone (:mod:`codectk.batching`);
-``--num_threads`` sets torch's CPU threads; ``--compile`` adds ``torch.compile`` (opt-in).
+``--num_threads`` sets torch's CPU threads; ``--compile`` adds ``torch.compile`` (opt-in);
+``--precision bf16`` runs encoder and decoder in bfloat16 (opt-in: about 2x faster on
+CPUs with AVX-512 BF16 / AMX and on GPUs, a waveform error around -40 dB, codebook search
+in float32; the files stay decodable by a float32 decoder).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from codectk.bitstream import (
 )
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
-from codectk.inference import load_codec, prepare_for_inference
+from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".au", ".sph")
 log = logging.getLogger("codectk.ctk")
@@ -105,6 +108,12 @@ def _common_args(p, with_bandwidth: bool) -> None:
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--batch_size", type=int, default=1, help="files per forward (default 1)")
     p.add_argument("--compile", action="store_true", help="torch.compile the codec (opt-in)")
+    p.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default="fp32",
+        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, ~-40 dB error)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logging")
 
 
@@ -116,7 +125,8 @@ def _load(args):
         raise UsageError(f"--batch_size must be >= 1, got {args.batch_size}")
     codec = load_codec(args.model, args.model_file, args.device)
     identity = model_identity(codec)  # the same after folding weight norm
-    return prepare_for_inference(codec, compile=args.compile), identity
+    codec = prepare_for_inference(codec, compile=args.compile, precision=args.precision)
+    return codec, identity
 
 
 def read_for_codec(codec, spec: str, where: str):

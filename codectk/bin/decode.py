@@ -5,14 +5,16 @@ Usage (one job of a ``run.pl JOB=1:N`` array)::
     python -m codectk.bin.decode --model exp/codec_x --model_file valid.mel_distance.ave.pt \\
         --in_scp log/keys.3.scp --out_dir exp/codec_x/decode_test/log/output.3 \\
         --wav_dir exp/codec_x/decode_test/wav [--target_bandwidth 1.6] [--device cpu] \\
-        [--batch_size 8] [--num_threads 1] [--compile true]
+        [--batch_size 8] [--num_threads 1] [--compile true] [--precision bf16]
 
 Writes ``<wav_dir>/<utt>.wav`` (at the codec's rate, trimmed to the input length) and
 ``<out_dir>/{wav.scp,codes.ark,codes.scp,codes.json}``. Input audio at another rate
 is an error (stage 2 dumps at ``--fs``). ``--batch_size`` utterances share a forward
 where that leaves each one's codes and waveform as when decoded alone
 (:mod:`codectk.batching`); weight norm is folded at load; ``--compile true`` adds
-``torch.compile`` (opt-in; the first batch of each shape compiles).
+``torch.compile`` (opt-in; the first batch of each shape compiles); ``--precision bf16``
+runs encoder and decoder in bfloat16 (opt-in, see
+:func:`codectk.inference.prepare_for_inference`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from codectk.bin.common import parser, run, setup_logging, str2bool, timed
 from codectk.codes import write_codes
 from codectk.config import load_yaml
 from codectk.datadir import read_scp, write_scp
-from codectk.inference import load_codec, prepare_for_inference
+from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
 
 READ_AHEAD = 16  # batches of utterances read at a time, sorted by length within
 
@@ -60,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--compile", type=str2bool, default=False, help="torch.compile the codec (opt-in)"
     )
+    p.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default="fp32",
+        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, ~-40 dB error)",
+    )
     p.add_argument("--config", default=None, help="YAML of option defaults (inference_config)")
     args = p.parse_args(argv)
     if args.config:
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         p.error(f"--batch_size must be >= 1, got {args.batch_size}")
     codec = load_codec(args.model, args.model_file, args.device)
-    prepare_for_inference(codec, compile=args.compile)
+    prepare_for_inference(codec, compile=args.compile, precision=args.precision)
     n_q = codec.n_quantizers_for_bandwidth(args.target_bandwidth)
     min_frames = mixed_length_min_frames(codec)
     log.info(

@@ -4,14 +4,15 @@ Usage::
 
     python -m codectk.bin.stream_latency --config conf/symAD_vctk_48000_hop300.yaml \\
         [--model exp/codec_x] [--chunk_ms 12.5] [--threads 1] [--seconds 10] \\
-        [--device cpu|cuda] [--engine fast|module]
+        [--device cpu|cuda] [--engine fast|module] [--precision fp32|bf16]
 
 Builds the model (untrained from ``--config``, or trained from ``--model``), streams
 ``--seconds`` of real speech from the bundled corpus (resampled to the model's rate)
 through encode + decode chunk by chunk after one warm-up second, and prints one JSON
 line: per-chunk compute time (mean, p50, p95, max in ms), the chunk duration, the
 algorithmic delay (ms; the chunk length, as the causal model has no look-ahead), the
-real-time factor (mean compute / chunk duration) and the thread count and device.
+real-time factor (mean compute / chunk duration), the thread count, device, engine and
+precision (``--precision bf16``: the fast engine's layers in bfloat16).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import numpy as np
 import torch
 
 from codectk.bin.common import parser, run
-from codectk.bin.stream import ChunkStreamer, chunk_samples, stream_array, summarise_ms
+from codectk.bin.stream import (
+    ChunkStreamer,
+    chunk_samples,
+    precision_dtype,
+    stream_array,
+    summarise_ms,
+)
 from codectk.errors import CodectkError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +67,8 @@ def measure(
 
     Returns:
         dict: ``mean_ms``, ``p50_ms``, ``p95_ms``, ``max_ms``, ``chunk_ms``,
-        ``algorithmic_delay_ms``, ``rtf``, ``chunks``, ``threads``, ``device``, ``engine``.
+        ``algorithmic_delay_ms``, ``rtf``, ``chunks``, ``threads``, ``device``, ``engine``,
+        ``precision`` (fp32 or bf16).
     """
     engine = engine or ("fast" if device == "cpu" else "module")
     chunk = chunk_samples(chunk_ms, codec.sample_rate)
@@ -81,6 +89,7 @@ def measure(
         "threads": torch.get_num_threads(),
         "device": device,
         "engine": engine,
+        "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
     }
 
 
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="speech streamed (after warm-up)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--engine", default=None, help="fast (CPU default) or module")
+    p.add_argument("--precision", default="fp32", help="fast engine arithmetic: fp32 or bf16")
     args = p.parse_args(argv)
     if (args.config is None) == (args.model is None):
         raise CodectkError("give exactly one of --config and --model")
@@ -104,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         codec = load_codec(args.model, device=args.device, fold_weight_norm=True)
     else:
         codec = remove_weight_norm_(build_codec(args.config)).to(args.device).eval()
-    print(json.dumps(measure(codec, args.chunk_ms, args.seconds, args.device, args.engine)))
+    engine = args.engine or ("fast" if args.device == "cpu" else "module")
+    dtype = precision_dtype(args.precision, engine)
+    print(json.dumps(measure(codec, args.chunk_ms, args.seconds, args.device, engine, dtype)))
     return 0
 
 

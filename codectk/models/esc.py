@@ -36,7 +36,11 @@ stream s + 1); ``n_quantizers`` and ``--target_bandwidth`` select whole streams.
 Changed for codectk: (1) T is right-padded to a multiple of 320 and the STFT of the
 padded signal drops its last frame, so F = T / 320 code frames decode to exactly F * 320
 samples (the authors instead cut 80 samples from each 3-s clip); (2) the authors' loop
-over windows is one batched ``scaled_dot_product_attention`` call.
+over windows is one batched ``scaled_dot_product_attention`` call; (3) without autograd
+the Swin blocks run in cache-sized chunks and the output 5x5 conv, pixel shuffle and 3x3
+conv as one conv (:mod:`codectk.nn.swin`; same outputs up to float rounding), and
+``precision="bf16"`` inference runs the stages in bfloat16
+(:meth:`ESC.low_precision_modules`).
 """
 
 from __future__ import annotations
@@ -211,6 +215,19 @@ class ESC(Codec):
                 f"codes have {codes.shape[1]} codebooks, not a multiple of the "
                 f"{self.codebooks_per_stream} codebooks per stream"
             )
+
+    def low_precision_modules(self) -> list[str]:
+        """Every Swin stage and the patch (de-)embeddings, each on its own: the
+        cross-scale quantizer between the decoder stages (projections, codebook search
+        and lookup) and the STFT front end stay float32, and so do the residuals
+        r_s = e_s - d_s and the sums d_s + Q(r_s) that it forms."""
+        n = len(self.encoder)
+        return (
+            ["patch_embed", "pre_stage"]
+            + [f"encoder.{i}" for i in range(n)]
+            + [f"decoder.{i}" for i in range(n)]
+            + ["post_stage", "patch_deembed"]
+        )
 
     def on_train_step(self, step: int) -> None:
         """Pre-training (no quantization) for steps 1..``pretrain_steps``, then VQ."""

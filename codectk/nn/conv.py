@@ -35,6 +35,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
 _PAD_MODES = ("reflect", "constant", "replicate")
+_MKLDNN_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def extra_padding_for_conv1d(length: int, kernel_size: int, stride: int, padding_total: int) -> int:
@@ -92,6 +93,62 @@ def _fast_padding_applies(x: Tensor, left: int, right: int, mode: str, kernel: i
     if mode not in ("constant", "reflect") or right > left:
         return False
     return x.shape[-1] > 2 * (kernel + left + right)
+
+
+def _cache_key(w: Tensor) -> tuple | None:
+    """Identity of a weight tensor for the inference layout caches: None (never cache) for
+    inference tensors, which carry no version counter."""
+    if w.is_inference():
+        return None
+    return (w.data_ptr(), w._version, w.device, w.dtype, tuple(w.shape))
+
+
+def _channels_last(w: Tensor) -> Tensor:
+    """(C_out, C_in / g, k) conv weight -> (C_out, C_in / g, 1, k) channels-last 2-D weight."""
+    return w.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def conv1d_time_major(
+    x: Tensor,
+    weight4: Tensor,
+    bias: Tensor | None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+) -> Tensor:
+    """``F.conv1d`` computed as a channels-last 2-D convolution (inference path).
+
+    oneDNN runs convolutions on time-major (channels-last) memory without reordering its
+    input and output, 1.1 to 2.6 times faster than on (B, C, T) memory on CPU (measured on
+    AMD Zen 4, float32 and bfloat16; most for 1x1 and small-channel layers). The result is
+    a (B, C_out, T') tensor whose memory is time-major (strides (T' C_out, 1, C_out));
+    element-wise ops keep that layout, so a stack of these convolutions never reorders.
+
+    Args:
+        x (Tensor): (B, C_in, T), any memory layout.
+        weight4 (Tensor): (C_out, C_in / groups, 1, k), channels-last
+            (:func:`_channels_last`).
+        bias (Tensor | None): (C_out,).
+        stride, padding, dilation, groups (int): as ``F.conv1d`` (padding on both sides).
+
+    Returns:
+        Tensor: (B, C_out, (T + 2 padding - dilation (k - 1) - 1) // stride + 1).
+    """
+    x4 = x.unsqueeze(2)
+    if not x4.is_contiguous(memory_format=torch.channels_last):
+        x4 = x4.contiguous(memory_format=torch.channels_last)
+    if x4.device.type == "cpu" and x4.dtype in _MKLDNN_DTYPES and torch.backends.mkldnn.enabled:
+        # oneDNN directly: PyTorch's dispatch sends unstrided 1x1 float32 convolutions of
+        # small batches on one thread to a slower im2col kernel that needs (B, C, T) memory
+        y = torch.ops.aten.mkldnn_convolution(
+            x4, weight4, bias, [0, padding], [1, stride], [1, dilation], groups
+        )
+    else:
+        y = F.conv2d(x4, weight4, bias, (1, stride), (0, padding), (1, dilation), groups)
+    if y.shape[1] > 1 and not y.is_contiguous(memory_format=torch.channels_last):
+        y = y.contiguous(memory_format=torch.channels_last)  # a 1-channel input gives (B, C, T)
+    return y.squeeze(2)
 
 
 class SConv1d(nn.Module):
@@ -161,6 +218,18 @@ class SConv1d(nn.Module):
         self.causal_pad_mode = causal_pad_mode
         self.stride = stride
         self.effective_kernel_size = effective
+        self._weight4_cache: tuple | None = None
+
+    def _weight4(self) -> Tensor:
+        """The weight as a channels-last 2-D weight (cached while the weight is unchanged)."""
+        w = self.conv.weight
+        key = None if parametrize.is_parametrized(self.conv) else _cache_key(w)
+        if key is not None and self._weight4_cache is not None and self._weight4_cache[0] == key:
+            return self._weight4_cache[1]
+        w4 = _channels_last(w)
+        if key is not None:
+            self._weight4_cache = (key, w4)
+        return w4
 
     def forward(self, x: Tensor) -> Tensor:
         """Convolve.
@@ -203,23 +272,26 @@ class SConv1d(nn.Module):
         conv, k, s = self.conv, self.effective_kernel_size, self.stride
         length = x.shape[-1]
         n_out = (length + left + right - k) // s + 1
-        weight, bias = conv.weight, conv.bias
-        args = (s, 0, conv.dilation, conv.groups)
-        y = F.conv1d(x, weight, bias, s, left, conv.dilation, conv.groups)[..., :n_out]
+        weight, bias = self._weight4(), conv.bias
+        args = (s, 0, conv.dilation[0], conv.groups)
+        y = conv1d_time_major(x, weight, bias, s, left, conv.dilation[0], conv.groups)
+        y = y[..., :n_out]
         if mode == "constant":
             return y
         if left:  # frames f with f * s < left see reflected samples
             n_head = -(-left // s)
             end = max((n_head - 1) * s + k - left, left + 1)  # reflection reads x[1..left]
             head = pad1d(x[..., :end], (left, 0), mode)
-            y[..., :n_head] = F.conv1d(head, weight, bias, *args)[..., :n_head]
+            y[..., :n_head] = conv1d_time_major(head, weight, bias, *args)[..., :n_head]
         if right:  # frames from ``first`` on end past the last sample
             first = (left + length - k) // s + 1
             # start the tail at a frame boundary that leaves > right samples to reflect
             back = max(0, -(-(first * s - left - (length - right - 1)) // s))
             start = (first - back) * s - left
             tail = pad1d(x[..., start:], (0, right), mode)
-            y[..., first:] = F.conv1d(tail, weight, bias, *args)[..., back : back + n_out - first]
+            y[..., first:] = conv1d_time_major(tail, weight, bias, *args)[
+                ..., back : back + n_out - first
+            ]
         return y
 
 
@@ -279,46 +351,51 @@ class SConvTranspose1d(nn.Module):
 
         With n = ceil(k / s) taps, output sample m * s + r (phase r < s) of the transposed
         convolution is sum_{i < n} w[:, :, i * s + r]^T x[m - i]: an ordinary n-tap
-        convolution (padding n - 1) with C_out * s output channels, tap order reversed.
-        The rearranged weight is cached while the layer's weight tensor is unchanged
-        (never for a weight-norm parametrised layer, whose weight is recomputed per call).
+        convolution (padding n - 1) with s * C_out output channels, phase-major (channel
+        r * C_out + c is phase r of output channel c), tap order reversed. The rearranged
+        weight is cached while the layer's weight tensor is unchanged (never for a
+        weight-norm parametrised layer, whose weight is recomputed per call).
 
         Returns:
-            tuple[Tensor, Tensor | None]: weight (C_out * s, C_in, n) and bias (C_out * s,).
+            tuple[Tensor, Tensor | None]: channels-last weight (s * C_out, C_in, 1, n) and
+            bias (s * C_out,).
         """
         convtr, s = self.convtr, self.stride
         w = convtr.weight  # (C_in, C_out, k)
-        # inference tensors carry no version counter: those are not cached
-        cached = not parametrize.is_parametrized(convtr) and not w.is_inference()
-        key = (w.data_ptr(), w._version, w.device, w.dtype) if cached else None
-        if cached and self._polyphase_cache is not None and self._polyphase_cache[0] == key:
-            return self._polyphase_cache[1]
+        key = None if parametrize.is_parametrized(convtr) else _cache_key(w)
+        if key is not None and self._polyphase_cache is not None:
+            if self._polyphase_cache[0] == key:
+                return self._polyphase_cache[1]
         c_in, c_out, k = w.shape
         n = -(-k // s)
         w = F.pad(w, (0, n * s - k))  # zero taps up to a multiple of s
-        wk = w.reshape(c_in, c_out, n, s).permute(1, 3, 0, 2).flip(-1)  # (C_out, s, C_in, n)
-        wk = wk.reshape(c_out * s, c_in, n).contiguous()  # phase-major output channels
-        bias = None if convtr.bias is None else convtr.bias.repeat_interleave(s)
-        if cached:
+        wk = w.reshape(c_in, c_out, n, s).permute(3, 1, 0, 2).flip(-1)  # (s, C_out, C_in, n)
+        wk = _channels_last(wk.reshape(s * c_out, c_in, n))
+        bias = None if convtr.bias is None else convtr.bias.repeat(s)
+        if key is not None:
             self._polyphase_cache = (key, (wk, bias))
         return wk, bias
 
     def _polyphase(self, x: Tensor) -> Tensor:
         """``convtr(x)`` computed as in :meth:`polyphase_weight` (inference only).
 
+        The phase-major channels of the time-major convolution output are, in memory,
+        exactly the upsampled signal in time-major layout, so the interleaving of the
+        phases is a view (no copy).
+
         Args:
-            x (Tensor): (B, C_in, F).
+            x (Tensor): (B, C_in, F), any memory layout.
 
         Returns:
-            Tensor: (B, C_out, (F - 1) * s + k), equal to ``convtr(x)`` up to rounding.
+            Tensor: (B, C_out, (F - 1) * s + k), time-major memory, equal to ``convtr(x)``
+            up to rounding.
         """
         wk, bias = self.polyphase_weight()
         n, s = wk.shape[-1], self.stride
         b, _, frames = x.shape
-        y = F.conv1d(x, wk, bias, padding=n - 1)  # (B, C_out * s, F + n - 1)
-        y = y.view(b, -1, s, frames + n - 1).transpose(2, 3)  # (B, C_out, F + n - 1, s)
-        y = y.reshape(b, -1, (frames + n - 1) * s)  # (B, C_out, (F + n - 1) * s)
-        return y[..., : (frames - 1) * s + self.kernel_size]
+        y = conv1d_time_major(x, wk, bias, padding=n - 1)  # (B, s C_out, F + n - 1)
+        y = y.transpose(1, 2).reshape(b, (frames + n - 1) * s, -1)  # a view: (B, T', C_out)
+        return y.transpose(1, 2)[..., : (frames - 1) * s + self.kernel_size]
 
     def forward(self, x: Tensor) -> Tensor:
         """Upsample.

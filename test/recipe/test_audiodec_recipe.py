@@ -65,3 +65,33 @@ def test_audiodec_chain(tmp_path: Path):
         streamed, _ = sf.read(voc / f"stream_test/wav/{utt}.wav", dtype="float32")
         assert len(streamed) == len(whole)
         assert np.abs(streamed - whole).max() <= 2 / 32768, utt
+
+    # Step 6 (--denoise true): noisy/clean pairs, then the encoder alone is trained on them
+    # with quantizer and decoder held at the symAD's weights.
+    args = [
+        "--stage", "6",
+        "--denoise", "true",
+        "--snrs", "5 10",
+        "--denoise_args", f"--max_steps 2 --valid_interval 2 --log_interval 1 {COMMON}",
+        "--run_opts", "--inference_nj 1",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        ["./run_audiodec.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    noisy = d / "dump/raw/train_noisy"
+    snrs = [float(line.split()[1]) for line in (noisy / "utt2snr").read_text().splitlines()]
+    assert set(snrs) <= {5.0, 10.0} and len(snrs) == len(read_scp(d / "dump/raw/train/wav.scp"))
+    assert set(read_scp(noisy / "clean.scp")) == set(read_scp(noisy / "wav.scp"))
+    import torch
+
+    from codectk.inference import read_model_file
+
+    before = read_model_file(symad)[0]["model"]  # what init_from copied
+    state = d / "exp/codec_symAD_16k_tiny_denoise/checkpoint.pt"
+    after = torch.load(state, map_location="cpu", weights_only=True)["codec"]
+    for name, value in after.items():
+        if name.startswith(("quantizer.", "decoder.")):
+            assert torch.equal(value, before[name]), f"{name} moved"
+    moved = [n for n in after if n.startswith("encoder.") and not torch.equal(after[n], before[n])]
+    assert moved, "the denoising step did not train the encoder"

@@ -80,6 +80,25 @@ def test_stages_1_to_8(recipe: Path):
     codec = codectk.load_codec(packed)
     assert codec.sample_rate == 16000
 
+    # bfloat16 inference (opt-in) decodes into its own folders and scores like float32.
+    run(
+        recipe,
+        "--stage",
+        "6",
+        "--stop_stage",
+        "7",
+        "--train_args",
+        TRAIN_ARGS,
+        "--inference_args",
+        "--precision bf16",
+        "--inference_tag",
+        "bf16",
+    )
+    bf16 = json.loads((exp / "scores/test_bf16/summary.json").read_text())
+    for metric in ("mel_distance", "pesq"):
+        fp32_value, bf16_value = summary[metric]["mean"], bf16[metric]["mean"]
+        assert abs(bf16_value - fp32_value) <= 0.02 * abs(fp32_value), (metric, bf16, summary)
+
     # Idempotent: stage 2 again leaves the dump as it was.
     before = (recipe / "dump/raw/test/wav.scp").read_text()
     run(recipe, "--stage", "2", "--stop_stage", "2")
