@@ -137,12 +137,13 @@ def test_compile_keeps_outputs():
             [sys.executable, "-c", _COMPILE_CHECK],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=180,
             cwd=REPO,
         )
     except subprocess.TimeoutExpired:
-        pytest.skip("torch.compile takes more than 30 s on this CPU")
-    if proc.returncode != 0 and "assert" not in proc.stderr.lower():
-        pytest.skip(f"torch.compile does not work here: {proc.stderr.strip()[-300:]}")
+        pytest.skip("torch.compile takes more than 180 s on this CPU")
+    no_compiler = ("InvalidCxxCompiler", "CppCompileError", "No working C++ compiler")
+    if proc.returncode != 0 and any(m in proc.stderr for m in no_compiler):
+        pytest.skip(f"no C++ compiler for torch.compile: {proc.stderr.strip()[-300:]}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "compiled output unchanged" in proc.stdout

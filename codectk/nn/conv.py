@@ -138,9 +138,11 @@ def conv1d_time_major(
     x4 = x.unsqueeze(2)
     if not x4.is_contiguous(memory_format=torch.channels_last):
         x4 = x4.contiguous(memory_format=torch.channels_last)
-    if x4.device.type == "cpu" and x4.dtype in _MKLDNN_DTYPES and torch.backends.mkldnn.enabled:
+    direct = x4.device.type == "cpu" and x4.dtype in _MKLDNN_DTYPES
+    if direct and torch.backends.mkldnn.enabled and not torch.compiler.is_compiling():
         # oneDNN directly: PyTorch's dispatch sends unstrided 1x1 float32 convolutions of
         # small batches on one thread to a slower im2col kernel that needs (B, C, T) memory
+        # (torch.compile does not trace this op: it gets F.conv2d and picks its own kernels)
         y = torch.ops.aten.mkldnn_convolution(
             x4, weight4, bias, [0, padding], [1, stride], [1, dilation], groups
         )
