@@ -16,7 +16,7 @@ Weight norm is folded at load; ``--batch_size N`` codes up to N files per forwar
 that gives each file the codes / samples it gets alone (:mod:`codectk.batching`);
 ``--num_threads`` sets torch's CPU threads; ``--compile`` adds ``torch.compile`` (opt-in);
 ``--precision bf16`` runs encoder and decoder in bfloat16 (opt-in: about 2x faster on
-CPUs with AVX-512 BF16 / AMX and on GPUs, a waveform error around -40 dB, codebook search
+CPUs with AVX-512 BF16 / AMX and on GPUs; lossy, model-dependent error; codebook search
 in float32; the files stay decodable by a float32 decoder).
 """
 
@@ -112,7 +112,7 @@ def _common_args(p, with_bandwidth: bool) -> None:
         "--precision",
         choices=sorted(PRECISIONS),
         default="fp32",
-        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, ~-40 dB error)",
+        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, lossy)",
     )
     p.add_argument("--verbose", action="store_true", help="debug logging")
 

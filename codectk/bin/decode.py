@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "--precision",
         choices=sorted(PRECISIONS),
         default="fp32",
-        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, ~-40 dB error)",
+        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, lossy)",
     )
     p.add_argument("--config", default=None, help="YAML of option defaults (inference_config)")
     args = p.parse_args(argv)
