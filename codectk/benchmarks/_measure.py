@@ -8,6 +8,7 @@ given interpreter, e.g. the comparison environment's), so that its peak resident
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -76,13 +77,15 @@ def best_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None] |
     return min(walls), min(cpus)
 
 
+@functools.cache
 def gemm_peak_gmacs(dtype: str = "fp32", threads: int = 1, n: int = 2048) -> float:
     """Measured multiply-accumulate throughput of this machine, in giga multiply-accumulates
     per second: the best of 5 runs of each of two large, well-shaped kernels in ``dtype``
     (``fp32`` or ``bf16``) on ``threads`` threads, a product of two (n, n) matrices and a
     oneDNN convolution on time-major memory (256 -> 256 channels, kernel 7, 16000 frames).
     A workload of M multiply-accumulates then needs at least about M / this seconds on the
-    same threads (a practical roofline bound: the hardware peak is somewhat higher)."""
+    same threads (a practical roofline bound: the hardware peak is somewhat higher).
+    Measured once per process and argument set."""
     import torch
 
     saved = torch.get_num_threads()
@@ -98,19 +101,10 @@ def gemm_peak_gmacs(dtype: str = "fp32", threads: int = 1, n: int = 2048) -> flo
                 (lambda: a @ b, n**3),
                 (lambda: torch.nn.functional.conv2d(x, w), 16000 * 256 * 256 * 7),
             ]
-            best = 0.0
-            for fn, macs in kernels:
-                fn()
-                best = max(best, macs / min(_timed(fn) for _ in range(5)))
+            best = max(macs / best_time(fn, 5)[0] for fn, macs in kernels)
     finally:
         torch.set_num_threads(saved)
     return best / 1e9
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def count_macs(fn: Callable[[], object], model=None) -> float:
@@ -145,22 +139,16 @@ def count_macs(fn: Callable[[], object], model=None) -> float:
     return counter.get_total_flops() / 2 + lstm_macs[0]
 
 
-_MKLDNN_REGISTERED = []
-
-
+@functools.cache
 def _register_mkldnn_conv_flops() -> None:
     """Teach the flop counter ``aten.mkldnn_convolution``, which codectk's time-major
     convolutions call directly (:func:`codectk.nn.conv.conv1d_time_major`)."""
-    if _MKLDNN_REGISTERED:
-        return
     import torch
     from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 
     @register_flop_formula(torch.ops.aten.mkldnn_convolution)
     def _mkldnn_conv_flop(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
         return conv_flop_count(x_shape, w_shape, out_shape, transposed=False)
-
-    _MKLDNN_REGISTERED.append(True)
 
 
 def peak_rss_mib() -> float:

@@ -29,10 +29,8 @@ import torch
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.bin.common import parser, run, setup_logging
 from codectk.errors import CodectkError
-from codectk.inference import load_codec
+from codectk.inference import PRECISIONS, load_codec
 from codectk.models.audiodec import AudioDecAnalysis
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def precision_dtype(precision: str, engine: str) -> torch.dtype:
