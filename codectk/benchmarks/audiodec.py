@@ -13,6 +13,11 @@ on them) encoding and decoding 10 s of real speech (bundled corpus, resampled) i
 * ``..._module``: the same through the modules' ``encode_chunk`` / ``decode_chunk``.
 * ``..._bf16``: the fast engine with bfloat16 layers (weights stored once in bf16, the
   RVQ search in float32; not bit-equal to float32). Same target.
+* ``..._compiled`` / ``..._bf16_compiled``: the compiled engine
+  (:class:`~codectk.models.audiodec_compiled.CompiledStreamingAudioDec`: ``torch.compile``
+  with freezing, GEMM autotuning and the C++ wrapper, for 600-sample chunks), float32 and
+  bfloat16, with ``compile_s`` (not part of the per-chunk times). Same target. Left out
+  (with a ``skipped`` row) where torch.compile cannot run.
 
 Every row carries ``macs_M``, the multiply-accumulates of one chunk (the fast engine's
 GEMMs counted by ``torch.utils.flop_counter``, RVQ distances included), and
@@ -38,6 +43,7 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
     """See the module doc; returns result rows (``codectk.benchmarks``)."""
     from codectk.benchmarks._measure import gemm_peak_gmacs
     from codectk.bin.stream_latency import measure
+    from codectk.errors import CodectkError
     from codectk.inference import build_codec
     from codectk.nn.conv import remove_weight_norm_
 
@@ -45,7 +51,15 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
     codec = remove_weight_norm_(build_codec(CONFIG)).eval()
     macs = chunk_macs(codec)
     seconds = 1.0 if quick else 10.0
-    variants = [("", "fast")] if quick else [("", "fast"), ("_module", "module"), ("_bf16", "bf16")]
+    fp32, bf16 = torch.float32, torch.bfloat16
+    variants = [("", "fast", fp32)]
+    if not quick:
+        variants += [
+            ("_module", "module", fp32),
+            ("_bf16", "fast", bf16),
+            ("_compiled", "compiled", fp32),
+            ("_bf16_compiled", "compiled", bf16),
+        ]
     rows = []
     saved = torch.get_num_threads()
     runs = [("cpu", n) for n in threads] + ([("cuda", 1)] if device == "cuda" else [])
@@ -57,13 +71,22 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
             for p in ("fp32", "bf16")
         }
         model = codec.to(dev)
-        for suffix, engine in variants:
+        for suffix, engine, dtype in variants:
             if dev == "cuda" and engine != "module":
                 continue
-            if engine == "bf16":
-                r = measure(model, 12.5, seconds, dev, "fast", torch.bfloat16)
-            else:
-                r = measure(model, 12.5, seconds, dev, engine)
+            try:
+                r = measure(model, 12.5, seconds, dev, engine, dtype)
+            except CodectkError as e:  # the compiled engine without a C++ compiler
+                rows.append(
+                    {
+                        "suite": "audiodec",
+                        "name": f"symad_48k_stream_chunk_ms{suffix}",
+                        "threads": n,
+                        "device": dev,
+                        "skipped": str(e),
+                    }
+                )
+                continue
             row = {
                 "suite": "audiodec",
                 "name": f"symad_48k_stream_chunk_ms{suffix}",
@@ -79,12 +102,13 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                 "chunks": r["chunks"],
                 "engine": engine,
                 "precision": r["precision"],
+                **({"compile_s": r["compile_s"]} if "compile_s" in r else {}),
                 "macs_M": round(macs / 1e6, 1),
                 **floors,
                 "config": str(CONFIG.relative_to(REPO)),
                 "reference_ms": AUTHORS_MS,
             }
-            if n == 1 and dev == "cpu" and engine in ("fast", "bf16"):
+            if n == 1 and dev == "cpu" and engine in ("fast", "compiled"):
                 row.update(target=TARGET_MS, target_rule="<=")
             rows.append(row)
         codec.to("cpu")

@@ -3,7 +3,8 @@
 Usage::
 
     codectk stream IN.wav OUT.wav --model exp/codec_x [--chunk_ms 12.5] [--num_threads 1]
-        [--engine fast|module] [--precision fp32|bf16] [--device cpu]
+        [--engine fast|compiled|module] [--precision fp32|bf16] [--autotune true|false]
+        [--device cpu]
 
 Reads IN (its rate must be the model's; channels must match its ``input_channels``,
 a mono model averages them), splits it into chunks of ``chunk_ms`` (the last one
@@ -11,9 +12,13 @@ zero-padded), runs ``encode_chunk`` then ``decode_chunk`` on each in order, as a
 sender and a receiver would, and writes OUT trimmed to IN's length. The result equals
 whole-file ``codectk decode_datadir`` decoding (to float rounding). ``--engine fast``
 (CPU default) uses :class:`codectk.models.audiodec_stream.StreamingAudioDec`,
-``module`` the models' own ``encode_chunk`` / ``decode_chunk`` (also on GPU).
-``--precision bf16`` runs the fast engine's layers in bfloat16 (faster on CPUs with
-AVX512-BF16, not bit-equal to fp32). The log reports the per-chunk compute time (mean,
+``compiled`` :class:`codectk.models.audiodec_compiled.CompiledStreamingAudioDec` (the
+same computation compiled by ``torch.compile`` for the chunk length: the fastest on CPU,
+needs a C++ compiler, compiles for about a minute: ``--autotune false`` skips timing
+its GEMM kernels, faster to compile, slower to run), ``module`` the
+models' own ``encode_chunk`` / ``decode_chunk`` (also on GPU). ``--precision bf16`` runs
+the fast or compiled engine's layers in bfloat16 (faster on CPUs with AVX512-BF16, not
+bit-equal to fp32). The log reports the per-chunk compute time (mean,
 p50, p95 in ms) and the algorithmic delay.
 """
 
@@ -27,10 +32,12 @@ import numpy as np
 import torch
 
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
-from codectk.bin.common import parser, run, setup_logging
+from codectk.bin.common import parser, run, setup_logging, str2bool
 from codectk.errors import CodectkError
 from codectk.inference import PRECISIONS, load_codec
 from codectk.models.audiodec import AudioDecAnalysis
+
+ENGINES = ("fast", "compiled", "module")
 
 
 def precision_dtype(precision: str, engine: str) -> torch.dtype:
@@ -43,8 +50,10 @@ def precision_dtype(precision: str, engine: str) -> torch.dtype:
         raise CodectkError(
             f"--precision {precision!r} not supported; choose one of {list(PRECISIONS)}"
         )
-    if precision != "fp32" and engine != "fast":
-        raise CodectkError(f"--precision {precision} needs --engine fast (got {engine})")
+    if precision != "fp32" and engine == "module":
+        raise CodectkError(
+            f"--precision {precision} needs --engine fast or compiled (got {engine})"
+        )
     return PRECISIONS[precision]
 
 
@@ -53,27 +62,54 @@ class ChunkStreamer:
 
     Args:
         codec (AudioDecAnalysis): eval-mode codec (weight norm folded for speed).
-        engine (str): "fast" (time-major GEMM engine, CPU) or "module".
-        dtype (torch.dtype): arithmetic of the fast engine's layers (float32: equal to
-            the modules; bfloat16: faster, not bit-equal).
+        engine (str): "fast" (time-major GEMM engine, CPU), "compiled" (the same,
+            compiled for ``chunk`` samples; CPU) or "module".
+        dtype (torch.dtype): arithmetic of the fast or compiled engine's layers
+            (float32: equal to the modules; bfloat16: faster, not bit-equal).
+        chunk (int | None): samples per chunk, needed by "compiled" (a multiple of
+            the hop length; every chunk then has this length).
+        autotune (bool): the compiled engine's GEMM autotuning.
 
     Raises:
-        CodectkError: a codec without the chunk API or an unknown engine.
+        CodectkError: a codec without the chunk API, an unknown engine, "compiled"
+            without a valid ``chunk`` or where torch.compile cannot run.
     """
 
-    def __init__(self, codec, engine: str = "fast", dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        codec,
+        engine: str = "fast",
+        dtype: torch.dtype = torch.float32,
+        chunk: int | None = None,
+        autotune: bool = True,
+    ):
         if not isinstance(codec, AudioDecAnalysis):
             raise CodectkError(
                 f"streaming needs a symad/audiodec model, got {type(codec).__name__}"
             )
-        if engine not in ("fast", "module"):
-            raise CodectkError(f"engine {engine!r} not supported; choose one of ['fast', 'module']")
+        if engine not in ENGINES:
+            raise CodectkError(f"engine {engine!r} not supported; choose one of {list(ENGINES)}")
         self.codec, self.engine = codec, engine
         self.fast = None
         if engine == "fast":
             from codectk.models.audiodec_stream import StreamingAudioDec
 
             self.fast = StreamingAudioDec(codec, dtype)
+        elif engine == "compiled":
+            from codectk.models.audiodec_compiled import CompiledStreamingAudioDec
+
+            hop = codec.hop_length
+            if chunk is None or chunk % hop:
+                raise CodectkError(
+                    f"the compiled engine needs chunks of a multiple of the hop length {hop} "
+                    f"samples, got {chunk}"
+                )
+            self.fast = CompiledStreamingAudioDec(codec, chunk, dtype, autotune=autotune)
+            logging.getLogger("codectk.stream").info(
+                "compiled the streaming engine for %d-sample chunks in %.1f s",
+                chunk,
+                self.fast.compile_seconds,
+            )
         self.reset()
 
     def reset(self) -> None:
@@ -149,8 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
     p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
     p.add_argument("--chunk_ms", type=float, default=12.5, help="chunk duration (ms)")
-    p.add_argument("--engine", default=None, help="fast (CPU default) or module (GPU default)")
+    p.add_argument(
+        "--engine", default=None, help="fast (CPU default), compiled or module (GPU default)"
+    )
     p.add_argument("--precision", default="fp32", help="fast engine arithmetic: fp32 or bf16")
+    p.add_argument(
+        "--autotune", type=str2bool, default=True, help="compiled engine: autotune its GEMMs"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads (0: default)")
     args = p.parse_args(argv)
@@ -171,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.input} has {wav.shape[0]} channels; the model takes {codec.channels}"
         )
     chunk = chunk_samples(args.chunk_ms, codec.sample_rate)
-    streamer = ChunkStreamer(codec, engine, dtype)
+    streamer = ChunkStreamer(codec, engine, dtype, chunk, args.autotune)
     y, times = stream_array(
         streamer, torch.from_numpy(np.ascontiguousarray(wav)), chunk, args.device
     )

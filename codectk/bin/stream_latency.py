@@ -4,7 +4,7 @@ Usage::
 
     python -m codectk.bin.stream_latency --config conf/symAD_vctk_48000_hop300.yaml \\
         [--model exp/codec_x] [--chunk_ms 12.5] [--threads 1] [--seconds 10] \\
-        [--device cpu|cuda] [--engine fast|module] [--precision fp32|bf16]
+        [--device cpu|cuda] [--engine fast|compiled|module] [--precision fp32|bf16]
 
 Builds the model (untrained from ``--config``, or trained from ``--model``), streams
 ``--seconds`` of real speech from the bundled corpus (resampled to the model's rate)
@@ -12,7 +12,8 @@ through encode + decode chunk by chunk after one warm-up second, and prints one 
 line: per-chunk compute time (mean, p50, p95, max in ms), the chunk duration, the
 algorithmic delay (ms; the chunk length, as the causal model has no look-ahead), the
 real-time factor (mean compute / chunk duration), the thread count, device, engine and
-precision (``--precision bf16``: the fast engine's layers in bfloat16).
+precision (``--precision bf16``: the fast or compiled engine's layers in bfloat16), and
+for ``--engine compiled`` the compile time (``compile_s``, not in the per-chunk times).
 """
 
 from __future__ import annotations
@@ -63,18 +64,18 @@ def measure(
     dtype: torch.dtype = torch.float32,
 ) -> dict:
     """Stream speech through ``codec`` (eval, on ``device``) and time every chunk
-    (``dtype``: the fast engine's arithmetic, see :class:`codectk.bin.stream.ChunkStreamer`).
+    (``engine``, ``dtype``: see :class:`codectk.bin.stream.ChunkStreamer`).
 
     Returns:
         dict: ``mean_ms``, ``p50_ms``, ``p95_ms``, ``max_ms``, ``chunk_ms``,
         ``algorithmic_delay_ms``, ``rtf``, ``chunks``, ``threads``, ``device``, ``engine``,
-        ``precision`` (fp32 or bf16).
+        ``precision`` (fp32 or bf16), and ``compile_s`` for the compiled engine.
     """
     engine = engine or ("fast" if device == "cpu" else "module")
     chunk = chunk_samples(chunk_ms, codec.sample_rate)
     speech = corpus_speech(seconds + 1.0, codec.sample_rate)
     x = torch.from_numpy(speech)[None].repeat(codec.channels, 1)  # (C, T)
-    streamer = ChunkStreamer(codec, engine, dtype)
+    streamer = ChunkStreamer(codec, engine, dtype, chunk)
     warm = codec.sample_rate // chunk * chunk
     stream_array(streamer, x[:, :warm], chunk, device)  # warm-up second, then a new stream
     streamer.reset()
@@ -90,6 +91,7 @@ def measure(
         "device": device,
         "engine": engine,
         "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
+        **({"compile_s": round(streamer.fast.compile_seconds, 1)} if engine == "compiled" else {}),
     }
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seconds", type=float, default=10.0, help="speech streamed (after warm-up)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--engine", default=None, help="fast (CPU default) or module")
+    p.add_argument("--engine", default=None, help="fast (CPU default), compiled or module")
     p.add_argument("--precision", default="fp32", help="fast engine arithmetic: fp32 or bf16")
     args = p.parse_args(argv)
     if (args.config is None) == (args.model is None):
