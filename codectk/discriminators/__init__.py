@@ -3,10 +3,10 @@
 Every discriminator maps a waveform (B, 1, T) to ``list[list[Tensor]]``: one inner list
 per sub-discriminator with its intermediate feature maps followed by its logits (last).
 
-Registered: ``msd`` (MelGAN multi-scale), ``mpd`` (HiFi-GAN multi-period), ``stft``
-(SoundStream STFT), ``ms_stft`` (EnCodec multi-scale STFT), ``mrd`` (DAC multi-band
-multi-resolution STFT), ``dac`` (DAC: MPD + MRD on peak-normalised input), ``combined``
-(several of them).
+Registered: ``msd`` (MelGAN multi-scale), ``hifigan_msd`` (HiFi-GAN multi-scale), ``mpd``
+(HiFi-GAN multi-period), ``stft`` (SoundStream STFT), ``ms_stft`` (EnCodec multi-scale
+STFT), ``mrd`` (DAC multi-band multi-resolution STFT), ``dac`` (DAC: MPD + MRD on
+peak-normalised input), ``combined`` (several of them).
 """
 
 from codectk.registry import Registry
@@ -22,6 +22,7 @@ from codectk.discriminators.stft import (  # noqa: E402
     STFTDiscriminator,
 )
 from codectk.discriminators.waveform import (  # noqa: E402
+    HiFiGANMultiScaleDiscriminator,
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "DISCRIMINATORS",
     "CombinedDiscriminator",
     "DACDiscriminator",
+    "HiFiGANMultiScaleDiscriminator",
     "MultiBandSTFTDiscriminator",
     "MultiPeriodDiscriminator",
     "MultiScaleDiscriminator",

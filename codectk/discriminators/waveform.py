@@ -1,4 +1,4 @@
-"""Waveform discriminators: MelGAN's multi-scale (MSD) and HiFi-GAN's multi-period (MPD).
+"""Waveform discriminators: multi-scale (MelGAN's and HiFi-GAN's MSD) and multi-period (MPD).
 
 References:
     Kumar et al., "MelGAN: Generative Adversarial Networks for Conditional Waveform
@@ -7,6 +7,8 @@ References:
     ("wave-based discriminator": the MelGAN multi-resolution discriminator).
     Kong et al., "HiFi-GAN: Generative Adversarial Networks for Efficient and High
     Fidelity Speech Synthesis", NeurIPS 2020, §2.2 (MPD) and §2.3 (MSD).
+    Wu et al., "AudioDec: An Open-source Streaming High-fidelity Neural Audio Codec",
+    ICASSP 2023 (symAD and its vocoders train against HiFi-GAN's MSD + MPD).
 
 Every discriminator returns ``list[list[Tensor]]``: one inner list per sub-discriminator,
 holding its feature maps (after each nonlinearity) followed by its logits as the last
@@ -14,6 +16,8 @@ element.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,7 +31,36 @@ def normed(conv: nn.Module, spectral: bool = False) -> nn.Module:
     return spectral_norm(conv) if spectral else weight_norm(conv)
 
 
-class ScaleDiscriminator(nn.Module):
+class _ConvStack(nn.Module):
+    """``self.layers`` each followed by LeakyReLU(``self.negative_slope``), then ``self.post``.
+
+    Subclasses build ``layers`` (an ``nn.ModuleList``), ``post`` (the logits conv) and set
+    ``negative_slope``.
+    """
+
+    layers: nn.ModuleList
+    post: nn.Module
+    negative_slope: float
+
+    def forward(self, wav: Tensor) -> list[Tensor]:
+        """Discriminate one scale.
+
+        Args:
+            wav (Tensor): waveform, shape (B, 1, T).
+
+        Returns:
+            list[Tensor]: feature maps (B, C_l, T_l), then logits (B, 1, T').
+        """
+        outs = []
+        x = wav
+        for layer in self.layers:
+            x = F.leaky_relu(layer(x), self.negative_slope)
+            outs.append(x)
+        outs.append(self.post(x))
+        return outs
+
+
+class ScaleDiscriminator(_ConvStack):
     """One MelGAN discriminator block (Kumar et al. 2019, Appendix A, Table 2).
 
     Layers: reflect-padded conv (``kernel_size``, ``channels``); one grouped strided conv
@@ -91,26 +124,57 @@ class ScaleDiscriminator(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.post = normed(nn.Conv1d(out_ch, 1, k1, padding=k1 // 2), spectral)
 
-    def forward(self, wav: Tensor) -> list[Tensor]:
-        """Discriminate one scale.
+
+class _PooledScales(nn.Module):
+    """Run ``self.discriminators[k]`` on the waveform average-pooled k times.
+
+    Each further scale pools the previous input with ``AvgPool1d(4, 2, padding=2)``
+    (HiFi-GAN §2.3; MelGAN §2.2), so scale k sees about fs / 2^k.
+
+    Args:
+        scales (int): number of sub-discriminators (>= 1).
+        make_block (Callable[[bool], nn.Module]): builds one sub-discriminator; its
+            argument asks for spectral (True) instead of weight normalisation.
+        spectral_norm_first_scale (bool): spectral norm in the raw-audio block only.
+
+    Raises:
+        ValueError: ``scales < 1``.
+    """
+
+    def __init__(
+        self,
+        scales: int,
+        make_block: Callable[[bool], nn.Module],
+        spectral_norm_first_scale: bool,
+    ):
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        self.discriminators = nn.ModuleList(
+            make_block(spectral_norm_first_scale and i == 0) for i in range(scales)
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, wav: Tensor) -> list[list[Tensor]]:
+        """Discriminate a waveform at every scale.
 
         Args:
             wav (Tensor): waveform, shape (B, 1, T).
 
         Returns:
-            list[Tensor]: feature maps (B, C_l, T_l), then logits (B, 1, T').
+            list[list[Tensor]]: per scale k, feature maps (B, C_l, T_{k,l}) then logits
+            (B, 1, T_k'), with T_k about T / 2^k.
         """
         outs = []
-        x = wav
-        for layer in self.layers:
-            x = F.leaky_relu(layer(x), self.negative_slope)
-            outs.append(x)
-        outs.append(self.post(x))
+        for i, disc in enumerate(self.discriminators):
+            if i > 0:
+                wav = self.pool(wav)  # (B, 1, T / 2^i)
+            outs.append(disc(wav))
         return outs
 
 
 @DISCRIMINATORS.register("msd")
-class MultiScaleDiscriminator(nn.Module):
+class MultiScaleDiscriminator(_PooledScales):
     """MelGAN multi-scale discriminator (Kumar et al. 2019, §2.2; SoundStream §3.4).
 
     ``scales`` identical :class:`ScaleDiscriminator` blocks see the waveform at rates
@@ -149,13 +213,11 @@ class MultiScaleDiscriminator(nn.Module):
         negative_slope: float = 0.2,
         spectral_norm_first_scale: bool = False,
     ):
-        super().__init__()
-        if scales < 1:
-            raise ValueError(f"scales must be >= 1, got {scales}")
         downsample_scales = [4, 4, 4, 4] if downsample_scales is None else downsample_scales
         last_kernel_sizes = [5, 3] if last_kernel_sizes is None else last_kernel_sizes
-        self.discriminators = nn.ModuleList(
-            ScaleDiscriminator(
+
+        def make_block(spectral: bool) -> ScaleDiscriminator:
+            return ScaleDiscriminator(
                 channels,
                 max_channels,
                 downsample_scales,
@@ -163,28 +225,124 @@ class MultiScaleDiscriminator(nn.Module):
                 last_kernel_sizes,
                 channels_per_group,
                 negative_slope,
-                spectral=spectral_norm_first_scale and i == 0,
+                spectral,
             )
-            for i in range(scales)
-        )
-        self.pool = nn.AvgPool1d(4, 2, padding=2)
 
-    def forward(self, wav: Tensor) -> list[list[Tensor]]:
-        """Discriminate a waveform at every scale.
+        super().__init__(scales, make_block, spectral_norm_first_scale)
 
-        Args:
-            wav (Tensor): waveform, shape (B, 1, T).
 
-        Returns:
-            list[list[Tensor]]: per scale k, feature maps (B, C_l, T_{k,l}) then logits
-            (B, 1, T_k'), with T_k about T / 2^k.
-        """
-        outs = []
-        for i, disc in enumerate(self.discriminators):
-            if i > 0:
-                wav = self.pool(wav)  # (B, 1, T / 2^i)
-            outs.append(disc(wav))
-        return outs
+class HiFiGANScaleDiscriminator(_ConvStack):
+    """One HiFi-GAN scale sub-discriminator (Kong et al. 2020, §2.3; official DiscriminatorS).
+
+    Layers, each zero-padded to keep "same" length before striding: a conv of kernel
+    ``kernel_sizes[0]`` to ``channels``; one grouped conv of kernel ``kernel_sizes[1]``
+    per entry ``s`` of ``downsample_scales`` (stride ``s``; the first keeps ``channels``
+    with 4 groups, each next one doubles the channels up to ``max_channels`` and has 4x
+    the groups up to ``max_groups``); a conv of kernel ``kernel_sizes[2]`` doubling the
+    channels (capped); a 1-channel conv of kernel ``kernel_sizes[3]`` giving the logits.
+    LeakyReLU after every conv but the last. HiFi-GAN V1 is ``channels=128,
+    downsample_scales=[2, 2, 4, 4, 1]``, i.e. 128 -> 128 (g4) -> 256 -> 512 -> 1024 ->
+    1024 (g16) -> 1024 -> 1, kernels 15 / 41 / 5 / 3; AudioDec uses strides
+    [4, 4, 4, 4, 1].
+
+    Args:
+        channels (int): channels of the first conv.
+        max_channels (int): upper bound on the channels of any layer.
+        max_groups (int): upper bound on the groups of the grouped convs.
+        downsample_scales (list[int]): stride of each grouped conv.
+        kernel_sizes (list[int]): four odd kernel sizes (first, grouped, last two).
+        negative_slope (float): LeakyReLU slope.
+        spectral (bool): spectral instead of weight normalisation.
+
+    Raises:
+        ValueError: not four odd kernel sizes, or groups that do not divide the channels.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        max_channels: int,
+        max_groups: int,
+        downsample_scales: list[int],
+        kernel_sizes: list[int],
+        negative_slope: float,
+        spectral: bool = False,
+    ):
+        super().__init__()
+        if len(kernel_sizes) != 4 or any(k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be four odd ints, got {kernel_sizes}")
+        k_first, k_down, k_last, k_post = kernel_sizes
+        self.negative_slope = negative_slope
+        layers = [normed(nn.Conv1d(1, channels, k_first, padding=k_first // 2), spectral)]
+        in_ch, out_ch, groups = channels, channels, 4
+        for s in downsample_scales:
+            if in_ch % groups or out_ch % groups:
+                raise ValueError(
+                    f"{groups} groups do not divide {in_ch} -> {out_ch} channels; "
+                    f"make channels ({channels}) a multiple of {max_groups}"
+                )
+            conv = nn.Conv1d(in_ch, out_ch, k_down, s, padding=k_down // 2, groups=groups)
+            layers.append(normed(conv, spectral))
+            in_ch, out_ch = out_ch, min(out_ch * 2, max_channels)
+            groups = min(groups * 4, max_groups)
+        out_ch = min(in_ch * 2, max_channels)
+        layers.append(normed(nn.Conv1d(in_ch, out_ch, k_last, padding=k_last // 2), spectral))
+        self.layers = nn.ModuleList(layers)
+        self.post = normed(nn.Conv1d(out_ch, 1, k_post, padding=k_post // 2), spectral)
+
+
+@DISCRIMINATORS.register("hifigan_msd")
+class HiFiGANMultiScaleDiscriminator(_PooledScales):
+    """HiFi-GAN multi-scale discriminator (Kong et al. 2020, §2.3), as AudioDec trains with.
+
+    ``scales`` :class:`HiFiGANScaleDiscriminator` blocks on the raw, x2 and x4
+    average-pooled waveform (``AvgPool1d(4, 2, padding=2)``). The raw-audio block uses
+    spectral normalisation and the others weight normalisation, as the official HiFi-GAN
+    (Parallel WaveGAN's ``follow_official_norm``). Defaults are HiFi-GAN V1's; AudioDec's
+    configs set ``downsample_scales: [4, 4, 4, 4, 1]``.
+
+    Args:
+        scales (int): number of sub-discriminators (>= 1).
+        channels (int): channels of each block's first conv.
+        max_channels (int): channel cap.
+        max_groups (int): cap on the groups of the grouped convs.
+        downsample_scales (list[int] | None): strides of the grouped convs
+            (default [2, 2, 4, 4, 1]).
+        kernel_sizes (list[int] | None): first, grouped, and last two kernel sizes
+            (default [15, 41, 5, 3]).
+        negative_slope (float): LeakyReLU slope.
+        spectral_norm_first_scale (bool): spectral norm in the first block.
+
+    Raises:
+        ValueError: ``scales < 1`` or an inconsistent block configuration.
+    """
+
+    def __init__(
+        self,
+        scales: int = 3,
+        channels: int = 128,
+        max_channels: int = 1024,
+        max_groups: int = 16,
+        downsample_scales: list[int] | None = None,
+        kernel_sizes: list[int] | None = None,
+        negative_slope: float = 0.1,
+        spectral_norm_first_scale: bool = True,
+    ):
+        downsample_scales = [2, 2, 4, 4, 1] if downsample_scales is None else downsample_scales
+        kernel_sizes = [15, 41, 5, 3] if kernel_sizes is None else kernel_sizes
+
+        def make_block(spectral: bool) -> HiFiGANScaleDiscriminator:
+            return HiFiGANScaleDiscriminator(
+                channels,
+                max_channels,
+                max_groups,
+                downsample_scales,
+                kernel_sizes,
+                negative_slope,
+                spectral,
+            )
+
+        super().__init__(scales, make_block, spectral_norm_first_scale)
 
 
 class PeriodDiscriminator(nn.Module):

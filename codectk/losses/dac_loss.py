@@ -74,6 +74,8 @@ class DACLoss(nn.Module):
         mel_log_weight (float): weight of the log10-mel L1 term of each scale.
         mel_mag_weight (float): weight of the linear-mel L1 term of each scale (DAC: 0).
         mel_eps (float): floor on mel magnitudes before the log (``clamp_eps``).
+        mel_hop_lengths (list[int] | None): frame shift per window in samples (default
+            window / 4, DAC's; AudioDec's configs use the codec hop).
 
     Raises:
         ValueError: a negative weight or a bad mel configuration.
@@ -92,6 +94,7 @@ class DACLoss(nn.Module):
         mel_log_weight: float = 1.0,
         mel_mag_weight: float = 0.0,
         mel_eps: float = 1e-5,
+        mel_hop_lengths: list[int] | None = None,
     ):
         super().__init__()
         self.weights = {
@@ -115,6 +118,7 @@ class DACLoss(nn.Module):
             log_weights=[mel_log_weight * n / math.log(10)] * n,  # ln -> log10, and x n
             log_distance="l1",
             eps=mel_eps,
+            hop_lengths=mel_hop_lengths,
         )
 
     def generator(

@@ -47,7 +47,8 @@ def _pair(ref: Tensor, est: Tensor, trim: bool) -> tuple[Tensor, Tensor]:
 class MultiScaleMelLoss(nn.Module):
     """Multi-scale mel-spectrogram loss (SoundStream §3.4; DAC's variant by configuration).
 
-    For each window length s (hop s / 4, Hann window, ``n_mels`` bands), with mel
+    For each window length s (hop s / 4 unless ``hop_lengths`` is given, Hann window,
+    ``n_mels`` bands), with mel
     magnitude frames S_t^s, the SoundStream loss (§3.4, L_rec) is::
 
         L = sum_s sum_t ||S_t^s(x) - S_t^s(x̂)||_1 + alpha_s ||log S_t^s(x) - log S_t^s(x̂)||_2
@@ -71,9 +72,11 @@ class MultiScaleMelLoss(nn.Module):
         log_weights (list[float] | None): alpha_s per window (default sqrt(s / 2)).
         log_distance (str): "l2" (per-frame Euclidean norm, SoundStream) or "l1".
         eps (float): floor on mel magnitudes before the log.
+        hop_lengths (list[int] | None): frame shift per window in samples (default
+            s / 4; AudioDec uses the codec hop, e.g. [300] for its 2048 window).
 
     Raises:
-        ValueError: bad windows, list lengths that do not match, or an unknown
+        ValueError: bad windows or hops, list lengths that do not match, or an unknown
             ``log_distance``.
     """
 
@@ -86,24 +89,29 @@ class MultiScaleMelLoss(nn.Module):
         log_weights: list[float] | None = None,
         log_distance: str = "l2",
         eps: float = 1e-5,
+        hop_lengths: list[int] | None = None,
     ):
         super().__init__()
         windows = [2**i for i in range(6, 12)] if windows is None else windows
+        hop_lengths = [s // 4 for s in windows] if hop_lengths is None else list(hop_lengths)
         n_mels = [n_mels] * len(windows) if isinstance(n_mels, int) else n_mels
         log_weights = [math.sqrt(s / 2) for s in windows] if log_weights is None else log_weights
         if not windows or min(windows) < 4:
             raise ValueError(f"windows must be a non-empty list of ints >= 4, got {windows}")
-        if not len(n_mels) == len(log_weights) == len(windows):
+        if not len(n_mels) == len(log_weights) == len(hop_lengths) == len(windows):
             raise ValueError(
-                f"n_mels {n_mels} and log_weights {log_weights} need one value per window {windows}"
+                f"n_mels {n_mels}, log_weights {log_weights} and hop_lengths {hop_lengths} "
+                f"need one value per window {windows}"
             )
+        if min(hop_lengths) < 1:
+            raise ValueError(f"hop_lengths must be positive ints, got {hop_lengths}")
         if log_distance not in ("l1", "l2"):
             raise ValueError(f"log_distance {log_distance!r} not supported; choose 'l1' or 'l2'")
         self.mag_weight, self.log_weights = mag_weight, list(log_weights)
         self.log_distance, self.eps = log_distance, eps
         self.mels = nn.ModuleList(
-            MelSpectrogram(sample_rate, s, s // 4, n_mels=m, log=False)
-            for s, m in zip(windows, n_mels)
+            MelSpectrogram(sample_rate, s, h, n_mels=m, log=False)
+            for s, h, m in zip(windows, hop_lengths, n_mels)
         )
 
     def forward(self, ref: Tensor, est: Tensor) -> Tensor:

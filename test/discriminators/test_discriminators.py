@@ -19,6 +19,11 @@ def make_msd_conf(**overrides):
     return {**conf, **overrides}
 
 
+def make_hifigan_msd_conf(**overrides):
+    conf = {"scales": 3, "channels": 16, "max_channels": 64, "downsample_scales": [4, 4, 1]}
+    return {**conf, **overrides}
+
+
 def make_mpd_conf(**overrides):
     conf = {"periods": [2, 3], "channels": [4, 8, 8], "strides": [3, 3, 1]}
     return {**conf, **overrides}
@@ -36,11 +41,12 @@ def make_ms_stft_conf(**overrides):
 
 CONFS = {
     "msd": make_msd_conf,
+    "hifigan_msd": make_hifigan_msd_conf,
     "mpd": make_mpd_conf,
     "stft": make_stft_conf,
     "ms_stft": make_ms_stft_conf,
 }
-N_SUB = {"msd": 3, "mpd": 2, "stft": 1, "ms_stft": 3}
+N_SUB = {"msd": 3, "hifigan_msd": 3, "mpd": 2, "stft": 1, "ms_stft": 3}
 
 
 @pytest.fixture
@@ -76,20 +82,58 @@ def test_msd_scales_see_downsampled_input(wav):
     assert logits[0] > logits[1] > logits[2]
 
 
-def test_msd_spectral_norm_first_scale_only():
-    disc = DISCRIMINATORS.build("msd", make_msd_conf(spectral_norm_first_scale=True))
+def norm_kinds(block):
+    return {
+        type(p).__name__
+        for m in block.modules()
+        if hasattr(m, "parametrizations")
+        for p in m.parametrizations["weight"]
+    }
 
-    def norm_kinds(block):
-        return {
-            type(p).__name__
-            for m in block.modules()
-            if hasattr(m, "parametrizations")
-            for p in m.parametrizations["weight"]
-        }
 
+@pytest.mark.parametrize(
+    "name, conf",
+    [
+        ("msd", make_msd_conf(spectral_norm_first_scale=True)),
+        ("hifigan_msd", make_hifigan_msd_conf()),  # spectral first scale by default
+    ],
+)
+def test_msd_spectral_norm_first_scale_only(name, conf):
+    disc = DISCRIMINATORS.build(name, conf)
     kinds = [norm_kinds(block) for block in disc.discriminators]
     assert kinds[0] == {"_SpectralNorm"}
     assert all(k == {"_WeightNorm"} for k in kinds[1:])
+
+
+def test_hifigan_msd_layers_are_hifigan_v1():
+    # Kong et al. 2020, official DiscriminatorS: (in, out, kernel, stride, groups) per conv.
+    expected = [
+        (1, 128, 15, 1, 1),
+        (128, 128, 41, 2, 4),
+        (128, 256, 41, 2, 16),
+        (256, 512, 41, 4, 16),
+        (512, 1024, 41, 4, 16),
+        (1024, 1024, 41, 1, 16),
+        (1024, 1024, 5, 1, 1),
+        (1024, 1, 3, 1, 1),
+    ]
+    disc = DISCRIMINATORS.build("hifigan_msd", {})
+    for block in disc.discriminators:
+        convs = [*block.layers, block.post]
+        got = [
+            (c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.groups) for c in convs
+        ]
+        assert got == expected
+        assert all(c.padding[0] == c.kernel_size[0] // 2 for c in convs)
+
+
+def test_hifigan_msd_parameter_count_as_audiodec():
+    # AudioDec's discriminator_params (strides [4, 4, 4, 4, 1]) give the same layer shapes
+    # as HiFi-GAN V1. Per scale the convs hold 9,870,209 weights and biases: 2,048 +
+    # 168,064 + 84,224 + 336,384 + 1,344,512 + 2,688,000 + 5,243,904 + 3,073; the two
+    # weight-normed scales add one gain per output channel (4,097 each).
+    disc = DISCRIMINATORS.build("hifigan_msd", {"downsample_scales": [4, 4, 4, 4, 1]})
+    assert sum(p.numel() for p in disc.parameters()) == 3 * 9_870_209 + 2 * 4_097
 
 
 def test_stft_logits_are_time_sequence(wav):
@@ -131,6 +175,12 @@ def test_combined_rejects_unknown_key_and_empty():
 def test_bad_configurations_raise():
     with pytest.raises(ValueError, match="scales"):
         DISCRIMINATORS.build("msd", make_msd_conf(scales=0))
+    with pytest.raises(ValueError, match="scales"):
+        DISCRIMINATORS.build("hifigan_msd", make_hifigan_msd_conf(scales=0))
+    with pytest.raises(ValueError, match="four odd"):
+        DISCRIMINATORS.build("hifigan_msd", make_hifigan_msd_conf(kernel_sizes=[15, 41, 5]))
+    with pytest.raises(ValueError, match="groups do not divide"):
+        DISCRIMINATORS.build("hifigan_msd", make_hifigan_msd_conf(channels=6))
     with pytest.raises(ValueError, match="not a valid"):
         DISCRIMINATORS.build("mpd", make_mpd_conf(periods=[2.5]))
     with pytest.raises(ValueError, match="match in length"):

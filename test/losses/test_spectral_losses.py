@@ -68,6 +68,20 @@ def test_mel_loss_matches_the_equation_for_one_window(wav):
     torch.testing.assert_close(loss(wav, est), expected)
 
 
+def test_mel_loss_hop_lengths_set_the_frame_shift(wav):
+    # AudioDec's mel loss: one 2048 window at the codec hop (300 at 48 kHz); here 256 / 100.
+    est = noisy(wav, 0.05)
+    loss = MultiScaleMelLoss(SR, windows=[256], n_mels=64, hop_lengths=[100])
+    mel = MelSpectrogram(SR, 256, 100, n_mels=64, log=False)
+    s, s_hat = mel(wav), mel(est)  # (B, 64, 8000 / 100 + 1)
+    assert s.shape[-1] == 81
+    log_diff = torch.log(s.clamp(min=1e-5)) - torch.log(s_hat.clamp(min=1e-5))
+    expected = (s - s_hat).abs().mean() + math.sqrt(256 / 2) * log_diff.pow(2).sum(1).sqrt().mean()
+    torch.testing.assert_close(loss(wav, est), expected)
+    default = MultiScaleMelLoss(SR, windows=[256], n_mels=64)
+    assert not torch.allclose(default(wav, est), expected)
+
+
 def test_mel_loss_gradient_is_finite_at_zero_difference(wav):
     est = wav.clone().requires_grad_(True)
     MultiScaleMelLoss(SR, windows=[64, 128])(wav, est).backward()
@@ -77,6 +91,10 @@ def test_mel_loss_gradient_is_finite_at_zero_difference(wav):
 def test_mel_loss_rejects_bad_config_and_shapes(wav):
     with pytest.raises(ValueError, match="one value per window"):
         MultiScaleMelLoss(SR, windows=[64, 128], n_mels=[10])
+    with pytest.raises(ValueError, match="one value per window"):
+        MultiScaleMelLoss(SR, windows=[64, 128], hop_lengths=[16])
+    with pytest.raises(ValueError, match="hop_lengths must be positive"):
+        MultiScaleMelLoss(SR, windows=[64], hop_lengths=[0])
     with pytest.raises(ValueError, match="log_distance"):
         MultiScaleMelLoss(SR, log_distance="l3")
     with pytest.raises(ValueError, match="differ in length"):

@@ -95,7 +95,7 @@ def test_one_generator_and_one_discriminator_step(tmp_path: Path, dumped):
     conf.update(batch_size=2, segment_duration=0.2, discriminator_start_step=0)
     conf["codec_conf"]["kmeans_iters"] = 2
     t = Trainer(build_train_config(conf), tmp_path / "exp", dumped["train"], dumped["valid"])
-    assert sorted(t.disc.discriminators) == ["mpd", "ms_stft", "msd"]
+    assert sorted(t.disc.discriminators) == ["hifigan_msd", "mpd", "ms_stft"]
     g0 = [p.detach().clone() for p in t.codec.parameters()]
     d0 = [p.detach().clone() for p in t.disc.parameters()]
     parts = t._train_step(t.train_set[1])
