@@ -19,10 +19,14 @@ CUTS = [0, 5, 5, 29, 48, 49, 120, 121, 300, 301, 500, 720]
 
 def _codec(kind: str):
     torch.manual_seed(0)
-    codec = make_symad() if kind == "symad" else make_vocoder()
-    if kind == "audiodec":
+    if kind == "symad":
+        codec = make_symad()
+    elif kind == "symad_mimo":  # AudioDec's MIMO: 2 input and 2 output channels
+        codec = make_symad(input_channels=2, output_channels=2)
+    else:
+        codec = make_vocoder()
         codec.set_code_stats_(torch.full((8,), 0.1).numpy(), torch.full((8,), 2.0).numpy())
-    wav = 0.3 * torch.randn(1, 1, 720)
+    wav = 0.3 * torch.randn(1, codec.channels, 720)  # (1, input_channels, T)
     codec = remove_weight_norm_(_trained_codebooks(codec, wav))
     with torch.inference_mode():
         codes = codec.encode(wav)
@@ -41,7 +45,7 @@ def _stream(fast: StreamingAudioDec, wav: torch.Tensor):
 
 
 @pytest.mark.parametrize("gemm", GEMMS)
-@pytest.mark.parametrize("kind", ["symad", "audiodec"])
+@pytest.mark.parametrize("kind", ["symad", "symad_mimo", "audiodec"])
 def test_irregular_chunks_equal_whole_utterance(kind, gemm):
     codec, wav, codes, ref = _codec(kind)
     fast = StreamingAudioDec(codec, gemm=gemm)
