@@ -90,39 +90,36 @@ class ChunkStreamer:
         if engine not in ENGINES:
             raise CodectkError(f"engine {engine!r} not supported; choose one of {list(ENGINES)}")
         self.codec, self.engine = codec, engine
-        self.fast = None
+        self.runner = None  # the fast or compiled engine
         if engine == "fast":
             from codectk.models.audiodec_stream import StreamingAudioDec
 
-            self.fast = StreamingAudioDec(codec, dtype)
+            self.runner = StreamingAudioDec(codec, dtype)
         elif engine == "compiled":
             from codectk.models.audiodec_compiled import CompiledStreamingAudioDec
 
-            hop = codec.hop_length
-            if chunk is None or chunk % hop:
-                raise CodectkError(
-                    f"the compiled engine needs chunks of a multiple of the hop length {hop} "
-                    f"samples, got {chunk}"
-                )
-            self.fast = CompiledStreamingAudioDec(codec, chunk, dtype, autotune=autotune)
+            try:
+                self.runner = CompiledStreamingAudioDec(codec, chunk or 0, dtype, autotune=autotune)
+            except ValueError as e:  # a chunk that is not a multiple of the hop length
+                raise CodectkError(f"the compiled engine: {e}") from e
             logging.getLogger("codectk.stream").info(
                 "compiled the streaming engine for %d-sample chunks in %.1f s",
                 chunk,
-                self.fast.compile_seconds,
+                self.runner.compile_seconds,
             )
         self.reset()
 
     def reset(self) -> None:
         """Start a new stream."""
         self.enc_state = self.dec_state = None
-        if self.fast is not None:
-            self.fast.reset()
+        if self.runner is not None:
+            self.runner.reset()
 
     @torch.inference_mode()
     def __call__(self, chunk: torch.Tensor) -> torch.Tensor:
         """chunk (C_in, L) -> decoded (C_out, L') for the frames it completes."""
-        if self.fast is not None:
-            return self.fast.decode_chunk(self.fast.encode_chunk(chunk))
+        if self.runner is not None:
+            return self.runner.decode_chunk(self.runner.encode_chunk(chunk))
         codes, self.enc_state = self.codec.encode_chunk(chunk[None], self.enc_state)
         wav, self.dec_state = self.codec.decode_chunk(codes, self.dec_state)
         return wav[0]
@@ -188,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--engine", default=None, help="fast (CPU default), compiled or module (GPU default)"
     )
-    p.add_argument("--precision", default="fp32", help="fast engine arithmetic: fp32 or bf16")
+    p.add_argument(
+        "--precision", default="fp32", help="fast or compiled engine arithmetic: fp32 or bf16"
+    )
     p.add_argument(
         "--autotune", type=str2bool, default=True, help="compiled engine: autotune its GEMMs"
     )

@@ -91,7 +91,9 @@ def measure(
         "device": device,
         "engine": engine,
         "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
-        **({"compile_s": round(streamer.fast.compile_seconds, 1)} if engine == "compiled" else {}),
+        **(
+            {"compile_s": round(streamer.runner.compile_seconds, 1)} if engine == "compiled" else {}
+        ),
     }
 
 
@@ -104,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="speech streamed (after warm-up)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--engine", default=None, help="fast (CPU default), compiled or module")
-    p.add_argument("--precision", default="fp32", help="fast engine arithmetic: fp32 or bf16")
+    p.add_argument(
+        "--precision", default="fp32", help="fast or compiled engine arithmetic: fp32 or bf16"
+    )
     args = p.parse_args(argv)
     if (args.config is None) == (args.model is None):
         raise CodectkError("give exactly one of --config and --model")

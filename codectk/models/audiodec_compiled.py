@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from codectk.errors import CodectkError
 from codectk.models.audiodec import AudioDecAnalysis, AudioDecVocoder
+from codectk.models.audiodec_stream import conv_gemm_weight, convt_gemm_weight
 from codectk.nn.audiodec_net import (
     AudioDecDecoder,
     CausalHiFiGANGenerator,
@@ -93,14 +94,8 @@ class _Conv(_Step):
         self.d, self.s = conv.dilation[0], conv.stride[0]
         self.context = (self.k - 1) * self.d
         self.act, self.slope, self.dtype = act, slope, dtype
-        if self.groups == 1:
-            self.weight = _param(
-                w.permute(2, 1, 0).reshape(self.k * self.c_in, self.c_out).to(dtype)
-            )
-        else:  # (g, k C_in/g, C_out/g)
-            g, co = self.groups, self.c_out // self.groups
-            wg = w.view(g, co, cin_g, self.k).permute(0, 3, 2, 1)
-            self.weight = _param(wg.reshape(g, self.k * cin_g, co).to(dtype))
+        # (k C_in, C_out), or (g, k C_in/g, C_out/g) for grouped convs
+        self.weight = _param(conv_gemm_weight(w, self.groups).to(dtype))
         self.bias = None if conv.bias is None else _param(conv.bias.to(dtype))
 
     def init_state(self) -> Tensor:
@@ -132,9 +127,7 @@ class _ConvT(_Step):
         w = layer.deconv.weight.detach()  # (C_in, C_out, 2 s)
         self.c_in, self.c_out, _ = w.shape
         s = self.s = layer.stride
-        w0 = w[:, :, :s].permute(0, 2, 1).reshape(self.c_in, s * self.c_out)
-        w1 = w[:, :, s:].permute(0, 2, 1).reshape(self.c_in, s * self.c_out)
-        self.weight = _param(torch.cat((w1, w0)).to(dtype))  # (2 C_in, s C_out)
+        self.weight = _param(convt_gemm_weight(w, s).to(dtype))  # (2 C_in, s C_out)
         b = layer.deconv.bias
         self.bias = None if b is None else _param(b.repeat(s).to(dtype))
         self.act, self.slope, self.dtype = act, slope, dtype
@@ -223,6 +216,11 @@ class _HiFiGAN(nn.Module):
         return torch.tanh(self.output_conv(x, states, new))
 
 
+def _codebooks(codec: AudioDecAnalysis) -> Tensor:
+    """The RVQ codebooks of ``codec``, float32 (K, V, D)."""
+    return torch.stack([layer.codebook.embed.detach().float() for layer in codec.quantizer.layers])
+
+
 def _number_slots(net: nn.Module) -> list[_Step]:
     """Number the stateful layers of ``net`` (their slots in the state list)."""
     steps = [m for m in net.modules() if isinstance(m, _Step)]
@@ -244,12 +242,10 @@ class _EncoderStep(nn.Module):
         ops.append(_Conv(codec.projector.project, dtype))
         self.ops = nn.ModuleList(ops)
         self.steps = _number_slots(self.ops)
-        embeds = torch.stack(
-            [layer.codebook.embed.detach().float() for layer in codec.quantizer.layers]
-        )
-        self.codebooks = _param(embeds[:n_quantizers])  # (K', V, D)
-        self.codebooks_t = _param(embeds[:n_quantizers].transpose(1, 2))  # (K', D, V)
-        self.codebook_norms = _param(embeds[:n_quantizers].pow(2).sum(2))  # (K', V)
+        embeds = _codebooks(codec)[:n_quantizers]  # (K', V, D)
+        self.codebooks = _param(embeds)
+        self.codebooks_t = _param(embeds.transpose(1, 2))  # (K', D, V)
+        self.codebook_norms = _param(embeds.pow(2).sum(2))  # (K', V)
         self.dtype = dtype
 
     def forward(self, wav: Tensor, states: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
@@ -272,10 +268,7 @@ class _DecoderStep(nn.Module):
 
     def __init__(self, codec: AudioDecAnalysis, dtype: torch.dtype):
         super().__init__()
-        embeds = torch.stack(
-            [layer.codebook.embed.detach().float() for layer in codec.quantizer.layers]
-        )
-        self.codebooks = _param(embeds)  # (K, V, D)
+        self.codebooks = _param(_codebooks(codec))  # (K, V, D)
         self.norm = isinstance(codec, AudioDecVocoder)
         if self.norm:
             self.code_mean = _param(codec.code_mean)
@@ -317,8 +310,8 @@ class CompiledStreamingAudioDec:
             norm folded (weights are copied).
         chunk_length (int): samples per chunk, a positive multiple of ``hop_length``.
         dtype (torch.dtype): float32 (equal to the modules to float rounding) or
-            bfloat16 (layers in bf16, the RVQ in float32; lossy, see
-            docs/inference.md).
+            bfloat16 (layers in bf16, the RVQ in float32; lossy, measured cost in the
+            README's AudioDec section).
         n_quantizers (int | None): codebooks used by the encoder (None: all).
         autotune (bool): time TorchInductor's generated GEMMs against oneDNN / MKL per
             layer and keep the faster (minutes on the first compile; cached on disk).

@@ -61,6 +61,43 @@ def _weight(conv: torch.nn.Module) -> Tensor:
     return conv.weight.detach().clone()
 
 
+def conv_gemm_weight(w: Tensor, groups: int) -> Tensor:
+    """A causal conv's weight as the GEMM operand of its gathered taps (time-major).
+
+    Args:
+        w (Tensor): conv weight (C_out, C_in / g, k).
+        groups (int): conv groups g.
+
+    Returns:
+        Tensor: (k C_in, C_out) with ``W[j C_in + c, o] = w[o, c, j]`` for g = 1, else
+        (g, k C_in / g, C_out / g) for a batched GEMM over groups.
+    """
+    c_out, cin_g, k = w.shape
+    if groups == 1:
+        return w.permute(2, 1, 0).reshape(k * cin_g, c_out)
+    wg = w.view(groups, c_out // groups, cin_g, k).permute(0, 3, 2, 1)  # (g, k, C_in/g, C_out/g)
+    return wg.reshape(groups, k * cin_g, c_out // groups)
+
+
+def convt_gemm_weight(w: Tensor, stride: int) -> Tensor:
+    """A causal transposed conv's weight (kernel 2 s) as one GEMM operand.
+
+    ``[X_{t-1}, X_t] @ W`` gives the s output samples of frame t: W = [W_1; W_0], W_0 the
+    first s taps (applied to frame t), W_1 the last s (to frame t - 1).
+
+    Args:
+        w (Tensor): transposed-conv weight (C_in, C_out, 2 s).
+        stride (int): s.
+
+    Returns:
+        Tensor: (2 C_in, s C_out).
+    """
+    c_in, c_out, _ = w.shape
+    w0 = w[:, :, :stride].permute(0, 2, 1).reshape(c_in, stride * c_out)
+    w1 = w[:, :, stride:].permute(0, 2, 1).reshape(c_in, stride * c_out)
+    return torch.cat((w1, w0))
+
+
 class _Linear:
     """y = x @ W (+ b) (+ other) for x (M, K) in ``dtype``, W (K, N).
 
@@ -133,13 +170,11 @@ class _Conv:
         self.act = act or _Act()
         self.dtype = dtype
         bias = None if conv.bias is None else conv.bias.detach()
-        if self.groups == 1:
-            w2 = w.permute(2, 1, 0).reshape(self.k * self.c_in, self.c_out)  # (k C_in, C_out)
+        if self.groups == 1:  # (k C_in, C_out)
+            w2 = conv_gemm_weight(w, 1)
             self.lin: _Linear | None = _Linear(w2, bias, dtype, gemm)
         else:  # (g, k C_in/g, C_out/g) for a batched GEMM over groups
-            g, co = self.groups, self.c_out // self.groups
-            wg = w.view(g, co, cin_g, self.k).permute(0, 3, 2, 1)  # (g, k, C_in/g, C_out/g)
-            self.wg = wg.reshape(g, self.k * cin_g, co).to(dtype).contiguous()
+            self.wg = conv_gemm_weight(w, self.groups).to(dtype).contiguous()
             self.bias = None if bias is None else bias.to(dtype)
             self.lin = None
         self.win = _Window(self.c_in, dtype)
@@ -231,11 +266,9 @@ class _ConvT:
         c_in, c_out, _ = w.shape
         s = layer.stride
         self.s, self.c_in, self.c_out = s, c_in, c_out
-        w0 = w[:, :, :s].permute(0, 2, 1).reshape(c_in, s * c_out)  # taps r of frame m
-        w1 = w[:, :, s:].permute(0, 2, 1).reshape(c_in, s * c_out)  # taps s + r of frame m-1
         bias = layer.deconv.bias
         bias = None if bias is None else bias.detach().repeat(s)  # (s C_out)
-        self.lin = _Linear(torch.cat((w1, w0)), bias, dtype, gemm)  # (2 C_in, s C_out)
+        self.lin = _Linear(convt_gemm_weight(w, s), bias, dtype, gemm)  # (2 C_in, s C_out)
         self.act = act or _Act()
         self.win = _Window(c_in, dtype)
         self.reset()
