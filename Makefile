@@ -2,6 +2,7 @@
 #   make install   create tools/venv with torch + codectk (+ test tools)
 #   make demo      run the bundled recipe (egs/mini_librispeech/codec1) end to end
 #   make test      lint + unit tests + end-to-end recipe test
+#   make parity    training parity with the authors' code (tools/venv-compare, docs/parity.md)
 #   make bench     speed/memory benchmarks: bench/results/latest.json, docs/benchmarks.md
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 COMPARE_STAMP := tools/venv-compare/.installed
 PYTEST_ARGS ?= --durations=25
 
-.PHONY: install demo test unit lint bench compare-env clean-demo
+.PHONY: install demo test unit lint parity bench compare-env clean-demo
 
 install: $(STAMP)
 
@@ -49,6 +50,12 @@ compare-env: $(COMPARE_STAMP)
 $(COMPARE_STAMP): $(STAMP) tools/install_compare_env.sh
 	bash tools/install_compare_env.sh
 	touch $@
+
+# Parity with the authors' code: their packages (and the audiocraft/funcodec files imported
+# by path) live in tools/venv-compare; opt-in checkouts come from CODECTK_REF_* variables
+# (test/parity/refs.py). docs/parity.md says what each test compares and how closely.
+parity: $(COMPARE_STAMP)
+	tools/venv-compare/bin/pytest test/parity test/convert $(PYTEST_ARGS)
 
 bench: install $(COMPARE_STAMP)
 	$(PY) -m codectk.bin.bench --out bench/results/latest.json --doc docs/benchmarks.md
