@@ -85,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch_size < 1:
         p.error(f"--batch_size must be >= 1, got {args.batch_size}")
     codec = load_codec(args.model, args.model_file, args.device)
+    if args.sampling_steps is not None:
+        if not hasattr(codec, "set_sampling"):
+            p.error(
+                f"--sampling_steps {args.sampling_steps}: {type(codec).__name__} has no "
+                "diffusion decoder (only LaDiffCodec samples)"
+            )
+        try:
+            codec.set_sampling(args.sampling_steps)
+        except ValueError as exc:
+            p.error(f"--sampling_steps: {exc}")
+        log.info("diffusion decoder: %d %s steps", codec.sampling_steps, codec.sampler)
     prepare_for_inference(codec, compile=args.compile, precision=args.precision)
     n_q = codec.n_quantizers_for_bandwidth(args.target_bandwidth)
     min_frames = mixed_length_min_frames(codec)
