@@ -41,3 +41,46 @@ def test_snake1d_rejects_wrong_channels():
         Snake1d(3)(torch.zeros(1, 4, 2))
     with pytest.raises(ValueError, match="channels must be >= 1"):
         Snake1d(0)
+
+
+def test_fused_snake_gradcheck_float64():
+    """SnakeFunction's closed-form derivatives against finite differences."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    alpha = (torch.rand(1, 3, 1, dtype=torch.float64, generator=g) + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: snake(a, b), (x, alpha))
+    # alpha broadcast with fewer dimensions than x
+    alpha2 = (torch.rand(3, 1, dtype=torch.float64, generator=g) + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: snake(a, b), (x, alpha2))
+
+
+def test_fused_snake_equals_the_eager_expression():
+    """Forward bit-equal to DAC's expression in float32, gradients within float rounding."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, 50, generator=g, requires_grad=True)
+    alpha = (torch.rand(1, 4, 1, generator=g) + 0.5).requires_grad_()
+    y = snake(x, alpha)
+    x2, a2 = x.detach().clone().requires_grad_(), alpha.detach().clone().requires_grad_()
+    y2 = x2 + (a2 + 1e-9).reciprocal() * torch.sin(a2 * x2).pow(2)
+    assert torch.equal(y, y2)
+    w = torch.randn(y.shape, generator=g)
+    (y * w).sum().backward()
+    (y2 * w).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(alpha.grad, a2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_snake_keeps_bf16():
+    """bf16 activations stay bf16 in and out (no promotion by the float32 alpha), and the
+    values are the float32 computation rounded once."""
+    act = Snake1d(4)
+    with torch.no_grad():
+        act.alpha.uniform_(0.5, 2.0)
+    x = torch.randn(2, 4, 64).bfloat16().requires_grad_()
+    y = act(x)
+    assert y.dtype == torch.bfloat16
+    ref = snake(x.detach().float(), act.alpha.detach()).bfloat16()
+    assert torch.equal(y.detach(), ref)
+    y.float().sum().backward()
+    assert x.grad.dtype == torch.bfloat16 and act.alpha.grad.dtype == torch.float32
+    assert torch.isfinite(act.alpha.grad).all()
