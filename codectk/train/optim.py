@@ -24,10 +24,27 @@ def _tuples(conf: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in conf.items()}
 
 
+FUSED_ON_CUDA = ("adam", "adamw")
+
+
+def device_defaults(name: str, conf: dict, device_type: str) -> dict:
+    """``conf`` plus the implementation codectk picks for the device.
+
+    On CUDA, Adam and AdamW default to the fused implementation (one kernel for the whole
+    update, and a device-side ``found_inf`` skip under a gradient scaler) unless the
+    config chooses ``fused`` or ``foreach`` itself; elsewhere nothing is added (the CPU
+    default, which the parity tests compare with the authors' code).
+    """
+    if device_type == "cuda" and name in FUSED_ON_CUDA and not {"fused", "foreach"} & set(conf):
+        return {**conf, "fused": True}
+    return conf
+
+
 def build_optimizer(
     name: str, conf: dict, params: Iterable[torch.nn.Parameter]
 ) -> torch.optim.Optimizer:
-    """Build a registered optimizer over ``params``.
+    """Build a registered optimizer over ``params`` (fused Adam/AdamW on CUDA, see
+    :func:`device_defaults`).
 
     Raises:
         ValueError: unknown name or key (listing the valid ones).
@@ -37,6 +54,10 @@ def build_optimizer(
     from codectk.registry import check_kwargs
 
     check_kwargs(cls, conf, where=f"optim_conf ({name})")
+    params = list(params)
+    devices = {p.device.type for p in params}
+    if len(devices) == 1:
+        conf = device_defaults(name, conf, devices.pop())
     return cls(params, **conf)
 
 
