@@ -16,6 +16,7 @@ import soundfile as sf
 
 from codectk.datadir import read_scp
 from test.conftest import CORPUS, REPO
+from test.recipe.sets import rename_sets
 
 pytestmark = pytest.mark.recipe
 RECIPE = REPO / "egs" / "mini_librispeech" / "codec1"
@@ -32,6 +33,8 @@ def test_audiodec_chain(tmp_path: Path):
     for name in ("codec.sh", "audiodec.sh"):
         (d / name).symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / name)
     (d / "utils").symlink_to(REPO / "utils")
+    sets = rename_sets(d)  # the chain must take the recipe's set names
+    train, valid, test = sets["train"], sets["valid"], sets["test"]
     env = {**os.environ, "MAIN_ROOT": str(REPO), "MINI_LIBRISPEECH": str(CORPUS)}
     args = [
         "--stop_stage", "5",
@@ -56,13 +59,13 @@ def test_audiodec_chain(tmp_path: Path):
     stats = np.load(symad / "code_stats.npy")
     assert stats.shape == (2, 16) and (stats[1] > 0).all()
     voc = d / "exp/codec_AudioDec_v1_symAD_16k_tiny"
-    summary = json.loads((voc / "scores/test/summary.json").read_text())
+    summary = json.loads((voc / f"scores/{test}/summary.json").read_text())
     assert summary, "stage 7 wrote no summary"
-    decoded = read_scp(voc / "decode_test/wav.scp")
-    assert set(decoded) == set(read_scp(d / "dump/raw/test/wav.scp"))
+    decoded = read_scp(voc / f"decode_{test}/wav.scp")
+    assert set(decoded) == set(read_scp(d / f"dump/raw/{test}/wav.scp"))
     for utt, path in decoded.items():  # streaming == whole-file decoding (16-bit WAVs)
         whole, _ = sf.read(path, dtype="float32")
-        streamed, _ = sf.read(voc / f"stream_test/wav/{utt}.wav", dtype="float32")
+        streamed, _ = sf.read(voc / f"stream_{test}/wav/{utt}.wav", dtype="float32")
         assert len(streamed) == len(whole)
         assert np.abs(streamed - whole).max() <= 2 / 32768, utt
 
@@ -79,9 +82,10 @@ def test_audiodec_chain(tmp_path: Path):
         ["./run_audiodec.sh", *args], cwd=d, env=env, capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    noisy = d / "dump/raw/train_noisy"
+    noisy = d / f"dump/raw/{train}_noisy"
+    assert (d / f"dump/raw/{valid}_noisy/wav.scp").is_file()
     snrs = [float(line.split()[1]) for line in (noisy / "utt2snr").read_text().splitlines()]
-    assert set(snrs) <= {5.0, 10.0} and len(snrs) == len(read_scp(d / "dump/raw/train/wav.scp"))
+    assert set(snrs) <= {5.0, 10.0} and len(snrs) == len(read_scp(d / f"dump/raw/{train}/wav.scp"))
     assert set(read_scp(noisy / "clean.scp")) == set(read_scp(noisy / "wav.scp"))
     import torch
 

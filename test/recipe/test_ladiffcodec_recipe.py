@@ -16,6 +16,7 @@ import torch
 import codectk
 from codectk.datadir import read_scp
 from test.conftest import CORPUS, REPO
+from test.recipe.sets import rename_sets
 
 pytestmark = pytest.mark.recipe
 RECIPE = REPO / "egs" / "mini_librispeech" / "codec1"
@@ -32,6 +33,7 @@ def test_three_phase_chain_side_by_side(tmp_path: Path):
     for name in ("codec.sh", "ladiffcodec.sh"):
         (d / name).symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / name)
     (d / "utils").symlink_to(REPO / "utils")
+    test_set = rename_sets(d)["test"]  # the chain must take the recipe's set names
     env = {**os.environ, "MAIN_ROOT": str(REPO), "MINI_LIBRISPEECH": str(CORPUS)}
     args = [
         "--codec_args", f"{FAST} --discriminator_start_step 1",
@@ -48,14 +50,14 @@ def test_three_phase_chain_side_by_side(tmp_path: Path):
         assert f"Step {step}:" in proc.stdout, f"step {step} did not run"
     diff = d / "exp/codec_ladiffcodec_diffusion_16k_tiny"
     plain = d / "exp/codec_ladiffcodec_diffusion_16k_tiny_plain_codec"
-    test_utts = set(read_scp(d / "dump/raw/test/wav.scp"))
-    assert set(read_scp(diff / "decode_test/wav.scp")) == test_utts
-    assert set(read_scp(plain / "decode_test/wav.scp")) == test_utts
-    s_diff = json.loads((diff / "scores/test/summary.json").read_text())
-    s_plain = json.loads((plain / "scores/test/summary.json").read_text())
+    test_utts = set(read_scp(d / f"dump/raw/{test_set}/wav.scp"))
+    assert set(read_scp(diff / f"decode_{test_set}/wav.scp")) == test_utts
+    assert set(read_scp(plain / f"decode_{test_set}/wav.scp")) == test_utts
+    s_diff = json.loads((diff / f"scores/{test_set}/summary.json").read_text())
+    s_plain = json.loads((plain / f"scores/{test_set}/summary.json").read_text())
     assert s_diff["bitrate_kbps"] == pytest.approx(0.8) == s_plain["bitrate_kbps"]
     assert s_diff["pesq"]["n"] == 6 and s_diff["pesq"]["n_nan"] == 0
-    table = (diff / "scores/test_vs_plain_codec.txt").read_text()
+    table = (diff / f"scores/{test_set}_vs_plain_codec.txt").read_text()
     header = table.splitlines()[0].split()
     assert header[1:] == ["ladiffcodec", "soundstream_16k_tiny"]
     assert any(

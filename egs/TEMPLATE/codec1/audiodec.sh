@@ -32,13 +32,12 @@ symad_eval=true      # decode and score the symAD experiment too (stages 6-7)
 stats_opts=""        # step 3 options of codectk.bin.code_stats, e.g. "--max_utts 500"
 vocoder_config=""    # step 4 training YAML (codec: audiodec)
 vocoder_args=""      # step 4 --train_args (added to --init_from and --codec_conf.stats)
-test_set="test"      # the set decoded, scored and streamed
+test_set=""          # the set decoded, scored and streamed (default: the recipe's first test set)
 chunk_ms=12.5        # step 5 streaming chunk (ms)
 denoise=false        # run step 6
 noise_scp=""         # step 6 noise recordings (wav.scp); empty: other utterances of the set
 snrs="0 5 10 15"     # step 6 SNRs (dB)
 denoise_args=""      # step 6 --train_args
-expdir=exp           # experiments
 run_opts=""          # options for every ./run.sh call (e.g. "--nj 8")
 
 help_message="Usage: $0 --symad_config <yaml> --vocoder_config <yaml> [options]
@@ -61,13 +60,23 @@ for opt in symad_config vocoder_config; do
 done
 # shellcheck disable=SC1091
 . ./path.sh
+read -r -a opts <<< "${run_opts}"
+# The recipe's set names and folders: run.sh states them, codec.sh --show_sets prints them.
+recipe=$(./run.sh "${opts[@]}" --show_sets true) || { log "Error: ./run.sh --show_sets true failed"; exit 1; }
+recipe_value() { sed -n "s/^$1=//p" <<< "${recipe}"; }
+train_set=$(recipe_value train_set)
+valid_set=$(recipe_value valid_set)
+dumpdir=$(recipe_value dumpdir)
+expdir=$(recipe_value expdir)
+python=$(recipe_value python)
+[ -n "${test_set}" ] || test_set=$(recipe_value test_sets | awk '{print $1}')
+data_dump="${dumpdir}/raw"
 
 symad_tag=$(basename "${symad_config}" .yaml)
 vocoder_tag=$(basename "${vocoder_config}" .yaml)
 symad_exp="${expdir}/codec_${symad_tag}"
 vocoder_exp="${expdir}/codec_${vocoder_tag}"
 stats="${symad_exp}/code_stats.npy"
-read -r -a opts <<< "${run_opts}"
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Step 1: data: ./run.sh stages 1-4"
@@ -81,9 +90,9 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         --tag "${symad_tag}" --train_args "${symad_args}" --test_sets "${test_set}"
 fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-    log "Step 3: code statistics: ${symad_exp} on dump/raw/train -> ${stats}"
+    log "Step 3: code statistics: ${symad_exp} on ${data_dump}/${train_set} -> ${stats}"
     # shellcheck disable=SC2086
-    python -m codectk.bin.code_stats --model "${symad_exp}" --data dump/raw/train --out "${stats}" ${stats_opts}
+    "${python}" -m codectk.bin.code_stats --model "${symad_exp}" --data "${data_dump}/${train_set}" --out "${stats}" ${stats_opts}
 fi
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Step 4: AD vocoder on ${symad_exp}'s codes: ${vocoder_config} -> ${vocoder_exp} (train, decode, score)"
@@ -93,25 +102,25 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
 fi
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     out="${vocoder_exp}/stream_${test_set}"
-    log "Step 5: streaming (${chunk_ms} ms chunks): dump/raw/${test_set} with ${vocoder_exp} -> ${out}"
+    log "Step 5: streaming (${chunk_ms} ms chunks): ${data_dump}/${test_set} with ${vocoder_exp} -> ${out}"
     mkdir -p "${out}/wav"
     : > "${out}/stream.log"
     while read -r utt path; do
-        python -m codectk.bin.stream "${path}" "${out}/wav/${utt}.wav" --model "${vocoder_exp}" \
+        "${python}" -m codectk.bin.stream "${path}" "${out}/wav/${utt}.wav" --model "${vocoder_exp}" \
             --chunk_ms "${chunk_ms}" 2>> "${out}/stream.log"
-    done < "dump/raw/${test_set}/wav.scp"
+    done < "${data_dump}/${test_set}/wav.scp"
     grep -o 'compute per chunk.*delay [0-9.]* ms' "${out}/stream.log" | tail -n 1
 fi
 if [ "${denoise}" = true ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-    for dset in train valid; do
-        _noise=${noise_scp:-dump/raw/${dset}/wav.scp}
-        log "Step 6: noisy pairs: dump/raw/${dset} + ${_noise} at SNRs ${snrs} dB -> dump/raw/${dset}_noisy"
-        python -m codectk.bin.make_noisy --clean "dump/raw/${dset}" --noise_scp "${_noise}" \
-            --snrs "${snrs}" --out "dump/raw/${dset}_noisy"
+    for dset in "${train_set}" "${valid_set}"; do
+        _noise=${noise_scp:-${data_dump}/${dset}/wav.scp}
+        log "Step 6: noisy pairs: ${data_dump}/${dset} + ${_noise} at SNRs ${snrs} dB -> ${data_dump}/${dset}_noisy"
+        "${python}" -m codectk.bin.make_noisy --clean "${data_dump}/${dset}" --noise_scp "${_noise}" \
+            --snrs "${snrs}" --out "${data_dump}/${dset}_noisy"
     done
     log "Step 6: denoising encoder (quantizer and decoder frozen): ${symad_exp} -> ${symad_exp}_denoise"
     ./run.sh "${opts[@]}" --stage 5 --stop_stage 5 --train_config "${symad_config}" \
-        --tag "${symad_tag}_denoise" --train_set train_noisy --valid_set valid_noisy \
+        --tag "${symad_tag}_denoise" --train_set "${train_set}_noisy" --valid_set "${valid_set}_noisy" \
         --train_args "--init_from ${symad_exp} --freeze_modules [quantizer,decoder] --freeze_from_step 0 --discriminator_start_step 1000000000 ${denoise_args}"
 fi
 log "Successfully finished in ${SECONDS} s: ${vocoder_exp}/scores/${test_set}"

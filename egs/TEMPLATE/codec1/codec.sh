@@ -27,6 +27,7 @@ gpu_inference=false  # decode on GPU
 dumpdir=dump         # dumped data
 expdir=exp           # experiments
 python=python3       # python with codectk installed (path.sh puts tools/venv first)
+show_sets=false      # print the recipe's train_set, valid_set, test_sets, dumpdir, expdir, python (key=value) and exit
 
 # Data options.
 local_data_opts=""   # options passed to local/data.sh
@@ -87,6 +88,11 @@ for opt in train_set valid_set test_sets; do
         exit 2
     fi
 done
+if [ "${show_sets}" = true ]; then  # the phase drivers (audiodec.sh, ladiffcodec.sh) ask run.sh
+    printf '%s=%s\n' train_set "${train_set}" valid_set "${valid_set}" test_sets "${test_sets}" \
+        dumpdir "${dumpdir}" expdir "${expdir}" python "${python}"
+    exit 0
+fi
 if [ "${stop_stage}" -ge 5 ] && [ ! -f "${train_config}" ]; then
     log "Error: --train_config '${train_config}': no such file (stages 5-8 need it)"
     exit 2

@@ -28,8 +28,7 @@ diff_config=""       # phase 3 training YAML (ladiffcodec)
 prepare_args=""      # options of codectk.bin.ladiffcodec_prepare, e.g. "--max_utts 50"
 diff_args=""         # phase 3 --train_args
 inference_args=""    # phase 3 decoding options, e.g. "--sampling_steps 4"
-test_set="test"      # the set scored side by side
-expdir=exp           # experiments
+test_set=""          # the set scored side by side (default: the recipe's first test set)
 run_opts=""          # options for every ./run.sh call (e.g. "--fs 16000 --nj 8")
 
 help_message="Usage: $0 --codec_config <yaml> --ae_config <yaml> --diff_config <yaml> [options]
@@ -55,6 +54,16 @@ if [ -z "${codec_exp}" ] && [ ! -f "${codec_config}" ]; then
 fi
 # shellcheck disable=SC1091
 . ./path.sh
+read -r -a opts <<< "${run_opts}"
+# The recipe's set names and folders: run.sh states them, codec.sh --show_sets prints them.
+recipe=$(./run.sh "${opts[@]}" --show_sets true) || { log "Error: ./run.sh --show_sets true failed"; exit 1; }
+recipe_value() { sed -n "s/^$1=//p" <<< "${recipe}"; }
+train_set=$(recipe_value train_set)
+dumpdir=$(recipe_value dumpdir)
+expdir=$(recipe_value expdir)
+python=$(recipe_value python)
+[ -n "${test_set}" ] || test_set=$(recipe_value test_sets | awk '{print $1}')
+data_dump="${dumpdir}/raw"
 
 codec_tag=$(basename "${codec_config:-${codec_exp}}" .yaml)
 ae_tag=$(basename "${ae_config}" .yaml)
@@ -62,7 +71,6 @@ diff_tag=$(basename "${diff_config}" .yaml)
 prep_dir="${expdir}/ladiffcodec_prep_${diff_tag}"
 diff_exp="${expdir}/codec_${diff_tag}"
 [ -z "${codec_exp}" ] && codec_exp="${expdir}/codec_${codec_tag}"
-read -r -a opts <<< "${run_opts}"
 read -r -a prepare_args <<< "${prepare_args}"
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -81,8 +89,8 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
 fi
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Step 4: prepare phase 3: ${diff_config} + ${codec_exp} + ${expdir}/codec_${ae_tag} -> ${prep_dir}"
-    python -m codectk.bin.ladiffcodec_prepare --config "${diff_config}" --codec_exp "${codec_exp}" \
-        --ae_exp "${expdir}/codec_${ae_tag}" --train_data dump/raw/train --out_dir "${prep_dir}" \
+    "${python}" -m codectk.bin.ladiffcodec_prepare --config "${diff_config}" --codec_exp "${codec_exp}" \
+        --ae_exp "${expdir}/codec_${ae_tag}" --train_data "${data_dump}/${train_set}" --out_dir "${prep_dir}" \
         "${prepare_args[@]}"
 fi
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
@@ -98,14 +106,14 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     # The discrete codec decoded as it is, at the diffusion model's bitrate, in its own
     # experiment folder (works for an exp folder and for a converted model file alike).
     mkdir -p "${plain_exp}"
-    python -m codectk.bin.decode --model "${codec_exp}" --in_scp "dump/raw/${test_set}/wav.scp" \
+    "${python}" -m codectk.bin.decode --model "${codec_exp}" --in_scp "${data_dump}/${test_set}/wav.scp" \
         --out_dir "${plain_exp}/decode_${test_set}" --wav_dir "${plain_exp}/decode_${test_set}/wav" \
         --target_bandwidth "${kbps}"
-    python -m codectk.bin.score --ref_scp "dump/raw/${test_set}/wav.scp" \
+    "${python}" -m codectk.bin.score --ref_scp "${data_dump}/${test_set}/wav.scp" \
         --deg_scp "${plain_exp}/decode_${test_set}/wav.scp" \
         --codes_scp "${plain_exp}/decode_${test_set}/codes.scp" \
         --bitrate_kbps "${kbps}" --out_dir "${plain_exp}/scores/${test_set}"
-    python -m codectk.bin.compare_scores "${diff_exp}/scores/${test_set}" \
+    "${python}" -m codectk.bin.compare_scores "${diff_exp}/scores/${test_set}" \
         "${plain_exp}/scores/${test_set}" --names ladiffcodec "${codec_tag}" \
         | tee "${diff_exp}/scores/${test_set}_vs_plain_codec.txt"
 fi
