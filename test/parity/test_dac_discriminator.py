@@ -37,11 +37,12 @@ from test.parity.dac_reference import (
 from test.parity.refs import require_package
 from test.single_thread import one_torch_thread  # noqa: F401
 
+dac = require_package("dac")  # skips the module outside tools/venv-compare
+
 SR = 16000
 
 
 def _models(periods, fft_sizes, dtype, **mpd):
-    dac = require_package("dac")
     torch.manual_seed(0)
     ref = dac.model.Discriminator(periods=periods, fft_sizes=fft_sizes, sample_rate=SR)
     ours = DISCRIMINATORS.build(
@@ -137,7 +138,6 @@ def test_full_discriminator_of_the_16khz_config_float32():
     windows 2048/1024/512, the five bands, sample_rate 16000) against codectk's built from
     conf/dac_16k_6kbps.yaml's discriminator_conf: DC removal and peak normalisation, then
     MPD and MRD."""
-    dac = require_package("dac")
     torch.manual_seed(0)
     ref = dac.model.Discriminator(
         periods=[2, 3, 5, 7, 11], fft_sizes=[2048, 1024, 512], sample_rate=SR

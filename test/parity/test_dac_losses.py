@@ -31,6 +31,9 @@ from test.parity.dac_reference import assert_rel_close
 from test.parity.refs import require_package
 from test.single_thread import one_torch_thread  # noqa: F401
 
+dac = require_package("dac")  # skips the module outside tools/venv-compare
+audiotools = require_package("audiotools")
+
 # conf/final/16khz.yml:58-64
 MEL_CONF = dict(
     n_mels=[5, 10, 20, 40, 80, 160, 320],
@@ -65,13 +68,12 @@ def _speech_pair(sample_rate: int, length: int = 6080) -> tuple[torch.Tensor, to
 
 
 def _signal(wav, sample_rate):
-    return require_package("audiotools").AudioSignal(wav, sample_rate)
+    return audiotools.AudioSignal(wav, sample_rate)
 
 
 @pytest.mark.parametrize("sample_rate", [16000, 44100])
 @pytest.mark.parametrize("mag_weight", [0.0, 1.0])
 def test_multiscale_mel_loss_value_and_gradient(sample_rate, mag_weight):
-    dac = require_package("dac")
     ref_loss = dac.nn.loss.MelSpectrogramLoss(**{**MEL_CONF, "mag_weight": mag_weight})
     ours = LOSSES.build("dac", {"sample_rate": sample_rate, "mel_mag_weight": mag_weight})
     wav, est = _speech_pair(sample_rate)
@@ -132,7 +134,6 @@ def _gan_inputs():
 
 
 def test_lsgan_discriminator_loss_value_and_weight_gradients():
-    dac = require_package("dac")
     disc = _FixedDiscriminator()
     real, fake = _gan_inputs()
     expected = dac.nn.loss.GANLoss(disc).discriminator_loss(_Signal(fake), _Signal(real))
@@ -150,7 +151,6 @@ def test_lsgan_discriminator_loss_value_and_weight_gradients():
 
 @pytest.mark.parametrize("term", ["adv", "feat"])
 def test_generator_adversarial_and_feature_terms(term):
-    dac = require_package("dac")
     disc = _FixedDiscriminator()
     real, fake = _gan_inputs()
     fake_ref, fake_ours = fake.clone().requires_grad_(), fake.clone().requires_grad_()
@@ -172,7 +172,6 @@ def test_generator_adversarial_and_feature_terms(term):
 def test_weighted_generator_total_as_train_loop():
     """``train.py:255-265``: output[...] terms, then ``sum(v * output[k] for k, v in
     lambdas.items() if k in output)``; codectk's total with its default weights."""
-    dac = require_package("dac")
     disc = _FixedDiscriminator().float()
     wav, est = _speech_pair(16000)
     est_ref, est_ours = est.clone().requires_grad_(), est.clone().requires_grad_()

@@ -68,6 +68,9 @@ from test.parity.refs import require_package
 from test.parity.test_dac_losses import LAMBDAS, MEL_CONF
 from test.single_thread import one_torch_thread  # noqa: F401
 
+dac = require_package("dac")  # skips the module outside tools/venv-compare
+audiotools = require_package("audiotools")
+
 SR = 16000
 SEGMENT = 1040  # samples: a multiple of the hop (8) and of the period 2; > 2048 / 2
 TINY = dict(
@@ -110,7 +113,6 @@ class Reference:
     """The authors' state (``train.py:103-121``, built as ``load`` :149-186 does)."""
 
     def __init__(self):
-        dac = require_package("dac")
         torch.manual_seed(0)
         self.generator = dac.model.DAC(**TINY)
         self.discriminator = dac.model.Discriminator(
@@ -136,7 +138,7 @@ def reference_step(state: Reference, wav: torch.Tensor) -> dict:
 
     Returns the output dict plus the gradients and norms at the two clipping calls.
     """
-    audio_signal = require_package("audiotools").AudioSignal
+    audio_signal = audiotools.AudioSignal
     state.generator.train()  # :227-228
     state.discriminator.train()
     output = {}
