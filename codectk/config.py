@@ -63,7 +63,11 @@ class TrainConfig:
         max_steps (int): training steps; 0 writes the untrained model (a baseline).
         valid_interval (int): validate and checkpoint every this many steps.
         log_interval (int): log and write TensorBoard scalars every this many steps.
-        grad_clip (float): max global gradient norm (<= 0: no clipping), both networks.
+        grad_clip (float): max global gradient norm (<= 0: no clipping) of the generator,
+            and of the discriminator unless ``discriminator_grad_clip`` is set.
+        discriminator_grad_clip (float | None): max global gradient norm of the
+            discriminator (None: ``grad_clip``; <= 0: no clipping). DAC clips the
+            generator at 1000 and the discriminator at 10.
         discriminator_start_step (int): adversarial losses start at this step.
         discriminator_update_prob (float): from then on, the discriminator is updated at a
             step with this probability (EnCodec: 2/3 at 24 kHz, 0.5 at 48 kHz); the draw
@@ -126,6 +130,7 @@ class TrainConfig:
     valid_interval: int = 200
     log_interval: int = 20
     grad_clip: float = 10.0
+    discriminator_grad_clip: float | None = None
     discriminator_start_step: int = 0
     discriminator_update_prob: float = 1.0
     keep_nbest_models: int = 3
@@ -157,6 +162,12 @@ class TrainConfig:
                 check_type(value, hint)
             except TypeCheckError:
                 raise ConfigError(f"{f.name}={value!r} must be of type {f.type}") from None
+        if isinstance(self.discriminator_grad_clip, bool):
+            raise ConfigError(
+                f"discriminator_grad_clip={self.discriminator_grad_clip!r} must be a number or null"
+            )
+        if isinstance(self.discriminator_grad_clip, int):
+            self.discriminator_grad_clip = float(self.discriminator_grad_clip)
         for name in ("batch_size", "valid_interval", "log_interval", "keep_nbest_models"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")

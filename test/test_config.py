@@ -43,3 +43,14 @@ def test_override_errors():
         apply_overrides({}, ["--max_steps"])
     with pytest.raises(ConfigError, match="expected --key"):
         apply_overrides({}, ["max_steps", "3"])
+
+
+def test_discriminator_grad_clip(tmp_path: Path):
+    c = load_train_config(_write(tmp_path, "codec: x\ngrad_clip: 1000\n"))
+    assert c.discriminator_grad_clip is None  # the discriminator clips at grad_clip
+    c = load_train_config(_write(tmp_path, "codec: x\ndiscriminator_grad_clip: 10\n"))
+    assert c.discriminator_grad_clip == 10.0 and isinstance(c.discriminator_grad_clip, float)
+    with pytest.raises(ConfigError, match="discriminator_grad_clip=True must be a number"):
+        load_train_config(_write(tmp_path, "codec: x\ndiscriminator_grad_clip: true\n"))
+    with pytest.raises(ConfigError, match="discriminator_grad_clip"):
+        load_train_config(_write(tmp_path, "codec: x\ndiscriminator_grad_clip: ten\n"))

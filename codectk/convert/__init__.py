@@ -16,6 +16,7 @@ from codectk.convert.common import (  # noqa: E402
     ConversionError,
     canonical_key,
     convert_checkpoint,
+    key_map,
     map_state_dict,
 )
 from codectk.convert.dac import DACConverter  # noqa: E402
@@ -28,5 +29,6 @@ __all__ = [
     "EnCodecConverter",
     "canonical_key",
     "convert_checkpoint",
+    "key_map",
     "map_state_dict",
 ]

@@ -60,6 +60,32 @@ def canonical_key(key: str) -> str:
     return ".".join(p for p in key.split(".") if p not in _WRAPPERS)
 
 
+def key_map(
+    keys: Sequence[str], target: nn.Module, renames: Sequence[tuple[str, str]] = ()
+) -> dict[str, str]:
+    """Which of ``target``'s state-dict keys each released key fills.
+
+    Args:
+        keys (Sequence[str]): the released state dict's keys.
+        target (nn.Module): the codectk model.
+        renames (Sequence[tuple[str, str]]): ``(pattern, replacement)`` regexes applied in
+            order to every key before matching canonical keys (:func:`canonical_key`).
+
+    Returns:
+        dict[str, str]: released key -> codectk key, for the keys that have one.
+    """
+    by_canonical = {canonical_key(k): k for k in target.state_dict()}
+    out = {}
+    for key in keys:
+        renamed = key
+        for pattern, repl in renames:
+            renamed = re.sub(pattern, repl, renamed)
+        dest = by_canonical.get(canonical_key(renamed))
+        if dest is not None:
+            out[key] = dest
+    return out
+
+
 def map_state_dict(
     source: dict[str, Tensor],
     target: nn.Module,
@@ -84,14 +110,11 @@ def map_state_dict(
             size mismatch (each names up to 10 keys).
     """
     wanted = target.state_dict()
-    by_canonical = {canonical_key(k): k for k in wanted}
+    mapping = key_map(list(source), target, renames)
     out: dict[str, Tensor] = {}
     unmatched, bad = [], []
     for key, value in source.items():
-        renamed = key
-        for pattern, repl in renames:
-            renamed = re.sub(pattern, repl, renamed)
-        dest = by_canonical.get(canonical_key(renamed))
+        dest = mapping.get(key)
         if dest is None:
             unmatched.append(key)
             continue

@@ -13,6 +13,20 @@ except:
 * ``quantizer.quantizers.<i>.*`` -> ``quantizer.layers.<i>.*``.
 
 The metadata's architecture arguments must equal the config's ``codec_conf``.
+
+The authors' ``Discriminator`` (saved beside the generator by their training script) maps
+onto codectk's ``dac`` discriminator with :meth:`DACConverter.discriminator_state_dict`:
+its ``discriminators.<i>`` are the P periods' ``MPD`` then the ``MRD`` of each window, and
+each weight-normalised conv is the first entry of a ``Sequential(conv, LeakyReLU)``:
+
+* ``discriminators.<i>.convs.<l>.0.*`` (i < P) -> ``mpd.discriminators.<i>.layers.<l>.*``,
+  ``discriminators.<i>.conv_post.*`` -> ``mpd.discriminators.<i>.post.*``;
+* ``discriminators.<P + j>.band_convs.<b>.<l>.0.*`` ->
+  ``mrd.discriminators.<j>.band_convs.<b>.<l>.*``, ``discriminators.<P + j>.conv_post.*``
+  -> ``mrd.discriminators.<j>.conv_post.*``;
+* ``weight_g`` / ``weight_v`` -> ``parametrizations.weight.original0`` / ``original1``.
+
+Their multi-scale ``MSD`` (``rates``, empty in every released config) has no counterpart.
 """
 
 from __future__ import annotations
@@ -20,10 +34,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from codectk.convert import CONVERTERS
-from codectk.convert.common import ConversionError, Converter
+from codectk.convert.common import ConversionError, Converter, map_state_dict
 
 _ARCH_KEYS = (
     "sample_rate",
@@ -71,6 +85,57 @@ class DACConverter(Converter):
                 "the checkpoint's DAC arguments differ from codec_conf "
                 + ", ".join(f"{k}: checkpoint {a} vs config {b}" for k, (a, b) in diff.items())
             )
+
+    def discriminator_state_dict(self, source: dict[str, Tensor], target: nn.Module) -> dict:
+        """Map the authors' ``Discriminator`` state dict onto a codectk ``dac`` discriminator.
+
+        Args:
+            source (dict[str, Tensor]): ``dac.model.Discriminator().state_dict()`` (or the
+                ``state_dict`` entry of its saved file).
+            target (nn.Module): a :class:`~codectk.discriminators.dac.DACDiscriminator`
+                with the same periods, windows and bands (its keys and shapes decide).
+
+        Returns:
+            dict: a state dict for ``target.load_state_dict(..., strict=True)``.
+
+        Raises:
+            ConversionError: keys or shapes that do not fit (e.g. other periods, windows,
+                bands, or an ``MSD`` the target does not have).
+        """
+        source = source.get("state_dict", source)
+        return map_state_dict(source, target, self.discriminator_renames(target))
+
+    @staticmethod
+    def discriminator_renames(target: nn.Module) -> list[tuple[str, str]]:
+        """The regex renames of :meth:`discriminator_state_dict` for ``target``'s layout.
+
+        Args:
+            target (nn.Module): a codectk ``dac`` discriminator (its number of periods
+                decides where the authors' ``MRD`` entries start).
+
+        Returns:
+            list[tuple[str, str]]: ``(pattern, replacement)`` pairs.
+        """
+        n_periods = len(target.mpd.discriminators)
+        renames = []
+        for i in range(n_periods):
+            renames += [
+                (
+                    rf"^discriminators\.{i}\.convs\.(\d+)\.0\.",
+                    rf"mpd.discriminators.{i}.layers.\1.",
+                ),
+                (rf"^discriminators\.{i}\.conv_post\.", rf"mpd.discriminators.{i}.post."),
+            ]
+        for j in range(len(target.mrd.discriminators)):
+            i = n_periods + j
+            renames += [
+                (
+                    rf"^discriminators\.{i}\.band_convs\.(\d+)\.(\d+)\.0\.",
+                    rf"mrd.discriminators.{j}.band_convs.\1.\2.",
+                ),
+                (rf"^discriminators\.{i}\.conv_post\.", rf"mrd.discriminators.{j}.conv_post."),
+            ]
+        return renames
 
 
 def _as_list(value: Any) -> list:

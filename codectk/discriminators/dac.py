@@ -2,8 +2,10 @@
 
 Kumar et al., "High-Fidelity Audio Compression with Improved RVQGAN" (DAC), NeurIPS 2023,
 §3.3, and the authors' ``dac.model.discriminator.Discriminator``: HiFi-GAN's multi-period
-discriminator (periods 2, 3, 5, 7, 11; codectk's ``mpd`` defaults are DAC's) followed by
-the multi-band multi-resolution STFT discriminator (``mrd``, windows 2048, 1024, 512).
+discriminator (periods 2, 3, 5, 7, 11; codectk's ``mpd`` defaults are DAC's, except that
+DAC's MPD pads a whole extra period when T is a multiple of p, so ``always_pad`` defaults
+to true here) followed by the multi-band multi-resolution STFT discriminator (``mrd``,
+windows 2048, 1024, 512).
 Before both, the waveform's DC offset is removed and it is peak-normalised to 0.8::
 
     y = x - mean_t(x);  y = 0.8 * y / (max_t |y| + 1e-9)
@@ -39,7 +41,8 @@ class DACDiscriminator(nn.Module):
     """MPD then MRD, as DAC (see module doc).
 
     Args:
-        mpd (dict | None): ``mpd`` constructor arguments (None or {}: DAC's defaults).
+        mpd (dict | None): ``mpd`` constructor arguments (None or {}: DAC's defaults;
+            ``always_pad`` is true unless given).
         mrd (dict | None): ``mrd`` constructor arguments (None or {}: DAC's defaults).
         peak_normalize (bool): remove DC and peak-normalise the input (DAC does).
 
@@ -51,7 +54,7 @@ class DACDiscriminator(nn.Module):
         self, mpd: dict | None = None, mrd: dict | None = None, peak_normalize: bool = True
     ):
         super().__init__()
-        self.mpd = DISCRIMINATORS.build("mpd", mpd)
+        self.mpd = DISCRIMINATORS.build("mpd", {"always_pad": True, **(mpd or {})})
         self.mrd = DISCRIMINATORS.build("mrd", mrd)
         self.peak_normalize = peak_normalize
 

@@ -348,9 +348,11 @@ class HiFiGANMultiScaleDiscriminator(_PooledScales):
 class PeriodDiscriminator(nn.Module):
     """One HiFi-GAN period sub-discriminator (Kong et al. 2020, §2.2, Fig. 2(b)).
 
-    The waveform (reflect-padded to a multiple of ``period``) is folded to a 2-D map
-    (B, 1, T / p, p), then 2-D convs with kernel (k, 1) and strides (s, 1) process each
-    phase column independently.
+    The waveform (reflect-padded on the right to a multiple of ``period``) is folded to a
+    2-D map (B, 1, T / p, p), then 2-D convs with kernel (k, 1) and strides (s, 1) process
+    each phase column independently. HiFi-GAN pads p - T mod p samples only when T is not
+    a multiple of p; with ``always_pad`` (DAC's ``MPD.pad_to_period``) it pads
+    p - T mod p always, i.e. a whole extra period when T mod p = 0.
 
     Args:
         period (int): folding period p in samples.
@@ -359,6 +361,7 @@ class PeriodDiscriminator(nn.Module):
         kernel_size (int): odd kernel size k along time.
         negative_slope (float): LeakyReLU slope.
         spectral (bool): spectral instead of weight normalisation.
+        always_pad (bool): pad even when T is a multiple of p (DAC).
     """
 
     def __init__(
@@ -369,9 +372,11 @@ class PeriodDiscriminator(nn.Module):
         kernel_size: int,
         negative_slope: float,
         spectral: bool = False,
+        always_pad: bool = False,
     ):
         super().__init__()
         self.period, self.negative_slope = period, negative_slope
+        self.always_pad = always_pad
         pad = (kernel_size // 2, 0)
         in_chs = [1, *channels[:-1]]
         self.layers = nn.ModuleList(
@@ -390,8 +395,8 @@ class PeriodDiscriminator(nn.Module):
             list[Tensor]: feature maps (B, C_l, T_l, p), then logits (B, 1, T', p).
         """
         b, c, t = wav.shape
-        if t % self.period:
-            n_pad = self.period - t % self.period
+        if t % self.period or self.always_pad:
+            n_pad = self.period - t % self.period  # in 1..p
             mode = "reflect" if n_pad < t else "replicate"
             wav = F.pad(wav, (0, n_pad), mode=mode)  # (B, 1, T + n_pad)
             t += n_pad
@@ -418,6 +423,8 @@ class MultiPeriodDiscriminator(nn.Module):
         kernel_size (int): odd kernel size along time.
         negative_slope (float): LeakyReLU slope.
         use_spectral_norm (bool): spectral instead of weight normalisation.
+        always_pad (bool): pad p - T mod p samples even when T is a multiple of p, a whole
+            extra period (DAC's MPD; HiFi-GAN pads only when needed).
 
     Raises:
         ValueError: empty or non-positive periods, mismatched channels/strides lengths,
@@ -432,6 +439,7 @@ class MultiPeriodDiscriminator(nn.Module):
         kernel_size: int = 5,
         negative_slope: float = 0.1,
         use_spectral_norm: bool = False,
+        always_pad: bool = False,
     ):
         super().__init__()
         periods = [2, 3, 5, 7, 11] if periods is None else periods
@@ -445,7 +453,7 @@ class MultiPeriodDiscriminator(nn.Module):
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.discriminators = nn.ModuleList(
             PeriodDiscriminator(
-                p, channels, strides, kernel_size, negative_slope, use_spectral_norm
+                p, channels, strides, kernel_size, negative_slope, use_spectral_norm, always_pad
             )
             for p in periods
         )

@@ -14,9 +14,13 @@ ICLR 2022, §3.2:
   straight-through z_q = z_e + sg(e - z_e). As in the authors' code, the per-stage
   losses are masked by quantizer dropout, averaged over the batch and *summed* over
   stages; DAC weights them 0.25 (commitment) and 1 (codebook) in the generator loss.
-* Quantizer dropout (DAC §3.2, p = 0.5): in training, the first round(B * p) examples of
-  the batch use K'_b ~ U{1..K} codebooks, the others all K; every stage still runs on the
-  whole batch and a per-example mask drops the later stages' contributions.
+* Quantizer dropout (DAC §3.2, p = 0.5), drawn as the authors' ``ResidualVectorQuantize``
+  (``dac/nn/quantize.py:166-171``): every training forward draws K'_b ~ U{1..K} for all B
+  examples from the global CPU generator (B numbers, whatever p, so the random stream
+  advances as theirs), the first floor(B * p) examples use their K'_b and the others all
+  K. All K stages run on the whole batch and a per-example mask drops the later stages'
+  contributions, so a stage no example uses gets zero gradients (not none), and the
+  optimizer still decays its weights and moments, as in the authors' training.
 
 Codebooks are ``nn.Embedding`` weights (parameters, N(0, 1) init), not EMA buffers, so
 DDP synchronises them through their gradients like any other parameter.
@@ -103,7 +107,8 @@ class FactorizedVectorQuantizer(nn.Module):
         """
         b = z_e.shape[0]
         flat = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)  # (B, D_c, F) -> (B*F, D_c)
-        codes = l2_nearest_codes(flat.float(), self.codebook.weight.float())
+        dtype = torch.promote_types(flat.dtype, torch.float32)  # at least float32
+        codes = l2_nearest_codes(flat.to(dtype), self.codebook.weight.to(dtype))
         return codes.view(b, -1)  # (B*F,) -> (B, F)
 
     def embed(self, codes: Tensor) -> Tensor:
@@ -147,8 +152,9 @@ class FactorizedResidualVectorQuantizer(nn.Module):
         n_codebooks (int): stages K.
         codebook_size (int): codewords per stage.
         codebook_dim (int): lookup dimension D_c of every stage.
-        quantizer_dropout (float): fraction p of each training batch whose examples use
-            K'_b ~ U{1..K} codebooks (DAC: 0.5); the rest use all K.
+        quantizer_dropout (float): fraction p of each training batch (its first
+            floor(B * p) examples) whose examples use K'_b ~ U{1..K} codebooks (DAC: 0.5);
+            the rest use all K.
 
     Raises:
         ValueError: for ``n_codebooks < 1`` or ``quantizer_dropout`` outside [0, 1].
@@ -191,14 +197,18 @@ class FactorizedResidualVectorQuantizer(nn.Module):
         return int(n_quantizers)
 
     def sample_n_quantizers(self, batch: int, device: torch.device) -> Tensor:
-        """Quantizer dropout: K'_b ~ U{1..K} for the first round(B * p) examples, else K.
+        """Quantizer dropout: K'_b ~ U{1..K} for the first floor(B * p) examples, else K.
+
+        B numbers are drawn from the global CPU generator whatever p (as DAC), so the
+        random stream after a training forward does not depend on p.
 
         Returns:
             Tensor: LongTensor (B,) of codebook counts.
         """
+        draws = torch.randint(1, self.n_codebooks + 1, (batch,))  # (B,), CPU generator
         n = torch.full((batch,), self.n_codebooks, dtype=torch.long)
-        n_drop = round(batch * self.quantizer_dropout)
-        n[:n_drop] = torch.randint(1, self.n_codebooks + 1, (n_drop,))
+        n_drop = int(batch * self.quantizer_dropout)  # floor, as DAC's int()
+        n[:n_drop] = draws[:n_drop]
         return n.to(device)
 
     def forward(self, z: Tensor, n_quantizers: int | None = None) -> FactorizedQuantizerOutput:
@@ -207,23 +217,24 @@ class FactorizedResidualVectorQuantizer(nn.Module):
         Args:
             z (Tensor): latents (B, D, F).
             n_quantizers (int | None): K' for the whole batch (only the first K' stages
-                run). None: per-example quantizer dropout in training, all K in eval.
+                run). None: per-example quantizer dropout in training (all K stages run,
+                masked per example), all K in eval.
 
         Returns:
-            FactorizedQuantizerOutput: z_q (B, D, F); codes (B, K', F) with K' the most
-            codebooks any example used (the per-example counts are in ``per_example``);
-            the stage losses summed over stages (scalars); K'.
+            FactorizedQuantizerOutput: z_q (B, D, F); codes (B, K', F) of the K' stages
+            that ran (the per-example counts are in ``per_example``); the stage losses
+            summed over stages (scalars); K'.
 
         Raises:
             ValueError: for an ``n_quantizers`` outside 1..K.
         """
         b = z.shape[0]
-        if n_quantizers is None and self.training and self.quantizer_dropout > 0:
+        if n_quantizers is None and self.training:
             per_example = self.sample_n_quantizers(b, z.device)
+            n_run = self.n_codebooks
         else:
-            n = self.check_n_quantizers(n_quantizers)
-            per_example = torch.full((b,), n, dtype=torch.long, device=z.device)
-        n_run = int(per_example.max())
+            n_run = self.check_n_quantizers(n_quantizers)
+            per_example = torch.full((b,), n_run, dtype=torch.long, device=z.device)
         residual, z_q = z, torch.zeros_like(z)
         codes, commitment, codebook = [], z.new_zeros(()), z.new_zeros(())
         for i, layer in enumerate(self.layers[:n_run]):

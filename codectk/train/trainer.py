@@ -442,7 +442,11 @@ class Trainer:
             ) from None
 
     def _clip(self, module: torch.nn.Module, what: str, utts: list[str]) -> None:
-        max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
+        c = self.config
+        clip = c.grad_clip
+        if module is self.disc and c.discriminator_grad_clip is not None:
+            clip = c.discriminator_grad_clip
+        max_norm = clip if clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
         if self.scaler is None:  # with fp16 the scaler skips overflowing steps itself
             self._check_finite(norm, what, utts)

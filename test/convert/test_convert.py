@@ -164,3 +164,54 @@ def test_mismatches_name_the_keys(tmp_path):
         convert_checkpoint("dac", tmp_path / "x.pt", config)
     with pytest.raises(ConversionError, match="fills codec 'encodec', the config has 'dac'"):
         convert_checkpoint("encodec", tmp_path / "x.pt", config)
+
+
+def dac_discriminator_style(state, n_periods):
+    """codectk ``dac`` discriminator keys -> the authors' ``Discriminator`` keys."""
+    out = {}
+    for k, v in state.items():
+        k = _weight_norm_names(k)
+        m = re.match(r"mpd\.discriminators\.(\d+)\.layers\.(\d+)\.(.*)$", k)
+        if m:
+            k = f"discriminators.{m[1]}.convs.{m[2]}.0.{m[3]}"
+        m = re.match(r"mpd\.discriminators\.(\d+)\.post\.(.*)$", k)
+        if m:
+            k = f"discriminators.{m[1]}.conv_post.{m[2]}"
+        m = re.match(r"mrd\.discriminators\.(\d+)\.band_convs\.(\d+)\.(\d+)\.(.*)$", k)
+        if m:
+            k = f"discriminators.{n_periods + int(m[1])}.band_convs.{m[2]}.{m[3]}.0.{m[4]}"
+        m = re.match(r"mrd\.discriminators\.(\d+)\.conv_post\.(.*)$", k)
+        if m:
+            k = f"discriminators.{n_periods + int(m[1])}.conv_post.{m[2]}"
+        out[k] = v.clone()
+    return out
+
+
+def test_dac_discriminator_layout():
+    from codectk.convert.dac import DACConverter
+    from codectk.discriminators import DISCRIMINATORS
+
+    conf = {"mpd": {"periods": [2, 3], "channels": [4, 8], "strides": [3, 1]}}
+    conf["mrd"] = {"fft_sizes": [128, 64], "channels": 4}
+    torch.manual_seed(0)
+    src = DISCRIMINATORS.build("dac", conf)
+    released = dac_discriminator_style(src.state_dict(), n_periods=2)
+    for key in (  # names in the authors' Discriminator state dict
+        "discriminators.0.convs.0.0.weight_g",
+        "discriminators.1.conv_post.weight_v",
+        "discriminators.2.band_convs.0.0.0.bias",
+        "discriminators.3.band_convs.4.4.0.weight_v",
+        "discriminators.3.conv_post.weight_g",
+    ):
+        assert key in released, key
+    torch.manual_seed(1)
+    dst = DISCRIMINATORS.build("dac", conf)
+    dst.load_state_dict(DACConverter().discriminator_state_dict({"state_dict": released}, dst))
+    wav = 0.1 * torch.randn(1, 1, 600)
+    with torch.no_grad():
+        for a, b in zip(dst(wav), src(wav)):
+            for x, y in zip(a, b):
+                torch.testing.assert_close(x, y, rtol=0, atol=0)
+    released["discriminators.4.convs.0.0.weight_g"] = torch.zeros(4, 1, 1)  # e.g. an MSD
+    with pytest.raises(ConversionError, match=r"discriminators\.4\.convs\.0\.0\.weight_g"):
+        DACConverter().discriminator_state_dict(released, dst)

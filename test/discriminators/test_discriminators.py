@@ -187,3 +187,22 @@ def test_bad_configurations_raise():
         DISCRIMINATORS.build("mpd", make_mpd_conf(strides=[3]))
     with pytest.raises(ValueError, match="strides"):
         DISCRIMINATORS.build("stft", make_stft_conf(multipliers=[2]))
+
+
+def test_mpd_always_pad_adds_a_whole_period_when_p_divides_t():
+    """DAC's MPD pads p - T % p samples even when p divides T; HiFi-GAN's (the default)
+    only when needed. Elsewhere the two are the same."""
+    torch.manual_seed(0)
+    conf = make_mpd_conf(periods=[5], strides=[1, 3, 1])
+    hifigan = DISCRIMINATORS.build("mpd", conf)
+    dac_like = DISCRIMINATORS.build("mpd", {**conf, "always_pad": True})
+    dac_like.load_state_dict(hifigan.state_dict())
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        wav = torch.randn(2, 1, 2000, generator=g)  # 2000 = 400 periods
+        a, b = hifigan(wav)[0][0], dac_like(wav)[0][0]  # first maps (B, C, rows, 5)
+        assert a.shape[-2] == 400 and b.shape[-2] == 401
+        torch.testing.assert_close(a[..., :398, :], b[..., :398, :], rtol=0, atol=0)
+        wav = wav[..., :1998]  # not a multiple: both pad 2 samples
+        for x, y in zip(hifigan(wav)[0], dac_like(wav)[0]):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)

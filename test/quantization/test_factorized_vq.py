@@ -113,3 +113,30 @@ def test_registry_rejects_bad_settings():
         _rvq(quantizer_dropout=1.5)
     with pytest.raises(ValueError, match="unknown key"):
         QUANTIZERS.build("factorized_rvq", {"decay": 0.9})
+
+
+@pytest.mark.parametrize(("batch", "prob", "n_dropped"), [(3, 0.5, 1), (5, 0.5, 2), (4, 1.0, 4)])
+def test_dropout_draws_b_numbers_and_drops_floor_b_p_examples(batch, prob, n_dropped):
+    """As DAC's ResidualVectorQuantize: B draws from the global generator whatever p, the
+    first floor(B * p) examples take theirs, every stage runs (masked per example)."""
+    rvq = _rvq(n_codebooks=4, quantizer_dropout=prob).train()
+    z = torch.randn(batch, 16, 3)
+    torch.manual_seed(3)
+    draws = torch.randint(1, 5, (batch,))
+    after = torch.rand(())
+    torch.manual_seed(3)
+    out = rvq(z)
+    assert float(torch.rand(())) == float(after)  # the stream advanced by B draws
+    assert out.per_example.tolist() == [*draws[:n_dropped].tolist(), *[4] * (batch - n_dropped)]
+    assert out.codes.shape == (batch, 4, 3) and out.n_quantizers == 4
+    (out.z_q.sum() + out.commitment_loss + out.codebook_loss).backward()
+    assert all(p.grad is not None for p in rvq.parameters())  # zeros where no example used it
+
+
+def test_lookup_keeps_float64():
+    torch.manual_seed(4)
+    vq = FactorizedVectorQuantizer(dim=6, codebook_size=64, codebook_dim=3).double()
+    z_e = torch.randn(2, 3, 50, dtype=torch.float64)
+    flat = z_e.transpose(1, 2).reshape(-1, 3)
+    expected = (F.normalize(flat, dim=1) @ F.normalize(vq.codebook.weight, dim=1).t()).argmax(1)
+    assert torch.equal(vq.lookup(z_e).reshape(-1), expected)
