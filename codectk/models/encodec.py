@@ -5,16 +5,23 @@ Défossez, Copet, Synnaeve, Adi, "High Fidelity Neural Audio Compression", TMLR 
 
 * Encoder/decoder (§3.1): SEANet (:mod:`codectk.nn.seanet`) with C = 32 channels, strides
   (2, 4, 5, 8), one residual unit per block (kernel 3, hidden C/2, 1x1-conv skip), a
-  two-layer LSTM at the bottleneck, ELU, D = 128, weight norm; causal with zero padding
-  at 24 kHz, non-causal with reflect padding and time-wise group norm at 48 kHz.
+  two-layer LSTM at the bottleneck, ELU, D = 128, weight norm; causal at 24 kHz (left
+  padding, reflected as the released model's ``causal_pad_mode``), non-causal with
+  reflect padding and time-wise group norm at 48 kHz.
 * Residual vector quantisation (§3.2): 1024-entry EMA codebooks (k-means init, dead-code
   replacement, commitment loss), hop 320 -> 75 Hz at 24 kHz, 10 bits per codebook, so
   2/4/8/16/32 codebooks give 1.5/3/6/12/24 kbps; at 48 kHz (150 Hz) 2/4/8/16 codebooks
-  give 3/6/12/24 kbps. One model serves every bandwidth: in training each batch uses the codebooks of a bandwidth drawn uniformly
-  from ``target_bandwidths`` (§3.2, "variable bandwidth"); at decoding
+  give 3/6/12/24 kbps. One model serves every bandwidth: in training each batch uses the
+  codebooks of a bandwidth drawn uniformly from ``target_bandwidths`` (§3.2, "variable
+  bandwidth"; the authors' training code, audiocraft 1.3.0, draws K' uniformly in 1..K
+  instead: ``n_quantizers_sampling="uniform"``); at decoding
   ``n_quantizers_for_bandwidth(kbps)`` selects them.
 * Losses (§3.4) are the ``encodec`` loss (:mod:`codectk.losses.encodec_loss`) with the
   loss balancer; the discriminator is ``ms_stft``.
+
+The class defaults are codectk's quantizer; ``conf/encodec_*.yaml`` set the options that
+make it train as audiocraft's (``detach_residual``, ``ema_init``, ``dead_code``,
+``n_quantizers_sampling``; docs/parity.md).
 
 Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
 (encoder + decoder; the codebooks are buffers): 14,851,810.
