@@ -195,7 +195,7 @@ class EuclideanCodebook(nn.Module):
         self.decay = decay
         self.epsilon = epsilon
         self.threshold_ema_dead_code = threshold_ema_dead_code
-        self.ema_init, self.dead_code = ema_init, dead_code
+        self.ema_init, self.dead_code, self.random_init = ema_init, dead_code, random_init
         embed = torch.zeros(codebook_size, dim)
         if not kmeans_init and random_init == "kaiming_uniform":
             nn.init.kaiming_uniform_(embed)
