@@ -103,6 +103,29 @@ def test_unweighted_ema_init_keeps_kmeans_counts_and_unscaled_sums():
     assert torch.equal(plain.embed_avg, plain.embed)
 
 
+def test_unweighted_ema_init_without_kmeans_scales_unused_codewords_by_decay_over_eps():
+    """AudioDec's start: codewords unused by the first batch end at 0.8 / 1e-5 times."""
+    torch.manual_seed(0)
+    book = EuclideanCodebook(
+        8,
+        64,
+        kmeans_init=False,
+        threshold_ema_dead_code=0.0,
+        decay=0.8,
+        ema_init="unweighted",
+        random_init="normal",
+    ).train()
+    start = book.embed.clone()
+    x = torch.randn(100, 8)
+    _, codes = book(x)
+    unused = torch.ones(64, dtype=torch.bool)
+    unused[codes.unique()] = False
+    ratio = book.embed[unused].norm(dim=1) / start[unused].norm(dim=1)
+    assert unused.any() and torch.allclose(ratio, torch.full_like(ratio, 8e4), rtol=1e-3)
+    for _ in range(5):
+        assert not unused[book(x)[1].unique()].any()  # never chosen again
+
+
 def test_normal_random_init_is_a_d_by_v_draw():
     torch.manual_seed(3)
     book = EuclideanCodebook(4, 16, kmeans_init=False, random_init="normal")
