@@ -106,6 +106,9 @@ class MelSpectrogram(nn.Module):
         log (bool): return ``log10(clamp(mel, min=eps))``.
         eps (float): floor before the log.
         center (bool): reflect-pad so frames are centred (as librosa).
+        htk (bool): HTK mel scale instead of Slaney's (see :func:`mel_filterbank`).
+        norm (str | None): filterbank normalisation, ``"slaney"`` or None (unit peaks;
+            with ``htk`` this is ``torchaudio.transforms.MelSpectrogram``'s default bank).
     """
 
     def __init__(
@@ -121,6 +124,8 @@ class MelSpectrogram(nn.Module):
         log: bool = True,
         eps: float = 1e-5,
         center: bool = True,
+        htk: bool = False,
+        norm: str | None = "slaney",
     ):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length
@@ -128,7 +133,9 @@ class MelSpectrogram(nn.Module):
         self.power, self.log, self.eps, self.center = power, log, eps, center
         self.register_buffer("window", torch.hann_window(self.win_length), persistent=False)
         self.register_buffer(
-            "fbank", mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max), persistent=False
+            "fbank",
+            mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max, htk, norm),
+            persistent=False,
         )
 
     def forward(self, wav: Tensor) -> Tensor:

@@ -21,7 +21,14 @@ from codectk.discriminators import DISCRIMINATORS
 from codectk.discriminators.waveform import normed
 
 
-def complex_stft(wav: Tensor, window: Tensor, n_fft: int, hop_length: int, center: bool) -> Tensor:
+def complex_stft(
+    wav: Tensor,
+    window: Tensor,
+    n_fft: int,
+    hop_length: int,
+    center: bool,
+    normalized: bool = False,
+) -> Tensor:
     """Real and imaginary STFT parts as two channels.
 
     Args:
@@ -30,6 +37,8 @@ def complex_stft(wav: Tensor, window: Tensor, n_fft: int, hop_length: int, cente
         n_fft (int): FFT size (samples); ``n_fft // 2 + 1`` bins.
         hop_length (int): frame shift (samples).
         center (bool): reflect-pad by ``n_fft // 2`` on both sides first.
+        normalized (bool): divide the complex STFT by the window's L2 norm (as
+            ``torchaudio.transforms.Spectrogram(normalized=True)``, bit for bit).
 
     Returns:
         Tensor: shape (B, 2, frames, n_fft // 2 + 1).
@@ -52,6 +61,8 @@ def complex_stft(wav: Tensor, window: Tensor, n_fft: int, hop_length: int, cente
         pad_mode="reflect",
         return_complex=True,
     )  # (B, bins, frames)
+    if normalized:
+        spec = spec / window.pow(2).sum().sqrt()
     x = torch.stack([spec.real, spec.imag], dim=1)  # (B, 2, bins, frames)
     return x.transpose(2, 3)  # (B, 2, frames, bins)
 
@@ -173,13 +184,39 @@ class STFTDiscriminator(nn.Module):
         return [outs]
 
 
+_WEIGHT_NORM_KEYS = ("parametrizations.weight.original0", "parametrizations.weight.original1")
+
+
+def _convert_first_conv(module, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook: take the first conv's weights in either layout.
+
+    A state dict written with the other ``norm_first_conv`` setting (e.g. a codectk
+    checkpoint from before the first conv lost its weight norm) is converted in place:
+    weight-norm (g, v) -> the weight g v / ||v|| the normed conv computed (bit for bit,
+    with the same ``torch._weight_norm``), or a plain weight w -> (g, v) = (||w||, w).
+    """
+    base = f"{prefix}convs.0."
+    g_key, v_key = (base + k for k in _WEIGHT_NORM_KEYS)
+    if not module.norm_first_conv and g_key in state_dict and v_key in state_dict:
+        g, v = state_dict.pop(g_key), state_dict.pop(v_key)
+        state_dict[base + "weight"] = torch._weight_norm(v, g, 0)
+    elif module.norm_first_conv and base + "weight" in state_dict:
+        w = state_dict.pop(base + "weight")
+        state_dict[g_key] = torch.linalg.vector_norm(w, dim=(1, 2, 3), keepdim=True)
+        state_dict[v_key] = w
+
+
 class ScaleSTFTDiscriminator(nn.Module):
     """One EnCodec STFT sub-discriminator (``DiscriminatorSTFT`` in Défossez et al. 2022).
 
     Conv (kernel_size) from the 2 STFT channels to ``filters``; one conv per dilation d
     with kernel ``kernel_size``, stride ``stride`` and dilation (d, 1) (time); a 3x3 conv;
     a 3x3 conv to 1 logit channel. Channels grow by ``filters_scale`` per layer up to
-    ``max_filters``. LeakyReLU after every conv but the last; weight norm everywhere.
+    ``max_filters``. LeakyReLU after every conv but the last; weight norm on every conv
+    but the first, as in every authors' copy (audiocraft ``msstftd.py:62-79``, encodec,
+    AcademiCodec, FunCodec, LaDiffCodec); ``norm_first_conv`` weight-normalises it too
+    (codectk before this option). Checkpoints of either layout load into both
+    (:func:`_convert_first_conv`).
 
     Args:
         n_fft (int), hop_length (int), win_length (int): STFT sizes in samples.
@@ -189,6 +226,7 @@ class ScaleSTFTDiscriminator(nn.Module):
         dilations (list[int]): time dilations.
         negative_slope (float): LeakyReLU slope.
         normalized (bool): divide the STFT by the window's L2 norm.
+        norm_first_conv (bool): weight-normalise the first conv too.
     """
 
     def __init__(
@@ -204,15 +242,16 @@ class ScaleSTFTDiscriminator(nn.Module):
         dilations: list[int],
         negative_slope: float,
         normalized: bool,
+        norm_first_conv: bool = False,
     ):
         super().__init__()
         self.n_fft, self.hop_length, self.negative_slope = n_fft, hop_length, negative_slope
-        window = torch.hann_window(win_length)
-        if normalized:
-            window = window / window.pow(2).sum().sqrt()
-        self.register_buffer("window", window, persistent=False)
+        self.normalized = normalized
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         kt, kf = kernel_size
-        convs = [normed(nn.Conv2d(2, filters, (kt, kf), padding=(kt // 2, kf // 2)))]
+        self.norm_first_conv = norm_first_conv
+        first = nn.Conv2d(2, filters, (kt, kf), padding=(kt // 2, kf // 2))
+        convs = [normed(first) if norm_first_conv else first]
         in_ch = min(filters_scale * filters, max_filters)
         for i, d in enumerate(dilations):
             out_ch = min(filters_scale ** (i + 1) * filters, max_filters)
@@ -224,6 +263,7 @@ class ScaleSTFTDiscriminator(nn.Module):
         convs.append(normed(nn.Conv2d(in_ch, out_ch, kt, padding=kt // 2)))
         self.convs = nn.ModuleList(convs)
         self.post = normed(nn.Conv2d(out_ch, 1, kt, padding=kt // 2))
+        self.register_load_state_dict_pre_hook(_convert_first_conv)
 
     def forward(self, wav: Tensor) -> list[Tensor]:
         """Discriminate at one STFT resolution.
@@ -234,7 +274,7 @@ class ScaleSTFTDiscriminator(nn.Module):
         Returns:
             list[Tensor]: feature maps (B, C_l, F, N_l), then logits (B, 1, F, N_L).
         """
-        x = complex_stft(wav, self.window, self.n_fft, self.hop_length, center=False)
+        x = complex_stft(wav, self.window, self.n_fft, self.hop_length, False, self.normalized)
         outs = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), self.negative_slope)
@@ -249,8 +289,11 @@ class MultiScaleSTFTDiscriminator(nn.Module):
 
     Defaults are the paper's: 5 scales with windows [2048, 1024, 512, 256, 128] samples,
     hops ``n_fft // 4``, 32 filters, kernel (3, 9), stride (1, 2) over frequency,
-    dilations (1, 2, 4) over time, LeakyReLU(0.2), weight norm, window-normalised STFT
-    without centring (``center=False``, so T >= max(n_ffts)).
+    dilations (1, 2, 4) over time, LeakyReLU(0.2), weight norm on every conv but the
+    first (as the authors' code), window-normalised STFT without centring
+    (``center=False``, so T >= max(n_ffts)). The authors' training config (audiocraft
+    1.3.0 ``config/solver/compression/default.yaml:71-80``) orders the scales
+    [1024, 2048, 512, 256, 128] and uses LeakyReLU(0.3).
 
     Args:
         n_ffts (list[int] | None): FFT sizes in samples, one sub-discriminator each.
@@ -264,6 +307,8 @@ class MultiScaleSTFTDiscriminator(nn.Module):
         dilations (list[int] | None): time dilations (default [1, 2, 4]).
         negative_slope (float): LeakyReLU slope.
         normalized (bool): divide each STFT by its window's L2 norm.
+        norm_first_conv (bool): weight-normalise each scale's first conv too (codectk's
+            layout before it followed the authors'; either layout's checkpoints load).
 
     Raises:
         ValueError: lists of different lengths, a window longer than its FFT, or an even
@@ -283,6 +328,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
         dilations: list[int] | None = None,
         negative_slope: float = 0.2,
         normalized: bool = True,
+        norm_first_conv: bool = False,
     ):
         super().__init__()
         n_ffts = [2048, 1024, 512, 256, 128] if n_ffts is None else n_ffts
@@ -313,6 +359,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
                 dilations,
                 negative_slope,
                 normalized,
+                norm_first_conv,
             )
             for n, h, w in zip(n_ffts, hop_lengths, win_lengths)
         )

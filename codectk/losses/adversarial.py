@@ -11,6 +11,10 @@ References:
     al., "HiFi-GAN", NeurIPS 2020, eqs. 1-3 (least-squares losses).
     Défossez et al., "High Fidelity Neural Audio Compression" (EnCodec), TMLR 2023, §3.4
     (relative feature matching).
+    Lim and Ye, "Geometric GAN", 2017, and Zhang et al., "Self-Attention GANs", ICML 2019
+    (hinge discriminator loss with the linear generator loss -D(G(x)), ``hinge_linear``;
+    what EnCodec's training code, audiocraft 1.3.0, calls "hinge":
+    ``audiocraft/adversarial/losses.py:175-192``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOSS_TYPES = ("hinge", "mse")
+LOSS_TYPES = ("hinge", "mse", "hinge_linear")
 
 DiscOutputs = list[list[Tensor]]
 
@@ -39,7 +43,7 @@ def discriminator_loss_terms(
 ) -> tuple[Tensor, Tensor]:
     """Real and fake halves of the discriminator loss, averaged over sub-discriminators.
 
-    hinge (SoundStream eq. 1): real = (1/K) sum_k mean_t relu(1 - D_k(x)),
+    hinge and hinge_linear (SoundStream eq. 1): real = (1/K) sum_k mean_t relu(1 - D_k(x)),
     fake = (1/K) sum_k mean_t relu(1 + D_k(G(x))).
     mse (LSGAN, HiFi-GAN eq. 1): real = (1/K) sum_k mean (1 - D_k(x))^2,
     fake = (1/K) sum_k mean D_k(G(x))^2.
@@ -48,7 +52,7 @@ def discriminator_loss_terms(
         real_outs (list[list[Tensor]]): discriminator outputs on real audio x.
         fake_outs (list[list[Tensor]]): outputs on generated audio G(x) (computed from a
             detached waveform when training the discriminator).
-        loss_type (str): "hinge" or "mse".
+        loss_type (str): "hinge", "hinge_linear" or "mse".
 
     Returns:
         tuple[Tensor, Tensor]: scalars (real term, fake term).
@@ -60,7 +64,7 @@ def discriminator_loss_terms(
     real, fake = [], []
     for r, f in zip(real_outs, fake_outs):
         d_real, d_fake = r[-1], f[-1]
-        if loss_type == "hinge":
+        if loss_type in ("hinge", "hinge_linear"):
             real.append(F.relu(1 - d_real).mean())
             fake.append(F.relu(1 + d_fake).mean())
         else:
@@ -87,12 +91,14 @@ def generator_adversarial_loss(fake_outs: DiscOutputs, loss_type: str = "hinge")
     """Generator adversarial loss L_G^adv, averaged over sub-discriminators.
 
     hinge (SoundStream eq. 2): (1/K) sum_k mean_t relu(1 - D_k(G(x))).
+    hinge_linear (Lim and Ye 2017; EnCodec's code): (1/K) sum_k -mean_t D_k(G(x)), which
+    keeps pushing logits up past 1.
     mse (LSGAN, HiFi-GAN eq. 2): (1/K) sum_k mean (1 - D_k(G(x)))^2.
 
     Args:
         fake_outs (list[list[Tensor]]): discriminator outputs on generated audio (not
             detached, so gradients reach the generator).
-        loss_type (str): "hinge" or "mse".
+        loss_type (str): "hinge", "hinge_linear" or "mse".
 
     Returns:
         Tensor: scalar.
@@ -103,6 +109,8 @@ def generator_adversarial_loss(fake_outs: DiscOutputs, loss_type: str = "hinge")
     _check(loss_type, fake_outs)
     if loss_type == "hinge":
         losses = [F.relu(1 - f[-1]).mean() for f in fake_outs]
+    elif loss_type == "hinge_linear":
+        losses = [-f[-1].mean() for f in fake_outs]
     else:
         losses = [(1 - f[-1]).pow(2).mean() for f in fake_outs]
     return torch.stack(losses).mean()
@@ -155,7 +163,7 @@ def discriminator_objective(
     Args:
         real_outs, fake_outs: discriminator outputs on real audio and on the detached
             reconstruction.
-        loss_type (str): "hinge" or "mse".
+        loss_type (str): "hinge", "hinge_linear" or "mse".
         scale (float): factor on both terms (DAC sums over sub-discriminators: their count).
 
     Returns:

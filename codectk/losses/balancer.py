@@ -9,9 +9,12 @@ the gradient sent back into the model is::
 
 with reference norm R = 1 and beta = 0.999, so lambda_i fixes the fraction of G that
 loss i contributes whatever the natural scale of l_i. As in the authors' implementation
-(``encodec/balancer.py``): norms are taken per batch item and averaged (``per_batch_item``),
-the EMA is bias-corrected (sum of beta^k x_{t-k} over sum of beta^k), and sum_j lambda_j
-runs over the losses present in the step.
+(audiocraft 1.3.0 ``audiocraft/losses/balancer.py``, checked bit for bit by
+``test/parity/test_encodec_balancer.py``): norms are taken per batch item and averaged
+(``per_batch_item``), the EMA is bias-corrected (sum of beta^k x_{t-k} over sum of beta^k,
+in float64), and sum_j lambda_j runs over the losses present in the step. With
+``balance_grads=False`` the gradient is the plain sum_i lambda_i g_i (the EMA is still
+kept, as the authors' does).
 
 Using it without changing the trainer: :meth:`Balancer.surrogate` returns a scalar whose
 gradient w.r.t. the model parameters is exactly G backpropagated through x̂, namely
@@ -46,6 +49,8 @@ class Balancer(nn.Module):
         per_batch_item (bool): norm of each example's gradient, averaged over the batch
             (the authors' default); otherwise the norm of the whole batch gradient.
         epsilon (float): added to the averaged norms before dividing.
+        balance_grads (bool): rescale the gradients (the balancer proper); False sends
+            sum_i lambda_i g_i (the authors' ``balance_grads``).
 
     Raises:
         ValueError: empty or negative weights, or ``ema_decay`` outside [0, 1].
@@ -58,6 +63,7 @@ class Balancer(nn.Module):
         ema_decay: float = 0.999,
         per_batch_item: bool = True,
         epsilon: float = 1e-12,
+        balance_grads: bool = True,
     ):
         super().__init__()
         if not weights or any(w < 0 for w in weights.values()) or not sum(weights.values()):
@@ -70,6 +76,7 @@ class Balancer(nn.Module):
         self.ema_decay = ema_decay
         self.per_batch_item = per_batch_item
         self.epsilon = epsilon
+        self.balance_grads = balance_grads
         self.register_buffer("ema_norm", torch.zeros(len(self.names), dtype=torch.float64))
         self.register_buffer("ema_weight", torch.zeros(len(self.names), dtype=torch.float64))
 
@@ -111,7 +118,8 @@ class Balancer(nn.Module):
 
         Returns:
             tuple[Tensor, dict[str, float]]: G, detached, shape of ``output``; and the
-            scale R lambda_i / (sum_j lambda_j) / <||g_i||> applied to each g_i.
+            scale R lambda_i / (sum_j lambda_j) / <||g_i||> applied to each g_i (lambda_i
+            without ``balance_grads``).
 
         Raises:
             ValueError: an unknown loss name (listing the known ones), no losses, or a loss
@@ -130,10 +138,13 @@ class Balancer(nn.Module):
                 raise ValueError(f"loss {n!r} does not depend on the balanced output")
         avg = self.update_norms_(names, torch.stack([self._norm(g) for g in grads]))
         total_weight = sum(self.weights[n] for n in names)
-        scales = {
-            n: self.weights[n] / total_weight * self.total_norm / (self.epsilon + float(a))
-            for n, a in zip(names, avg)
-        }
+        if self.balance_grads:
+            scales = {
+                n: self.weights[n] / total_weight * self.total_norm / (self.epsilon + float(a))
+                for n, a in zip(names, avg)
+            }
+        else:
+            scales = {n: self.weights[n] for n in names}
         combined = torch.zeros_like(output)
         for n, g in zip(names, grads):
             combined.add_(g, alpha=scales[n])

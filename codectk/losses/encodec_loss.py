@@ -8,8 +8,8 @@ Défossez, Copet, Synnaeve, Adi, "High Fidelity Neural Audio Compression" (EnCod
 * l_t: time-domain L1, mean |x - x̂|.
 * l_f (eq. 2): frequency-domain loss over mel spectrograms S_i (64 bands, window 2^i,
   hop 2^i / 4, window-normalised STFT, i in e = {5, ..., 11}): the L1 plus alpha_i times
-  the L2 (squared, as the authors' later implementation in AudioCraft) distance of S_i(x)
-  and S_i(x̂), alpha_i = 1, averaged over scales (:class:`EnCodecFrequencyLoss`).
+  the L2 (squared) distance of S_i(x) and S_i(x̂), alpha_i = 1, averaged over scales
+  (:class:`EnCodecFrequencyLoss`).
 * l_g (eq. 3): hinge generator loss, (1/K) sum_k max(0, 1 - D_k(x̂)).
 * l_feat: relative feature matching, (1/(KL)) sum_{k,l} ||D_k^l(x) - D_k^l(x̂)||_1 /
   mean(||D_k^l(x)||_1).
@@ -25,11 +25,22 @@ plain weighted sum sum_i lambda_i l_i (also what validation, run without gradien
 reports), not the balancer's effective loss.
 
 Discriminator (eq. 3): hinge, (1/K) sum_k max(0, 1 - D_k(x)) + max(0, 1 + D_k(x̂)).
+
+The class defaults are the paper's. The authors' training code (audiocraft 1.3.0, the
+compression solver with ``config/solver/compression/default.yaml``) differs, and the
+EnCodec configs follow it (``test/parity/test_encodec_losses.py`` checks each term):
+weights adv 4, feat 4, l1 0.1, msspec 2; the generator loss -mean D_k(x̂)
+(``adversarial_loss_type: hinge_linear``); feature matching not relative; l_f over
+windows 2^6..2^10 with power HTK mels from 64 Hz, L1 on the mels plus MSE on their
+log10, divided by 10 (the ``freq_*`` options).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.features import MelSpectrogram
@@ -43,16 +54,53 @@ from codectk.losses.balancer import Balancer
 from codectk.losses.codec_loss import LOSSES
 
 DiscOutputs = list[list[Tensor]]
-_BALANCED = ("time", "freq", "adv", "feat")
+# the order of the balanced losses is the order of audiocraft's compression solver (adv,
+# feat, then l1 and msspec: solvers/compression.py:41-50), which fixes the order in which
+# the balancer sums them (floating-point sums depend on it)
+_BALANCED = ("adv", "feat", "time", "freq")
+
+
+FRAMINGS = ("center", "full")
+REDUCTIONS = ("scales", "weights")
+MEL_SCALES = ("slaney", "htk")
+
+
+def full_frames(wav: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    """Pad so that frames of ``n_fft`` every ``hop_length`` cover every sample in full.
+
+    Reflect-pads (n_fft - hop_length) // 2 samples on both sides, then zeros on the right
+    up to the end of the last frame: ceil((T + 2p - n_fft) / hop) + 1 frames, about
+    T / hop_length (audiocraft's ``MelSpectrogramWrapper``, ``losses/specloss.py:48-58``).
+
+    Args:
+        wav (Tensor): (B, 1, T), T > (n_fft - hop_length) // 2.
+        n_fft (int): frame length in samples.
+        hop_length (int): frame shift in samples.
+
+    Returns:
+        Tensor: (B, 1, T') to frame with ``center=False``.
+    """
+    p = (n_fft - hop_length) // 2
+    wav = F.pad(wav, (p, p), mode="reflect")
+    frames = max(math.ceil((wav.shape[-1] - n_fft) / hop_length), 0) + 1
+    return F.pad(wav, (0, (frames - 1) * hop_length + n_fft - wav.shape[-1]))
 
 
 class EnCodecFrequencyLoss(nn.Module):
     """EnCodec's l_f (eq. 2): L1 + alpha * L2 over multi-scale mel spectrograms.
 
-    ``(1 / |e|) sum_{i in e} [mean |S_i(x) - S_i(x̂)| + alpha_i mean (S_i(x) - S_i(x̂))^2]``
-    with S_i a ``n_mels``-band magnitude mel spectrogram of window and FFT size 2^i, hop
-    2^i / 4 (Hann window; divided by the window's L2 norm when ``normalized``). With
-    ``log`` the spectrograms are log10(max(S, 1e-5)) instead (AudioCraft's variant).
+    ``(1 / Z) sum_{i in e} [mean |S_i(x) - S_i(x̂)| + alpha_i mean (L_i(x) - L_i(x̂))^2]``
+    with S_i an ``n_mels``-band mel spectrogram (|STFT|^``power``) of window and FFT size
+    2^i, hop 2^i / 4 (Hann window; STFT divided by the window's L2 norm when
+    ``normalized``), L_i = S_i (the paper) or log10(``log_floor`` + S_i), and Z the number
+    of scales (the paper) or sum_i (1 + alpha_i) (``reduction="weights"``).
+
+    The paper's defaults (e = {5, ..., 11}, magnitudes, alpha_i = 1, 1 / |e|) are the
+    class defaults. The authors' training code (audiocraft 1.3.0 ``msspec`` loss,
+    ``losses/specloss.py:96-149`` with ``config/solver/compression/default.yaml:52-61``)
+    differs: ``scales=[6, ..., 10], f_min=64, power=2, mel_scale="htk", log_floor=1e-5,
+    framing="full", reduction="weights"`` reproduces it (power mels, the L2 on log10 mels,
+    divided by 10). With ``log`` both terms compare log10(max(S, 1e-5)) instead.
 
     Args:
         sample_rate (int): Hz.
@@ -60,10 +108,20 @@ class EnCodecFrequencyLoss(nn.Module):
         n_mels (int): mel bands.
         alphas (list[float] | None): alpha_i per scale (default 1 each).
         normalized (bool): normalise the STFT by the window's L2 norm.
-        log (bool): compare log10 mel spectrograms.
+        log (bool): compare log10(max(S, 1e-5)) in both terms.
+        f_min (float): lowest mel band edge in Hz.
+        power (float): 1 for magnitude, 2 for power spectrograms.
+        mel_scale (str): "slaney" (Slaney's scale, area-normalised bands, librosa's
+            default) or "htk" (HTK scale, unit-peak bands, torchaudio's default).
+        log_floor (float | None): when set, the L2 term compares log10(log_floor + S).
+        framing (str): "center" (reflect-pad n / 2 on both sides, librosa) or "full"
+            (:func:`full_frames`).
+        reduction (str): divide the sum over scales by their number ("scales") or by
+            sum_i (1 + alpha_i) ("weights").
 
     Raises:
-        ValueError: empty scales, scales below 2, or ``alphas`` of another length.
+        ValueError: empty scales, scales below 2, ``alphas`` of another length, ``log``
+            with ``log_floor``, or an unknown ``mel_scale``, ``framing`` or ``reduction``.
     """
 
     def __init__(
@@ -74,6 +132,12 @@ class EnCodecFrequencyLoss(nn.Module):
         alphas: list[float] | None = None,
         normalized: bool = True,
         log: bool = False,
+        f_min: float = 0.0,
+        power: float = 1.0,
+        mel_scale: str = "slaney",
+        log_floor: float | None = None,
+        framing: str = "center",
+        reduction: str = "scales",
     ):
         super().__init__()
         scales = list(range(5, 12)) if scales is None else scales
@@ -83,15 +147,44 @@ class EnCodecFrequencyLoss(nn.Module):
                 f"scales {scales} must be a non-empty list of ints >= 2, alphas {alphas} "
                 "one per scale"
             )
+        for name, value, allowed in (
+            ("mel_scale", mel_scale, MEL_SCALES),
+            ("framing", framing, FRAMINGS),
+            ("reduction", reduction, REDUCTIONS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} not supported; choose one of {list(allowed)}")
+        if log and log_floor is not None:
+            raise ValueError(f"log=True and log_floor={log_floor} exclude each other")
         self.alphas = [float(a) for a in alphas]
-        self.log = log
+        self.log, self.log_floor, self.framing, self.power = log, log_floor, framing, power
+        self.n_ffts = [2**i for i in scales]
         self.mels = nn.ModuleList(
-            MelSpectrogram(sample_rate, 2**i, 2**i // 4, n_mels=n_mels, log=log) for i in scales
+            MelSpectrogram(
+                sample_rate,
+                n,
+                n // 4,
+                n_mels=n_mels,
+                f_min=f_min,
+                power=power,
+                log=log,
+                center=framing == "center",
+                htk=mel_scale == "htk",
+                norm="slaney" if mel_scale == "slaney" else None,
+            )
+            for n in self.n_ffts
         )
         self.gains = [
-            float(torch.hann_window(2**i).pow(2).sum().rsqrt()) if normalized else 1.0
-            for i in scales
+            float(torch.hann_window(n).pow(2).sum().rsqrt()) ** power if normalized else 1.0
+            for n in self.n_ffts
         ]
+        self.divisor = len(scales) if reduction == "scales" else sum(1.0 + a for a in self.alphas)
+
+    def _spectrogram(self, mel: MelSpectrogram, wav: Tensor, gain: float) -> Tensor:
+        if self.framing == "full":
+            wav = full_frames(wav, mel.n_fft, mel.hop_length)
+        s = mel(wav)  # (B, n_mels, frames)
+        return s if self.log else s * gain  # normalised STFT: S scales with gain^power
 
     def forward(self, ref: Tensor, est: Tensor) -> Tensor:
         """Loss between a reference and an estimate.
@@ -105,12 +198,13 @@ class EnCodecFrequencyLoss(nn.Module):
         """
         total = ref.new_zeros(())
         for mel, alpha, gain in zip(self.mels, self.alphas, self.gains):
-            s_ref, s_est = mel(ref), mel(est)  # (B, n_mels, frames)
-            if not self.log:
-                s_ref, s_est = s_ref * gain, s_est * gain  # normalised STFT (linear in it)
-            diff = s_ref - s_est
-            total = total + diff.abs().mean() + alpha * diff.pow(2).mean()
-        return total / len(self.mels)
+            s_ref, s_est = self._spectrogram(mel, ref, gain), self._spectrogram(mel, est, gain)
+            l1 = (s_ref - s_est).abs().mean()
+            if self.log_floor is not None:
+                s_ref = torch.log10(self.log_floor + s_ref)
+                s_est = torch.log10(self.log_floor + s_est)
+            total = total + l1 + alpha * (s_ref - s_est).pow(2).mean()
+        return total / self.divisor
 
 
 @LOSSES.register("encodec")
@@ -131,13 +225,22 @@ class EnCodecLoss(nn.Module):
         balancer_total_norm (float): reference norm R.
         balancer_ema_decay (float): beta of the gradient-norm EMA.
         balancer_per_batch_item (bool): per-example gradient norms.
-        adversarial_loss_type (str): "hinge" (EnCodec) or "mse".
-        relative_feature_matching (bool): divide by the real features' mean magnitude.
+        adversarial_loss_type (str): "hinge" (the paper's eq. 3), "hinge_linear" (the
+            authors' code: generator loss -mean D_k(x̂)) or "mse".
+        relative_feature_matching (bool): divide by the real features' mean magnitude
+            (the paper; the authors' code does not).
         freq_scales (list[int] | None): exponents of the mel windows (default 5..11).
         freq_n_mels (int): mel bands.
         freq_alphas (list[float] | None): L2 weights per scale (default 1).
         freq_normalized (bool): window-normalised STFT.
         freq_log (bool): log10 mel spectrograms instead of magnitudes.
+        freq_f_min (float): lowest mel band edge in Hz.
+        freq_power (float): 1 magnitude, 2 power mel spectrograms.
+        freq_mel_scale (str): "slaney" or "htk".
+        freq_log_floor (float | None): L2 term on log10(floor + S) when set.
+        freq_framing (str): "center" or "full".
+        freq_reduction (str): "scales" or "weights".
+        (the ``freq_*`` options are :class:`EnCodecFrequencyLoss`'s)
 
     Raises:
         ValueError: negative or all-zero balanced weights, an unknown loss type, or a bad
@@ -164,6 +267,12 @@ class EnCodecLoss(nn.Module):
         freq_alphas: list[float] | None = None,
         freq_normalized: bool = True,
         freq_log: bool = False,
+        freq_f_min: float = 0.0,
+        freq_power: float = 1.0,
+        freq_mel_scale: str = "slaney",
+        freq_log_floor: float | None = None,
+        freq_framing: str = "center",
+        freq_reduction: str = "scales",
     ):
         super().__init__()
         if adversarial_loss_type not in LOSS_TYPES:
@@ -193,7 +302,18 @@ class EnCodecLoss(nn.Module):
         self.adversarial_loss_type = adversarial_loss_type
         self.relative_feature_matching = relative_feature_matching
         self.freq_loss = EnCodecFrequencyLoss(
-            sample_rate, freq_scales, freq_n_mels, freq_alphas, freq_normalized, freq_log
+            sample_rate,
+            freq_scales,
+            freq_n_mels,
+            freq_alphas,
+            freq_normalized,
+            freq_log,
+            freq_f_min,
+            freq_power,
+            freq_mel_scale,
+            freq_log_floor,
+            freq_framing,
+            freq_reduction,
         )
 
     def generator(
@@ -228,16 +348,16 @@ class EnCodecLoss(nn.Module):
             raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
         w = self.weights
         balanced: dict[str, Tensor] = {}
-        if w["time"] > 0:
-            balanced["time"] = (wav - wav_hat).abs().mean()
-        if w["freq"] > 0:
-            balanced["freq"] = self.freq_loss(wav, wav_hat)
         if fake_outs is not None and w["adv"] > 0:
             balanced["adv"] = generator_adversarial_loss(fake_outs, self.adversarial_loss_type)
         if fake_outs is not None and real_outs is not None and w["feat"] > 0:
             balanced["feat"] = feature_matching_loss(
                 real_outs, fake_outs, relative=self.relative_feature_matching
             )
+        if w["time"] > 0:
+            balanced["time"] = (wav - wav_hat).abs().mean()
+        if w["freq"] > 0:
+            balanced["freq"] = self.freq_loss(wav, wav_hat)
         other: dict[str, Tensor] = {}
         if commitment_loss is not None and w["commit"] > 0:
             other["commit"] = commitment_loss

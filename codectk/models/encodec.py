@@ -5,16 +5,23 @@ Défossez, Copet, Synnaeve, Adi, "High Fidelity Neural Audio Compression", TMLR 
 
 * Encoder/decoder (§3.1): SEANet (:mod:`codectk.nn.seanet`) with C = 32 channels, strides
   (2, 4, 5, 8), one residual unit per block (kernel 3, hidden C/2, 1x1-conv skip), a
-  two-layer LSTM at the bottleneck, ELU, D = 128, weight norm; causal with zero padding
-  at 24 kHz, non-causal with reflect padding and time-wise group norm at 48 kHz.
+  two-layer LSTM at the bottleneck, ELU, D = 128, weight norm; causal at 24 kHz (left
+  padding, reflected as the released model's ``causal_pad_mode``), non-causal with
+  reflect padding and time-wise group norm at 48 kHz.
 * Residual vector quantisation (§3.2): 1024-entry EMA codebooks (k-means init, dead-code
   replacement, commitment loss), hop 320 -> 75 Hz at 24 kHz, 10 bits per codebook, so
   2/4/8/16/32 codebooks give 1.5/3/6/12/24 kbps; at 48 kHz (150 Hz) 2/4/8/16 codebooks
-  give 3/6/12/24 kbps. One model serves every bandwidth: in training each batch uses the codebooks of a bandwidth drawn uniformly
-  from ``target_bandwidths`` (§3.2, "variable bandwidth"); at decoding
+  give 3/6/12/24 kbps. One model serves every bandwidth: in training each batch uses the
+  codebooks of a bandwidth drawn uniformly from ``target_bandwidths`` (§3.2, "variable
+  bandwidth"; the authors' training code, audiocraft 1.3.0, draws K' uniformly in 1..K
+  instead: ``n_quantizers_sampling="uniform"``); at decoding
   ``n_quantizers_for_bandwidth(kbps)`` selects them.
 * Losses (§3.4) are the ``encodec`` loss (:mod:`codectk.losses.encodec_loss`) with the
   loss balancer; the discriminator is ``ms_stft``.
+
+The class defaults are codectk's quantizer; ``conf/encodec_*.yaml`` set the options that
+make it train as audiocraft's (``detach_residual``, ``ema_init``, ``dead_code``,
+``n_quantizers_sampling``; docs/parity.md).
 
 Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
 (encoder + decoder; the codebooks are buffers): 14,851,810.
@@ -32,6 +39,8 @@ from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
 from codectk.quantization.rvq import ResidualVectorQuantizer
 from codectk.quantization.vq import broadcast_
 from codectk.registry import check_kwargs
+
+N_QUANTIZERS_SAMPLING = ("targets", "uniform")
 
 
 @CODECS.register("encodec")
@@ -71,8 +80,17 @@ class EnCodec(AutoencoderCodec):
         threshold_ema_dead_code (float): dead-code replacement threshold (0: never).
         target_bandwidths (list[float] | None): kbps the model is trained for (None:
             [1.5, 3, 6, 12, 24]); each must be a bitrate of 1..K codebooks.
-        quantizer_dropout (float): probability that a training batch uses the codebooks
-            of a bandwidth drawn from ``target_bandwidths`` instead of all K.
+        quantizer_dropout (float): probability that a training batch uses fewer than all
+            K codebooks, K' drawn as ``n_quantizers_sampling`` says.
+        n_quantizers_sampling (str): "targets" (the paper, §3.2: the codebooks of a
+            bandwidth drawn uniformly from ``target_bandwidths``) or "uniform" (the
+            authors' training code: K' uniform in 1..K, audiocraft
+            ``quantization/vq.py:78-79``).
+        detach_residual (bool): the residual quantiser subtracts detached stage outputs
+            (audiocraft ``core_vq.py:372-382``; see :mod:`codectk.quantization.rvq`).
+        ema_init (str): "weighted" or "unweighted" (audiocraft's) codebook EMA state.
+        dead_code (str): "reset" or "before_ema" (audiocraft's) dead-code replacement
+            (see :class:`codectk.quantization.vq.EuclideanCodebook`).
 
     Raises:
         ValueError: for a bad norm, strides, channels, or a target bandwidth that no
@@ -107,12 +125,21 @@ class EnCodec(AutoencoderCodec):
         threshold_ema_dead_code: float = 2.0,
         target_bandwidths: list[float] | None = None,
         quantizer_dropout: float = 1.0,
+        n_quantizers_sampling: str = "targets",
+        detach_residual: bool = False,
+        ema_init: str = "weighted",
+        dead_code: str = "reset",
     ):
         super().__init__()
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
         if not 0.0 <= quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
+        if n_quantizers_sampling not in N_QUANTIZERS_SAMPLING:
+            raise ValueError(
+                f"n_quantizers_sampling {n_quantizers_sampling!r} not supported; choose one "
+                f"of {list(N_QUANTIZERS_SAMPLING)}"
+            )
         seanet: dict[str, Any] = dict(
             channels=channels,
             dimension=dimension,
@@ -142,7 +169,10 @@ class EnCodec(AutoencoderCodec):
             kmeans_init=kmeans_init,
             kmeans_iters=kmeans_iters,
             threshold_ema_dead_code=threshold_ema_dead_code,
-            quantizer_dropout=0.0,  # the bandwidth is drawn here, not uniformly in 1..K
+            quantizer_dropout=0.0,  # K' is drawn here (training_n_quantizers)
+            ema_init=ema_init,
+            dead_code=dead_code,
+            detach_residual=detach_residual,
         )
         self.sample_rate = sample_rate
         self.channels = channels
@@ -150,6 +180,7 @@ class EnCodec(AutoencoderCodec):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self.quantizer_dropout = quantizer_dropout
+        self.n_quantizers_sampling = n_quantizers_sampling
         bws = [1.5, 3.0, 6.0, 12.0, 24.0] if target_bandwidths is None else target_bandwidths
         if not bws:
             raise ValueError("target_bandwidths must not be empty")
@@ -157,19 +188,25 @@ class EnCodec(AutoencoderCodec):
         self.target_n_quantizers = [self.n_quantizers_for_bandwidth(b) for b in bws]
 
     def training_n_quantizers(self, device: torch.device) -> int | None:
-        """Variable-bandwidth training: the codebooks of a random target bandwidth.
+        """Variable-bandwidth training: K' codebooks for this batch.
 
-        With probability ``quantizer_dropout`` a bandwidth is drawn uniformly from
-        ``target_bandwidths`` (else all K codebooks); under ``torch.distributed`` rank 0's
-        draw is broadcast so every rank runs the same codebooks (EMA updates stay in sync).
+        With probability ``quantizer_dropout`` (one ``torch.rand`` draw, none when it is
+        1), K' is the codebook count of a bandwidth drawn uniformly from
+        ``target_bandwidths`` ("targets") or uniform in 1..K ("uniform": one
+        ``torch.randint(1, K + 1)`` draw, as audiocraft); else all K. Under
+        ``torch.distributed`` rank 0's draw is broadcast so every rank runs the same
+        codebooks (EMA updates stay in sync).
 
         Returns:
             int: K' for this batch.
         """
         n = torch.tensor(self.n_codebooks, device=device)
-        if torch.rand(()) < self.quantizer_dropout:
-            i = int(torch.randint(len(self.target_n_quantizers), ()))
-            n.fill_(self.target_n_quantizers[i])
+        if self.quantizer_dropout >= 1.0 or torch.rand(()) < self.quantizer_dropout:
+            if self.n_quantizers_sampling == "uniform":
+                n.fill_(int(torch.randint(1, self.n_codebooks + 1, (1,))))
+            else:
+                i = int(torch.randint(len(self.target_n_quantizers), ()))
+                n.fill_(self.target_n_quantizers[i])
         return int(broadcast_(n))
 
 

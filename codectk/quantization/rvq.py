@@ -7,8 +7,13 @@ bitrate scalability with quantizer dropout".
 Algorithm 1: y_hat = 0; residual = z; for i = 1..K': y_hat += Q_i(residual);
 residual -= Q_i(residual). Each Q_i is an EMA :class:`~codectk.quantization.vq.VectorQuantizer`.
 Each stage uses the straight-through estimator and the residual is formed from the
-straight-through output (as EnCodec and DAC do), so the gradient of z_q w.r.t. z is the
-identity when no projection is used.
+straight-through output (as the encodec 0.1.1 package, AudioDec and DAC do): the residual
+has no gradient w.r.t. z past the first stage, so only the first stage's commitment loss
+reaches the encoder, and the gradient of z_q w.r.t. z is the identity when no projection
+is used. With ``detach_residual`` (AudioCraft, the authors' training code for EnCodec,
+``audiocraft/quantization/core_vq.py:372-382``) each stage's output is detached before it
+is subtracted, so every stage's commitment loss reaches the encoder, and the sum gets one
+straight-through estimator at the end in training.
 """
 
 from __future__ import annotations
@@ -99,9 +104,13 @@ class ResidualVectorQuantizer(nn.Module):
             drawing K' uniformly from 1..K for the batch (SoundStream draws per example with
             probability 1; one K' per batch keeps codes rectangular). Under
             ``torch.distributed`` rank 0's draw is broadcast.
+        ema_init (str), dead_code (str), random_init (str): codebook options, see
+            :class:`~codectk.quantization.vq.EuclideanCodebook`.
+        detach_residual (bool): subtract each stage's detached output (see module doc).
 
     Raises:
-        ValueError: for ``n_codebooks < 1`` or ``quantizer_dropout`` outside [0, 1].
+        ValueError: for ``n_codebooks < 1``, ``quantizer_dropout`` outside [0, 1] or a bad
+            codebook option.
     """
 
     def __init__(
@@ -116,6 +125,10 @@ class ResidualVectorQuantizer(nn.Module):
         kmeans_iters: int = 10,
         threshold_ema_dead_code: float = 2.0,
         quantizer_dropout: float = 0.0,
+        ema_init: str = "weighted",
+        dead_code: str = "reset",
+        random_init: str = "kaiming_uniform",
+        detach_residual: bool = False,
     ):
         super().__init__()
         if n_codebooks < 1:
@@ -126,6 +139,7 @@ class ResidualVectorQuantizer(nn.Module):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self.quantizer_dropout = quantizer_dropout
+        self.detach_residual = detach_residual
         self.layers = nn.ModuleList(
             VectorQuantizer(
                 dimension,
@@ -136,6 +150,9 @@ class ResidualVectorQuantizer(nn.Module):
                 kmeans_init,
                 kmeans_iters,
                 threshold_ema_dead_code,
+                ema_init,
+                dead_code,
+                random_init,
             )
             for _ in range(n_codebooks)
         )
@@ -184,10 +201,14 @@ class ResidualVectorQuantizer(nn.Module):
         codes, losses = [], []
         for layer in self.layers[:n]:
             q, c, loss = layer(residual)
+            if self.detach_residual:
+                q = q.detach()
             residual = residual - q
             z_q = z_q + q
             codes.append(c)
             losses.append(loss)
+        if self.detach_residual and self.training:
+            z_q = z + (z_q - z).detach()  # straight-through for the sum of the stages
         return QuantizerOutput(
             z_q=z_q,
             codes=torch.stack(codes, dim=1),  # K' x (B, F) -> (B, K', F)

@@ -9,6 +9,15 @@
   stay unused ("dead codes") by random frames of the current batch: SoundStream
   (Zeghidour et al., TASLP 2021, §III-C).
 
+Three options reproduce the authors' codebooks where they differ from codectk's defaults
+(all derived from lucidrains' vector-quantize-pytorch): ``ema_init="unweighted"`` starts
+the EMA from embed_avg = the codewords and cluster sizes = the k-means counts (zeros
+without k-means), as EnCodec/AudioCraft (``audiocraft/quantization/core_vq.py:115-138``)
+and AudioDec (``layers/vq_module.py:40-43``); ``dead_code="before_ema"`` is
+AudioCraft's order (``core_vq.py:142-158, 205-217``); ``random_init="normal"`` is
+AudioDec's codebook draw. ``test/parity/test_encodec_quantizer.py`` and
+``test/parity/test_audiodec_quantizer.py`` compare them with the authors' code.
+
 Distributed data parallel: when ``torch.distributed`` is initialised, the per-batch
 cluster counts and embedding sums are all-reduced (summed) before the EMA update, and the
 k-means initialisation and the replacement vectors are broadcast from rank 0, so every
@@ -101,6 +110,11 @@ def kmeans(samples: Tensor, num_clusters: int, num_iters: int = 10) -> tuple[Ten
     return means, counts
 
 
+EMA_INITS = ("weighted", "unweighted")
+DEAD_CODES = ("reset", "before_ema")
+RANDOM_INITS = ("kaiming_uniform", "normal")
+
+
 class EuclideanCodebook(nn.Module):
     """A codebook of ``codebook_size`` vectors of size ``dim`` trained by EMA.
 
@@ -108,6 +122,25 @@ class EuclideanCodebook(nn.Module):
     their EMA sums and counts (``embed = embed_avg / smoothed(cluster_size)``);
     ``initialized`` whether the first training batch has been seen. With ``kmeans_init``
     the codebook is all zeros until then, so an untrained codebook maps everything to 0.
+
+    EMA state at the start (``ema_init``):
+
+    * "weighted" (codectk): consistent with the codebook, cluster sizes max(n_i, 1) (n_i
+      the k-means counts; 1 without k-means) and embed_avg = codeword x cluster size;
+    * "unweighted" (EnCodec/AudioCraft, AudioDec): embed_avg = the codewords and cluster
+      sizes n_i, zeros without k-means, so codewords unused by the first batch jump to
+      embed_avg / (smoothed count near 0) in the first update.
+
+    Dead codes, codewords whose EMA cluster size is below ``threshold_ema_dead_code``
+    (``dead_code``):
+
+    * "reset" (codectk): checked after the EMA update; each takes a random frame of the
+      batch and its EMA state restarts at (frame x threshold, threshold);
+    * "before_ema" (AudioCraft's order): checked on the counts before this batch's update;
+      the codebook rows take frames of ``V`` drawn from the batch (randperm, or randint
+      when the batch has fewer than V frames), then the EMA update recomputes every
+      codeword as embed_avg / smoothed counts, which overwrites them: the step ends with
+      the codebook it would have without replacement, and the random draw is made.
 
     Args:
         dim (int): vector size D.
@@ -119,9 +152,15 @@ class EuclideanCodebook(nn.Module):
         epsilon (float): Laplace smoothing constant of the cluster sizes.
         threshold_ema_dead_code (float): codewords whose EMA cluster size (frames per
             batch) falls below this are replaced by random frames of the batch (0: never).
+        ema_init (str): "weighted" or "unweighted" (above).
+        dead_code (str): "reset" or "before_ema" (above).
+        random_init (str): codebook without k-means: "kaiming_uniform" (rows of a (V, D)
+            Kaiming-uniform draw, as EnCodec) or "normal" (standard normal drawn as a
+            (D, V) matrix and transposed, as AudioDec).
 
     Raises:
-        ValueError: for a decay outside [0, 1) or a non-positive size.
+        ValueError: for a decay outside [0, 1), a non-positive size or an unknown
+            ``ema_init``, ``dead_code`` or ``random_init``.
     """
 
     def __init__(
@@ -133,12 +172,22 @@ class EuclideanCodebook(nn.Module):
         decay: float = 0.99,
         epsilon: float = 1e-5,
         threshold_ema_dead_code: float = 2.0,
+        ema_init: str = "weighted",
+        dead_code: str = "reset",
+        random_init: str = "kaiming_uniform",
     ):
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay {decay} must lie in [0, 1)")
         if dim < 1 or codebook_size < 1:
             raise ValueError(f"dim {dim} and codebook_size {codebook_size} must be positive")
+        for name, value, allowed in (
+            ("ema_init", ema_init, EMA_INITS),
+            ("dead_code", dead_code, DEAD_CODES),
+            ("random_init", random_init, RANDOM_INITS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} not supported; choose one of {list(allowed)}")
         self.dim = dim
         self.codebook_size = codebook_size
         self.kmeans_init = kmeans_init
@@ -146,12 +195,16 @@ class EuclideanCodebook(nn.Module):
         self.decay = decay
         self.epsilon = epsilon
         self.threshold_ema_dead_code = threshold_ema_dead_code
+        self.ema_init, self.dead_code, self.random_init = ema_init, dead_code, random_init
         embed = torch.zeros(codebook_size, dim)
-        if not kmeans_init:
+        if not kmeans_init and random_init == "kaiming_uniform":
             nn.init.kaiming_uniform_(embed)
-        # cluster_size 1 and embed_avg = embed make embed = embed_avg / cluster_size hold.
+        elif not kmeans_init:
+            embed = torch.randn(dim, codebook_size).t().contiguous()  # (D, V) -> (V, D)
+        # "weighted": cluster_size 1 and embed_avg = embed make embed = embed_avg / cluster_size
+        start = 1.0 if ema_init == "weighted" else 0.0
         self.register_buffer("initialized", torch.tensor(False))
-        self.register_buffer("cluster_size", torch.ones(codebook_size))
+        self.register_buffer("cluster_size", torch.full((codebook_size,), start))
         self.register_buffer("embed", embed)
         self.register_buffer("embed_avg", embed.clone())
 
@@ -164,10 +217,13 @@ class EuclideanCodebook(nn.Module):
         """
         if self.kmeans_init:
             means, counts = kmeans(x.to(self.embed.dtype), self.codebook_size, self.kmeans_iters)
-            counts = counts.clamp(min=1)  # an empty cluster counts as one frame
             self.embed.copy_(means)
+            if self.ema_init == "weighted":
+                counts = counts.clamp(min=1)  # an empty cluster counts as one frame
+                self.embed_avg.copy_(means * counts[:, None])
+            else:
+                self.embed_avg.copy_(means)
             self.cluster_size.copy_(counts)
-            self.embed_avg.copy_(means * counts[:, None])
         for buf in (self.embed, self.embed_avg, self.cluster_size):
             broadcast_(buf)
         self.initialized.fill_(True)
@@ -219,16 +275,19 @@ class EuclideanCodebook(nn.Module):
 
     @torch.no_grad()
     def ema_update_(self, flat: Tensor, codes: Tensor) -> None:
-        """One EMA step (VQ-VAE eq. 6-8) on a batch, then dead-code replacement.
+        """One EMA step (VQ-VAE eq. 6-8) on a batch, with dead-code replacement.
 
         N_i <- gamma N_i + (1 - gamma) n_i;  m_i <- gamma m_i + (1 - gamma) sum_j z_ij;
         e_i = m_i / N~_i with N~_i = (N_i + eps) / (sum N + V eps) * sum N. The batch counts
-        n_i and sums are all-reduced over ranks first.
+        n_i and sums are all-reduced over ranks first. Dead codes are replaced after the
+        update ("reset") or before it ("before_ema").
 
         Args:
             flat (Tensor): (N, D) batch vectors.
             codes (Tensor): (N,) their codes.
         """
+        if self.dead_code == "before_ema":
+            self.expire_codes_(flat)
         counts = torch.bincount(codes, minlength=self.codebook_size).to(flat.dtype)  # (V,)
         sums = torch.zeros_like(self.embed).index_add_(0, codes, flat)  # (V, D)
         all_reduce_sum_(counts)
@@ -240,14 +299,16 @@ class EuclideanCodebook(nn.Module):
             (self.cluster_size + self.epsilon) / (total + self.codebook_size * self.epsilon) * total
         )
         self.embed.copy_(self.embed_avg / smoothed[:, None])
-        self.expire_codes_(flat)
+        if self.dead_code == "reset":
+            self.expire_codes_(flat)
 
     @torch.no_grad()
     def expire_codes_(self, flat: Tensor) -> None:
         """Replace codewords with EMA cluster size < threshold by random batch vectors.
 
-        Replaced entries restart with cluster size = threshold. The decision is identical on
-        all ranks (cluster sizes are synchronised); the vectors come from rank 0.
+        "reset": replaced entries restart with cluster size = threshold; "before_ema": only
+        the codebook rows change (see the class doc). The decision is identical on all
+        ranks (cluster sizes are synchronised); the vectors come from rank 0.
 
         Args:
             flat (Tensor): (N, D) batch vectors.
@@ -257,6 +318,10 @@ class EuclideanCodebook(nn.Module):
         dead = self.cluster_size < self.threshold_ema_dead_code  # (V,)
         n_dead = int(dead.sum())
         if n_dead == 0:
+            return
+        if self.dead_code == "before_ema":
+            new = broadcast_(sample_vectors(flat, self.codebook_size).contiguous())  # (V, D)
+            self.embed.copy_(torch.where(dead[:, None], new, self.embed))
             return
         new = broadcast_(sample_vectors(flat, n_dead).contiguous())  # (n_dead, D)
         self.embed[dead] = new
@@ -279,6 +344,7 @@ class VectorQuantizer(nn.Module):
         kmeans_init (bool): k-means initialisation on the first training batch.
         kmeans_iters (int): k-means iterations.
         threshold_ema_dead_code (float): dead-code threshold (0: never replace).
+        ema_init (str), dead_code (str), random_init (str): see :class:`EuclideanCodebook`.
     """
 
     def __init__(
@@ -291,6 +357,9 @@ class VectorQuantizer(nn.Module):
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
         threshold_ema_dead_code: float = 2.0,
+        ema_init: str = "weighted",
+        dead_code: str = "reset",
+        random_init: str = "kaiming_uniform",
     ):
         super().__init__()
         cdim = dim if codebook_dim is None else codebook_dim
@@ -298,7 +367,16 @@ class VectorQuantizer(nn.Module):
         self.project_in: nn.Module = nn.Linear(dim, cdim) if project else nn.Identity()
         self.project_out: nn.Module = nn.Linear(cdim, dim) if project else nn.Identity()
         self.codebook = EuclideanCodebook(
-            cdim, codebook_size, kmeans_init, kmeans_iters, decay, epsilon, threshold_ema_dead_code
+            cdim,
+            codebook_size,
+            kmeans_init,
+            kmeans_iters,
+            decay,
+            epsilon,
+            threshold_ema_dead_code,
+            ema_init,
+            dead_code,
+            random_init,
         )
         self.codebook_size = codebook_size
 

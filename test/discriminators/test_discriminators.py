@@ -149,6 +149,35 @@ def test_ms_stft_rejects_short_input():
         disc(torch.zeros(1, 1, 200))
 
 
+def test_ms_stft_first_conv_is_plain_unless_norm_first_conv():
+    plain = DISCRIMINATORS.build("ms_stft", make_ms_stft_conf())
+    normed = DISCRIMINATORS.build("ms_stft", make_ms_stft_conf(norm_first_conv=True))
+    assert "discriminators.0.convs.0.weight" in dict(plain.named_parameters())
+    assert "discriminators.0.convs.1.parametrizations.weight.original0" in dict(
+        plain.named_parameters()
+    )
+    assert "discriminators.0.convs.0.parametrizations.weight.original0" in dict(
+        normed.named_parameters()
+    )
+    n_plain = sum(p.numel() for p in plain.parameters())
+    assert sum(p.numel() for p in normed.parameters()) == n_plain + 3 * 4  # g: one per filter
+
+
+@pytest.mark.parametrize("norm_first_conv", [True, False])
+def test_ms_stft_checkpoints_of_either_first_conv_layout_load(wav, norm_first_conv):
+    torch.manual_seed(0)
+    source = DISCRIMINATORS.build("ms_stft", make_ms_stft_conf(norm_first_conv=norm_first_conv))
+    target = DISCRIMINATORS.build("ms_stft", make_ms_stft_conf(norm_first_conv=not norm_first_conv))
+    target.load_state_dict(source.state_dict())
+    with torch.no_grad():
+        for a, b in zip(source(wav), target(wav)):
+            for ta, tb in zip(a, b):
+                if norm_first_conv:  # (g, v) folded into the weight the normed conv used
+                    assert torch.equal(tb, ta)
+                else:  # w split into (||w||, w): rounding
+                    torch.testing.assert_close(tb, ta, rtol=1e-6, atol=1e-7)
+
+
 def test_combined_concatenates_in_order(wav):
     torch.manual_seed(0)
     conf = {"discriminators": {"msd": make_msd_conf(), "stft": make_stft_conf()}}

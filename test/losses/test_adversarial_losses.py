@@ -36,6 +36,14 @@ def test_hinge_generator_loss_by_hand():
     assert float(generator_adversarial_loss(FAKE, "hinge")) == pytest.approx(2.125)
 
 
+def test_hinge_linear_generator_loss_is_minus_mean_logit_and_d_loss_is_hinge():
+    # -mean D: [-2, 0, 0.5] -> 0.5 ; [-0.5, -3] -> 1.75 ; average 1.125
+    assert float(generator_adversarial_loss(FAKE, "hinge_linear")) == pytest.approx(1.125)
+    assert float(discriminator_loss(REAL, FAKE, "hinge_linear")) == float(
+        discriminator_loss(REAL, FAKE, "hinge")
+    )
+
+
 def test_mse_losses_by_hand():
     # real: (1 - D)^2: [0.25, 1, 4] -> 1.75 ; [0, 1] -> 0.5 ; fake: D^2: [4, 0, .25], [.25, 9]
     expected_d = (1.75 + 0.5) / 2 + (4.25 / 3 + 4.625) / 2
@@ -45,7 +53,9 @@ def test_mse_losses_by_hand():
 
 
 def test_unknown_loss_type_and_mismatch_raise():
-    with pytest.raises(ValueError, match=r"'wgan' not supported; choose one of \['hinge', 'mse'\]"):
+    with pytest.raises(
+        ValueError, match=r"'wgan' not supported; choose one of \['hinge', 'mse', 'hinge_linear'\]"
+    ):
         discriminator_loss(REAL, FAKE, "wgan")
     with pytest.raises(ValueError, match="real vs"):
         discriminator_loss(REAL, FAKE[:1])

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from codectk.features import MelSpectrogram
+from codectk.features import MelSpectrogram, mel_filterbank
 from codectk.losses import LOSSES
 from codectk.losses.balancer import Balancer
 from codectk.losses.encodec_loss import EnCodecFrequencyLoss
@@ -98,6 +98,55 @@ def test_frequency_loss_matches_definition():
         d = (mel(x) - mel(y)) * gain
         expected += d.abs().mean() + alpha * d.pow(2).mean()
     torch.testing.assert_close(loss(x, y), expected / 2)
+
+
+def _power_htk_mel(wav, n):
+    """16-band power HTK mel from 64 Hz of full frames (window n, hop n / 4), by hand."""
+    hop, window = n // 4, torch.hann_window(n)
+    p = (n - hop) // 2
+    wav = torch.nn.functional.pad(wav, (p, p), mode="reflect")
+    frames = math.ceil((wav.shape[-1] - n) / hop) + 1  # every sample in a full frame
+    wav = torch.nn.functional.pad(wav, (0, (frames - 1) * hop + n - wav.shape[-1]))
+    spec = torch.stft(wav[:, 0], n, hop, window=window, center=False, return_complex=True)
+    fbank = mel_filterbank(16000, n, 16, f_min=64.0, htk=True, norm=None)
+    return fbank @ (spec.abs() / window.pow(2).sum().sqrt()) ** 2  # (B, 16, frames)
+
+
+def test_frequency_loss_authors_variant_matches_definition():
+    """The audiocraft options: full frames, power HTK mels from 64 Hz, MSE on log10 mels."""
+    g = torch.Generator().manual_seed(2)
+    x, y = 0.1 * torch.randn(2, 1, 1000, generator=g), 0.1 * torch.randn(2, 1, 1000, generator=g)
+    loss = EnCodecFrequencyLoss(
+        16000,
+        scales=[6, 7],
+        n_mels=16,
+        f_min=64.0,
+        power=2.0,
+        mel_scale="htk",
+        log_floor=1e-5,
+        framing="full",
+        reduction="weights",
+        alphas=[1.0, 3.0],
+    )
+    expected = 0.0
+    for i, alpha in zip((6, 7), (1.0, 3.0)):
+        m_x, m_y = _power_htk_mel(x, 2**i), _power_htk_mel(y, 2**i)
+        assert m_x.shape[-1] == math.ceil(1000 / (2**i // 4))
+        d_log = torch.log10(1e-5 + m_x) - torch.log10(1e-5 + m_y)
+        expected += (m_x - m_y).abs().mean() + alpha * d_log.pow(2).mean()
+    torch.testing.assert_close(loss(x, y), expected / (2 + 1 + 3), rtol=1e-5, atol=0.0)
+    assert float(loss(x, x)) == 0.0
+
+
+def test_frequency_loss_option_errors():
+    with pytest.raises(ValueError, match=r"mel_scale 'x' not supported; choose one of"):
+        EnCodecFrequencyLoss(16000, mel_scale="x")
+    with pytest.raises(ValueError, match=r"framing 'x' .*\['center', 'full'\]"):
+        EnCodecFrequencyLoss(16000, framing="x")
+    with pytest.raises(ValueError, match=r"reduction 'x' .*\['scales', 'weights'\]"):
+        EnCodecFrequencyLoss(16000, reduction="x")
+    with pytest.raises(ValueError, match="exclude each other"):
+        EnCodecFrequencyLoss(16000, log=True, log_floor=1e-5)
 
 
 def test_encodec_loss_balances_time_and_frequency_and_adds_commitment():

@@ -112,6 +112,14 @@ def test_variable_bandwidth_training_and_stereo():
         EnCodec(**encodec_tiny_conf(target_bandwidths=[1.0]))
 
 
+def test_uniform_n_quantizers_sampling_covers_every_count():
+    torch.manual_seed(0)
+    codec = EnCodec(**encodec_tiny_conf(kmeans_iters=1, n_quantizers_sampling="uniform"))
+    assert {codec.training_n_quantizers(torch.device("cpu")) for _ in range(40)} == {1, 2, 3, 4}
+    with pytest.raises(ValueError, match=r"n_quantizers_sampling 'x' not supported"):
+        EnCodec(**encodec_tiny_conf(n_quantizers_sampling="x"))
+
+
 def test_one_generator_and_one_discriminator_step(tmp_path: Path, dumped):
     conf = load_yaml(TINY_YAML)
     conf.update(batch_size=2, segment_duration=0.2, discriminator_start_step=0)

@@ -103,3 +103,22 @@ def test_registry_builds_rvq_and_rejects_unknown_keys():
     assert isinstance(rvq, ResidualVectorQuantizer) and len(rvq.layers) == 2
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['bins'\]"):
         QUANTIZERS.build("rvq", {"bins": 16})
+
+
+def test_detached_residual_sends_every_stage_commitment_to_the_input():
+    z = mixture_latents(frames=8)
+    for detach in (False, True):
+        torch.manual_seed(0)
+        rvq = ResidualVectorQuantizer(8, 3, 16, kmeans_iters=5, detach_residual=detach).train()
+        zg = z.clone().requires_grad_(True)
+        out = rvq(zg)  # k-means init and one EMA step
+        # straight-through either way: dz_q/dz is the identity
+        torch.testing.assert_close(torch.autograd.grad(out.z_q.sum(), zg)[0], torch.ones_like(z))
+        rvq.eval()  # fixed codebooks: the commitment loss by hand
+        out = rvq(zg)
+        got = torch.autograd.grad(out.commitment_loss, zg)[0]
+        qs = [rvq.layers[i].codebook.decode(out.codes[:, i]).transpose(1, 2) for i in range(3)]
+        residuals = [zg, zg - qs[0], zg - qs[0] - qs[1]]  # q_i are constants
+        stages = residuals if detach else residuals[:1]  # else r_2, r_3 have no gradient
+        expected = sum(((r - q) ** 2).mean() for r, q in zip(stages, qs)) / 3
+        torch.testing.assert_close(got, torch.autograd.grad(expected, zg)[0])

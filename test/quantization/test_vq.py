@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from codectk.quantization.vq import EuclideanCodebook, VectorQuantizer
+from codectk.quantization.vq import EuclideanCodebook, VectorQuantizer, kmeans
 
 
 def gaussian_mixture(n, dim, n_centres, seed, spread=0.05, scale=3.0):
@@ -76,6 +76,80 @@ def test_no_update_in_eval_or_encode():
         assert torch.equal(v, state[k]), k
     book(x)
     assert not torch.equal(book.embed, state["embed"])
+
+
+def test_unknown_codebook_options_raise_naming_the_choices():
+    with pytest.raises(ValueError, match=r"ema_init 'x' not supported; choose one of"):
+        EuclideanCodebook(4, 8, ema_init="x")
+    with pytest.raises(ValueError, match=r"dead_code 'x' .*\['reset', 'before_ema'\]"):
+        EuclideanCodebook(4, 8, dead_code="x")
+    with pytest.raises(ValueError, match=r"random_init 'x' not supported"):
+        EuclideanCodebook(4, 8, random_init="x")
+
+
+def test_unweighted_ema_init_keeps_kmeans_counts_and_unscaled_sums():
+    torch.manual_seed(0)
+    x = torch.randn(5, 4).repeat(40, 1)  # 5 distinct frames for 16 codewords: empty clusters
+    book = EuclideanCodebook(4, 16, kmeans_iters=5, ema_init="unweighted", decay=0.5)
+    book.train()
+    torch.manual_seed(1)
+    book.init_embed_(x)
+    torch.manual_seed(1)
+    means, counts = kmeans(x, 16, 5)
+    assert torch.equal(book.embed, means) and torch.equal(book.embed_avg, means)
+    assert torch.equal(book.cluster_size, counts) and (counts == 0).any()
+    plain = EuclideanCodebook(4, 16, kmeans_init=False, ema_init="unweighted")
+    assert torch.equal(plain.cluster_size, torch.zeros(16))
+    assert torch.equal(plain.embed_avg, plain.embed)
+
+
+def test_unweighted_ema_init_without_kmeans_scales_unused_codewords_by_decay_over_eps():
+    """AudioDec's start: codewords unused by the first batch end at 0.8 / 1e-5 times."""
+    torch.manual_seed(0)
+    book = EuclideanCodebook(
+        8,
+        64,
+        kmeans_init=False,
+        threshold_ema_dead_code=0.0,
+        decay=0.8,
+        ema_init="unweighted",
+        random_init="normal",
+    ).train()
+    start = book.embed.clone()
+    x = torch.randn(100, 8)
+    _, codes = book(x)
+    unused = torch.ones(64, dtype=torch.bool)
+    unused[codes.unique()] = False
+    ratio = book.embed[unused].norm(dim=1) / start[unused].norm(dim=1)
+    assert unused.any() and torch.allclose(ratio, torch.full_like(ratio, 8e4), rtol=1e-3)
+    for _ in range(5):
+        assert not unused[book(x)[1].unique()].any()  # never chosen again
+
+
+def test_normal_random_init_is_a_d_by_v_draw():
+    torch.manual_seed(3)
+    book = EuclideanCodebook(4, 16, kmeans_init=False, random_init="normal")
+    torch.manual_seed(3)
+    assert torch.equal(book.embed, torch.randn(4, 16).t())
+
+
+def test_before_ema_dead_codes_are_overwritten_by_the_update_but_drawn():
+    x, _ = gaussian_mixture(64, 4, n_centres=4, seed=6)
+    books = {}
+    for name, threshold in (("before_ema", 2.0), ("none", 0.0)):
+        torch.manual_seed(0)
+        book = EuclideanCodebook(
+            4, 16, kmeans_init=False, threshold_ema_dead_code=threshold, dead_code="before_ema"
+        )
+        book.train()
+        torch.manual_seed(1)
+        book(x)
+        books[name] = (book, torch.rand(()))
+    (replaced, r1), (untouched, r0) = books["before_ema"], books["none"]
+    for key in ("embed", "embed_avg", "cluster_size"):
+        assert torch.equal(getattr(replaced, key), getattr(untouched, key)), key
+    assert r1 != r0  # the replacement drew 16 frames from the random stream
+    assert (replaced.cluster_size < 2.0).any()  # there were dead codes to replace
 
 
 @pytest.mark.parametrize("codebook_dim", [None, 3])
