@@ -14,6 +14,7 @@ from codectk.losses.diffusion_loss import ModelOnlyLoss
 from codectk.losses.encodec_loss import EnCodecFrequencyLoss, EnCodecLoss
 from codectk.losses.esc_loss import ESCLoss
 from codectk.losses.funcodec_loss import FunCodecLoss
+from codectk.losses.hificodec_loss import HiFiCodecLoss
 from codectk.losses.spectral import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -28,6 +29,7 @@ __all__ = [
     "EnCodecLoss",
     "ESCLoss",
     "FunCodecLoss",
+    "HiFiCodecLoss",
     "MultiResolutionSTFTLoss",
     "ModelOnlyLoss",
     "MultiScaleMelLoss",
