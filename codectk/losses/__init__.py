@@ -15,6 +15,7 @@ from codectk.losses.encodec_loss import EnCodecFrequencyLoss, EnCodecLoss
 from codectk.losses.esc_loss import ESCLoss
 from codectk.losses.funcodec_loss import FunCodecLoss
 from codectk.losses.hificodec_loss import HiFiCodecLoss
+from codectk.losses.ladiffcodec_loss import LaDiffCodecAELoss
 from codectk.losses.spectral import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -30,6 +31,7 @@ __all__ = [
     "ESCLoss",
     "FunCodecLoss",
     "HiFiCodecLoss",
+    "LaDiffCodecAELoss",
     "MultiResolutionSTFTLoss",
     "ModelOnlyLoss",
     "MultiScaleMelLoss",
