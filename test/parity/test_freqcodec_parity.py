@@ -40,6 +40,7 @@ from test.parity.convs import (
     conv_pairs,
     copy_convs,
     float64_stft_windows,
+    ms_stft_first_conv_kind,
     norm_kind,
 )
 
@@ -211,7 +212,7 @@ def test_discriminator_layout_matches_funcodec():
     # FunCodec weight-normalises every conv but the first of each scale
     # (encodec_disc.py:70-72: NormConv2d without norm=)
     assert [k for k, _ in kinds] == (["none"] + ["weight"] * 5) * 3
-    assert [k for _, k in kinds][1:6] == ["weight"] * 5
+    assert [k for _, k in kinds] == ([ms_stft_first_conv_kind()] + ["weight"] * 5) * 3
 
 
 def test_discriminator_forward_backward_equals_funcodec():
