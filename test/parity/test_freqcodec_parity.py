@@ -371,6 +371,39 @@ def test_structured_dropout_commitment_equals_funcodec():
     torch.testing.assert_close(out.commitment_loss, losses_ref.mean(), rtol=1e-6, atol=0)
 
 
+def test_freqcodec_rvq_training_steps_equal_funcodec():
+    """Eight training steps of FreqCodec's configured RVQ (tiny sizes) against FunCodec's,
+    K' drawn per step as FunCodec does: codes, z_q, commitment and every codebook buffer.
+    Needs the RVQ options that reproduce the encodec-style EMA start and dead-code order
+    (``ema_init``, ``dead_code`` of codectk's RVQ), which FreqCodec's preset must set."""
+    import inspect
+
+    if "ema_init" not in inspect.signature(ResidualVectorQuantizer).parameters:
+        pytest.skip("codectk's RVQ has no ema_init / dead_code options on this tree")
+    conf = freqcodec_tiny_conf(kmeans_iters=5, codebook_size=16)
+    ours = CODECS.build("freqcodec", conf).quantizer.double().train()
+    ref = _funcodec_rvq(4, 16, 32, 2.0, quantize_dropout=True, rand_num_quant=[1, 2, 4])
+    ref = ref.double().train()
+    for step in range(8):
+        z = _latents(50 + step, (2, 32, 30)).double()
+        random.seed(step)
+        k = random.choice([1, 2, 4])
+        random.seed(step)
+        torch.manual_seed(100 + step)
+        q_ref, codes_ref, losses_ref, _ = ref(z.clone())
+        torch.manual_seed(100 + step)
+        out = ours(z.clone(), k)
+        assert torch.equal(out.codes, codes_ref[:k].transpose(0, 1)), step
+        torch.testing.assert_close(out.z_q, q_ref, rtol=1e-12, atol=1e-12)
+        # FunCodec adds the losses to a float32 zero (core_vq.py / ddp_core_vq.py)
+        torch.testing.assert_close(out.commitment_loss * k / 4, losses_ref.mean().double(),
+                                   rtol=1e-6, atol=0)  # fmt: skip
+        for i, layer in enumerate(ours.layers):
+            for name in ("embed", "embed_avg", "cluster_size"):
+                got, want = getattr(layer.codebook, name), getattr(ref, name)[i]
+                torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12, msg=f"{name} {i}")
+
+
 # ------------------------------------------------------------------ generator
 def _copy_norms_and_lstms(ref: torch.nn.Module, ours: torch.nn.Module) -> None:
     """GroupNorm affine parameters (set to random values on both) and LSTM weights."""
