@@ -25,8 +25,9 @@ Changed for codectk: (1) the STFT uses "same" padding (:class:`~codectk.nn.stft.
 T / 160 frames instead of torchaudio's centred T / 160 + 1), so F = T / 320 code frames
 decode to exactly F * 320 samples; (2) no per-utterance RMS normalisation
 (``audio_normalize``): its scale is side information that codectk's code files do not
-carry; (3) FunCodec's extra ``enc_quant_loss`` (squared MSE of z_q vs z) is left out,
-the RVQ commitment loss remains.
+carry. FunCodec's extra ``enc_quant_loss`` (squared MSE of z_q vs z) is left out: with
+the straight-through z_q its gradient is zero. Training losses: ``loss: funcodec``
+(:mod:`codectk.losses.funcodec_loss`); docs/parity.md says what was compared.
 """
 
 from __future__ import annotations
