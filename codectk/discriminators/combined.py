@@ -10,6 +10,11 @@ Configuration::
 
 is SoundStream's setup (§3.4: the wave-based MelGAN discriminator plus the STFT
 discriminator); ``{mpd: {}, msd: {}}`` is HiFi-GAN's.
+
+``logits_as_features: [mpd, hifigan_msd]`` makes those members' logits count as a feature
+map too, as HiFi-GAN's own code does (its ``DiscriminatorP`` / ``DiscriminatorS`` append
+the ``conv_post`` output to ``fmap``, so ``feature_loss`` matches it; AcademiCodec's
+HiFi-Codec trains so, ``academicodec/models/hificodec/models.py:239,294``).
 """
 
 from __future__ import annotations
@@ -27,17 +32,31 @@ class CombinedDiscriminator(nn.Module):
         discriminators (dict[str, dict | None]): registered discriminator name -> its
             constructor keyword arguments (``None`` or ``{}`` for the defaults). Order is
             kept: the output lists follow it.
+        logits_as_features (list[str] | None): members whose sub-discriminators' logits
+            are also returned as their last feature map (each inner list then ends
+            ``[..., logits, logits]``), so feature matching includes them.
 
     Raises:
-        ValueError: an empty mapping, an unknown name (listing the valid ones) or an
-            invalid sub-configuration (see :meth:`codectk.registry.Registry.build`).
+        ValueError: an empty mapping, an unknown name (listing the valid ones), an
+            invalid sub-configuration (see :meth:`codectk.registry.Registry.build`) or a
+            ``logits_as_features`` entry that is not a member.
     """
 
-    def __init__(self, discriminators: dict[str, dict | None]):
+    def __init__(
+        self,
+        discriminators: dict[str, dict | None],
+        logits_as_features: list[str] | None = None,
+    ):
         super().__init__()
         if not discriminators:
             choices = [n for n in DISCRIMINATORS.names() if n != "combined"]
             raise ValueError(f"discriminators is empty; name at least one of {choices}")
+        self.logits_as_features = list(logits_as_features or [])
+        unknown = [n for n in self.logits_as_features if n not in discriminators]
+        if unknown:
+            raise ValueError(
+                f"logits_as_features {unknown} are not members; choose from {list(discriminators)}"
+            )
         self.discriminators = nn.ModuleDict(
             {name: DISCRIMINATORS.build(name, conf) for name, conf in discriminators.items()}
         )
@@ -50,9 +69,13 @@ class CombinedDiscriminator(nn.Module):
 
         Returns:
             list[list[Tensor]]: the members' sub-discriminator lists, concatenated in
-            configuration order (each inner list: feature maps, then logits).
+            configuration order (each inner list: feature maps, then logits; for the
+            ``logits_as_features`` members the logits appear as the last feature map too).
         """
         outs: list[list[Tensor]] = []
-        for disc in self.discriminators.values():
-            outs.extend(disc(wav))
+        for name, disc in self.discriminators.items():
+            sub = disc(wav)
+            if name in self.logits_as_features:
+                sub = [[*o, o[-1]] for o in sub]
+            outs.extend(sub)
         return outs

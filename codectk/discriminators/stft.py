@@ -309,6 +309,10 @@ class MultiScaleSTFTDiscriminator(nn.Module):
         normalized (bool): divide each STFT by its window's L2 norm.
         norm_first_conv (bool): weight-normalise each scale's first conv too (codectk's
             layout before it followed the authors'; either layout's checkpoints load).
+        logits_pool (bool): average-pool each scale's logits over (frames, bins) with
+            ``AvgPool2d(4, stride=2, padding=1, count_include_pad=False)``, as FunCodec's
+            copy does (``funcodec/models/discriminator/encodec_disc.py:133,141``); the
+            feature maps are not pooled.
 
     Raises:
         ValueError: lists of different lengths, a window longer than its FFT, or an even
@@ -329,6 +333,7 @@ class MultiScaleSTFTDiscriminator(nn.Module):
         negative_slope: float = 0.2,
         normalized: bool = True,
         norm_first_conv: bool = False,
+        logits_pool: bool = False,
     ):
         super().__init__()
         n_ffts = [2048, 1024, 512, 256, 128] if n_ffts is None else n_ffts
@@ -363,6 +368,9 @@ class MultiScaleSTFTDiscriminator(nn.Module):
             )
             for n, h, w in zip(n_ffts, hop_lengths, win_lengths)
         )
+        self.logits_pool = (
+            nn.AvgPool2d(4, stride=2, padding=1, count_include_pad=False) if logits_pool else None
+        )
 
     def forward(self, wav: Tensor) -> list[list[Tensor]]:
         """Discriminate a waveform at every STFT resolution.
@@ -372,6 +380,10 @@ class MultiScaleSTFTDiscriminator(nn.Module):
 
         Returns:
             list[list[Tensor]]: per scale, feature maps (B, C_l, frames, bins_l) then
-            logits (B, 1, frames, bins_L).
+            logits (B, 1, frames, bins_L) (with ``logits_pool``: (B, 1, frames // 2,
+            bins_L // 2)).
         """
-        return [disc(wav) for disc in self.discriminators]
+        outs = [disc(wav) for disc in self.discriminators]
+        if self.logits_pool is not None:
+            outs = [[*o[:-1], self.logits_pool(o[-1])] for o in outs]
+        return outs

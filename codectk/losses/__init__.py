@@ -1,5 +1,5 @@
 """Training losses: spectral reconstruction, adversarial, feature matching, and the
-registered training objectives (``loss: codec_gan``, ``encodec``, ``dac`` + ``loss_conf``)."""
+registered training objectives (``loss: codec_gan``, ``encodec``, ``dac``, ``funcodec``, ... + ``loss_conf``)."""
 
 from codectk.losses.adversarial import (
     discriminator_loss,
@@ -13,6 +13,9 @@ from codectk.losses.dac_loss import DACLoss
 from codectk.losses.diffusion_loss import ModelOnlyLoss
 from codectk.losses.encodec_loss import EnCodecFrequencyLoss, EnCodecLoss
 from codectk.losses.esc_loss import ESCLoss
+from codectk.losses.funcodec_loss import FunCodecLoss
+from codectk.losses.hificodec_loss import HiFiCodecLoss
+from codectk.losses.ladiffcodec_loss import LaDiffCodecAELoss
 from codectk.losses.spectral import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -26,6 +29,9 @@ __all__ = [
     "EnCodecFrequencyLoss",
     "EnCodecLoss",
     "ESCLoss",
+    "FunCodecLoss",
+    "HiFiCodecLoss",
+    "LaDiffCodecAELoss",
     "MultiResolutionSTFTLoss",
     "ModelOnlyLoss",
     "MultiScaleMelLoss",

@@ -25,8 +25,9 @@ Changed for codectk: (1) the STFT uses "same" padding (:class:`~codectk.nn.stft.
 T / 160 frames instead of torchaudio's centred T / 160 + 1), so F = T / 320 code frames
 decode to exactly F * 320 samples; (2) no per-utterance RMS normalisation
 (``audio_normalize``): its scale is side information that codectk's code files do not
-carry; (3) FunCodec's extra ``enc_quant_loss`` (squared MSE of z_q vs z) is left out,
-the RVQ commitment loss remains.
+carry. FunCodec's extra ``enc_quant_loss`` (squared MSE of z_q vs z) is left out: with
+the straight-through z_q its gradient is zero. Training losses: ``loss: funcodec``
+(:mod:`codectk.losses.funcodec_loss`); docs/parity.md says what was compared.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from codectk.models.base import CODECS, AutoencoderCodec
+from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
 from codectk.nn.seanet2d import SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
 from codectk.quantization.rvq import ResidualVectorQuantizer
@@ -48,6 +49,7 @@ from codectk.quantization.vq import broadcast_
 from codectk.registry import check_kwargs
 
 _EPS = 1e-6
+COMMITMENT_AVERAGES = ("used", "all")
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,15 @@ class FreqCodec(AutoencoderCodec):
         threshold_ema_dead_code (float): dead-code threshold (0: never).
         quantizer_dropout_choices (list[int] | None): structured quantizer dropout: the
             K' values a training batch draws from uniformly (None: always all K).
+        commitment_average (str): "used" averages the commitment loss over the K'
+            codebooks of the batch; "all" over all K, the dropped ones counting 0, as
+            FunCodec (``penalty = mean(commit_loss)`` over its K stages,
+            ``funcodec/modules/quantization/vq.py:101``), i.e. the "used" value x K' / K.
 
     Raises:
-        ValueError: for an unknown ``input_mode`` or ``norm``, STFT sizes, strides that do
-            not reduce the bins to 1, or dropout choices outside 1..K.
+        ValueError: for an unknown ``input_mode``, ``norm`` or ``commitment_average``, STFT
+            sizes, strides that do not reduce the bins to 1, or dropout choices outside
+            1..K.
     """
 
     def __init__(
@@ -161,8 +168,14 @@ class FreqCodec(AutoencoderCodec):
         kmeans_iters: int = 50,
         threshold_ema_dead_code: float = 2.0,
         quantizer_dropout_choices: list[int] | None = None,
+        commitment_average: str = "used",
     ):
         super().__init__()
+        if commitment_average not in COMMITMENT_AVERAGES:
+            raise ValueError(
+                f"commitment_average {commitment_average!r} not supported; choose one of "
+                f"{list(COMMITMENT_AVERAGES)}"
+            )
         if input_mode not in DOMAINS:
             raise ValueError(
                 f"input_mode {input_mode!r} not supported; choose one of {sorted(DOMAINS)}"
@@ -212,6 +225,7 @@ class FreqCodec(AutoencoderCodec):
             **net,
         )
         self.quantizer_dropout_choices = choices
+        self.commitment_average = commitment_average
         self.sample_rate = sample_rate
         self.hop_length = stft_hop_length * math.prod(r[1] for r in ratios)
         self.n_codebooks = n_codebooks
@@ -224,6 +238,14 @@ class FreqCodec(AutoencoderCodec):
         index = int(torch.randint(len(self.quantizer_dropout_choices), ()))
         n = torch.tensor(self.quantizer_dropout_choices[index], device=device)
         return int(broadcast_(n))
+
+    def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
+        """See :meth:`AutoencoderCodec.forward`; with ``commitment_average: all`` the
+        commitment loss is averaged over all K codebooks (dropped ones count 0)."""
+        out = super().forward(wav, n_quantizers)
+        if self.commitment_average == "all":
+            out.commitment_loss = out.commitment_loss * (out.n_quantizers / self.n_codebooks)
+        return out
 
     def latent(self, wav: Tensor) -> Tensor:
         """(B, 1, T) -> latent (B, D, ceil(T / hop_length)); T is right-padded with zeros."""
@@ -279,8 +301,9 @@ def freqcodec_16k_conf() -> dict[str, Any]:
         ema_decay=0.99,
         kmeans_init=True,
         kmeans_iters=50,
-        threshold_ema_dead_code=2.0,
+        threshold_ema_dead_code=0.0,
         quantizer_dropout_choices=[1, 2, 4, 8, 16, 32],
+        commitment_average="all",
     )
 
 

@@ -13,14 +13,14 @@ High Fidelity Audio Codec", arXiv 2305.02765, 2023; released as AcademiCodec
   stages each, 1024 entries: K = 4 codebooks, 4 * 10 bits per frame, i.e. 2 kbps at
   16 kHz (50 Hz) and 3 kbps at 24 kHz (75 Hz) (AcademiCodec's ``config_16k_320d.json`` and
   ``config_24k_320d.json``).
-* Discriminators (AcademiCodec ``train.py``): HiFi-GAN's MPD and MSD plus EnCodec's MS-STFT, trained with
-  least-squares GAN losses, feature matching and mel reconstruction.
-
-Changed for codectk: the codebooks are EMA codebooks with k-means initialisation and
-dead-code replacement (as SoundStream/EnCodec, shared with every codectk RVQ) instead of
-AcademiCodec's gradient-trained ``nn.Embedding`` codebooks with a codebook loss (weight 1)
-and commitment loss (0.25); so the codebooks are buffers, not parameters (AcademiCodec
-counts 4 x 1024 x 256 = 1,048,576 codebook parameters in its quantizer).
+  ``codebook_update: gradient`` learns the codebooks by gradient as AcademiCodec's
+  ``Quantizer`` does: 4 x 1024 x 256 = 1,048,576 parameters, a codebook loss and a
+  commitment loss (AcademiCodec weights them 1 and 0.25, x 10). ``ema`` trains them by EMA
+  with k-means initialisation and dead-code replacement instead (buffers, as every codectk
+  RVQ).
+* Discriminators (AcademiCodec ``train.py``): HiFi-GAN's MPD and MSD plus EnCodec's
+  MS-STFT, trained with least-squares GAN losses, feature matching and mel reconstruction
+  (:mod:`codectk.losses.hificodec_loss`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ from codectk.registry import check_kwargs
 
 @CODECS.register("hificodec")
 class HiFiCodec(AutoencoderCodec):
-    """HiFi-Codec (generator). Defaults are AcademiCodec's 16 kHz, hop-320 model.
+    """HiFi-Codec (generator). Defaults are AcademiCodec's 16 kHz, hop-320 model, except
+    ``codebook_update`` and ``output_negative_slope``, whose defaults ("ema", 0.01) keep
+    models configured before they existed unchanged; :func:`hificodec_16k_conf` and the
+    paper configs set AcademiCodec's ("gradient", 0.1).
 
     Args:
         sample_rate (int): audio rate in Hz.
@@ -46,6 +49,8 @@ class HiFiCodec(AutoencoderCodec):
             them reversed as strides; hop = their product (default [8, 5, 4, 2]).
         upsample_kernel_sizes (list[int] | None): their kernels (default [16, 11, 8, 4]).
         upsample_initial_channel (int): decoder channels after its input conv.
+        output_negative_slope (float): LeakyReLU slope before the decoder's output conv
+            (AcademiCodec's Generator: 0.1; HiFi-GAN's: 0.01).
         resblock (str): MRF block type, "1" or "2" (HiFi-GAN ResBlock1/2).
         resblock_kernel_sizes (list[int] | None): MRF kernels (default [3, 7, 11]).
         resblock_dilation_sizes (list[list[int]] | None): MRF dilations (default
@@ -53,15 +58,19 @@ class HiFiCodec(AutoencoderCodec):
         n_groups (int): GRVQ groups G.
         n_codebooks_per_group (int): residual stages per group; K = G * stages.
         codebook_size (int): entries per codebook.
-        ema_decay (float): EMA decay of the codebooks.
-        kmeans_init (bool): k-means initialisation of the codebooks on the first batch.
-        kmeans_iters (int): k-means iterations.
-        threshold_ema_dead_code (float): dead-code threshold in frames per batch (0: never).
+        codebook_update (str): "gradient" (AcademiCodec's learned codebooks) or "ema".
+        ema_decay (float | None): EMA decay of the codebooks ("ema" only; None: 0.99).
+        kmeans_init (bool | None): k-means initialisation of the codebooks on the first
+            batch ("ema" only; None: True).
+        kmeans_iters (int | None): k-means iterations ("ema" only; None: 50).
+        threshold_ema_dead_code (float | None): dead-code threshold in frames per batch,
+            0: never ("ema" only; None: 2).
         quantizer_dropout (float): probability that a training batch uses n ~ U{1..stages}
             stages of every group (HiFi-Codec: 0, always all).
 
     Raises:
-        ValueError: for inconsistent layout or quantizer settings.
+        ValueError: for inconsistent layout or quantizer settings (an EMA option with
+            ``codebook_update: gradient`` included).
     """
 
     def __init__(
@@ -72,16 +81,18 @@ class HiFiCodec(AutoencoderCodec):
         upsample_rates: list[int] | None = None,
         upsample_kernel_sizes: list[int] | None = None,
         upsample_initial_channel: int = 512,
+        output_negative_slope: float = 0.01,
         resblock: str = "1",
         resblock_kernel_sizes: list[int] | None = None,
         resblock_dilation_sizes: list[list[int]] | None = None,
         n_groups: int = 2,
         n_codebooks_per_group: int = 2,
         codebook_size: int = 1024,
-        ema_decay: float = 0.99,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 50,
-        threshold_ema_dead_code: float = 2.0,
+        codebook_update: str = "ema",
+        ema_decay: float | None = None,
+        kmeans_init: bool | None = None,
+        kmeans_iters: int | None = None,
+        threshold_ema_dead_code: float | None = None,
         quantizer_dropout: float = 0.0,
     ):
         super().__init__()
@@ -99,6 +110,13 @@ class HiFiCodec(AutoencoderCodec):
             ),
         )
         self.encoder = HiFiCodecEncoder(n_filters, dimension, **layout)
+        if codebook_update == "ema":  # this family's EMA defaults
+            ema_decay = 0.99 if ema_decay is None else ema_decay
+            kmeans_init = True if kmeans_init is None else kmeans_init
+            kmeans_iters = 50 if kmeans_iters is None else kmeans_iters
+            threshold_ema_dead_code = (
+                2.0 if threshold_ema_dead_code is None else threshold_ema_dead_code
+            )
         self.quantizer = GroupResidualVectorQuantizer(
             dimension=dimension,
             n_groups=n_groups,
@@ -109,8 +127,14 @@ class HiFiCodec(AutoencoderCodec):
             kmeans_iters=kmeans_iters,
             threshold_ema_dead_code=threshold_ema_dead_code,
             quantizer_dropout=quantizer_dropout,
+            codebook_update=codebook_update,
         )
-        self.decoder = HiFiGANGenerator(dimension, upsample_initial_channel, **layout)
+        self.decoder = HiFiGANGenerator(
+            dimension,
+            upsample_initial_channel,
+            output_negative_slope=output_negative_slope,
+            **layout,
+        )
         self.sample_rate = sample_rate
         self.hop_length = math.prod(layout["upsample_rates"])
         self.n_codebooks = self.quantizer.n_codebooks
@@ -149,16 +173,14 @@ def hificodec_16k_conf() -> dict[str, Any]:
         upsample_rates=[8, 5, 4, 2],
         upsample_kernel_sizes=[16, 11, 8, 4],
         upsample_initial_channel=512,
+        output_negative_slope=0.1,
         resblock="1",
         resblock_kernel_sizes=[3, 7, 11],
         resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
         n_groups=2,
         n_codebooks_per_group=2,
         codebook_size=1024,
-        ema_decay=0.99,
-        kmeans_init=True,
-        kmeans_iters=50,
-        threshold_ema_dead_code=2.0,
+        codebook_update="gradient",
         quantizer_dropout=0.0,
     )
 
@@ -176,7 +198,8 @@ def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
     """``codec_conf`` of a toy HiFi-Codec for tests and the CPU demo.
 
     16 kHz, hop 320 (50 Hz), C = 4, D = 32, decoder 64 channels, one MRF kernel (3) with
-    ResBlock2 dilations (1, 3), 2 groups x 2 stages x 64 entries (1.2 kbps).
+    ResBlock2 dilations (1, 3), 2 groups x 2 stages x 64 entries (1.2 kbps), codebooks
+    learned by gradient as the paper-size model's.
 
     Args:
         **overrides: replacement values for any :class:`HiFiCodec` argument.
@@ -197,7 +220,6 @@ def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         resblock_kernel_sizes=[3],
         resblock_dilation_sizes=[[1, 3]],
         codebook_size=64,
-        kmeans_iters=10,
     )
     check_kwargs(HiFiCodec, overrides, where="hificodec_tiny_conf")
     conf.update(overrides)

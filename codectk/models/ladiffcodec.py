@@ -8,7 +8,7 @@ Diffusion", ICASSP 2024 (arXiv 2311.08330), §2 and Fig. 1. Three separately tra
    is the condition c (B, D_c, F_c);
 2. a continuous autoencoder (:class:`ContinuousAE`, ``codec: continuous_ae``): a SEANet
    encoder/decoder without quantisation, trained alone with reconstruction and
-   adversarial losses, whose latent z (B, D, F) has a higher frame rate (hop 32 in the
+   adversarial losses (``loss: ladiffcodec_ae``, the authors' objective), whose latent z (B, D, F) has a higher frame rate (hop 32 in the
    authors' README configuration: ``enc_ratios 8 4``, ``rep_dims 128``, ``n_filters 32``,
    ``lstm 2``, ``n_residual_layers 1``; 1,086,050 parameters);
 3. a DDPM (:mod:`codectk.diffusion`) over the scaled latent z / s with the 1-D U-Net

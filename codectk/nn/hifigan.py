@@ -128,6 +128,9 @@ class HiFiGANGenerator(nn.Module):
         resblock (str): "1" (ResBlock1) or "2" (ResBlock2).
         resblock_kernel_sizes (Sequence[int]): MRF kernels k_r.
         resblock_dilation_sizes (Sequence[Sequence[int]]): MRF dilations D_r.
+        output_negative_slope (float): slope of the LeakyReLU before the output conv
+            (HiFi-GAN's official code: 0.01, PyTorch's default; AcademiCodec's HiFi-Codec
+            decoder: 0.1, ``academicodec/models/hificodec/models.py:176``).
 
     Raises:
         ValueError: see :func:`check_hifigan_args`.
@@ -142,8 +145,10 @@ class HiFiGANGenerator(nn.Module):
         resblock: str,
         resblock_kernel_sizes: Sequence[int],
         resblock_dilation_sizes: Sequence[Sequence[int]],
+        output_negative_slope: float = 0.01,
     ):
         super().__init__()
+        self.output_negative_slope = output_negative_slope
         check_hifigan_args(
             upsample_rates,
             upsample_kernel_sizes,
@@ -183,7 +188,7 @@ class HiFiGANGenerator(nn.Module):
                 y = self.resblocks[j](x)
                 acc = y if acc is None else acc + y
             x = acc / self.num_kernels  # MRF: mean of the residual blocks
-        x = self.conv_post(F.leaky_relu(x))  # default slope 0.01, as HiFi-GAN
+        x = self.conv_post(F.leaky_relu(x, self.output_negative_slope))
         return torch.tanh(x)
 
 

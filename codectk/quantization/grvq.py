@@ -16,10 +16,20 @@ Code layout (as AcademiCodec's ``Quantizer``): stage-major, codebook index
 group and keeping the first ``K' = n * G`` codebooks keeps the first n stages of every group.
 ``n_quantizers`` must therefore be a multiple of G.
 
-Each group is a :class:`~codectk.quantization.rvq.ResidualVectorQuantizer`, so every
-codebook is trained by EMA with k-means initialisation and dead-code replacement, and is
-synchronised across ``torch.distributed`` ranks exactly as RVQ's are (AcademiCodec instead
-learns its codebooks by gradient with a codebook loss; see :mod:`codectk.models.hificodec`).
+Codebooks (``codebook_update``):
+
+* "ema": each group is a :class:`~codectk.quantization.rvq.ResidualVectorQuantizer`, so
+  every codebook is trained by EMA with k-means initialisation and dead-code replacement,
+  and is synchronised across ``torch.distributed`` ranks exactly as RVQ's are;
+* "gradient": AcademiCodec's ``Quantizer_module`` codebooks (``models.py:430-442``), an
+  ``nn.Embedding`` of V x D / G initialised uniform in [-1/V, 1/V] and learned by gradient
+  through the codebook loss (VQ-VAE eq. 3, second term) ||sg(r) - q||^2; the commitment
+  loss ||r - sg(q)||^2 is returned beside it (AcademiCodec weights them 1 and 0.25,
+  ``models.py:476-477``, times 10 in ``train.py:287``). Both are means over the group's
+  elements, averaged over stages and groups (= AcademiCodec's means over all D channels,
+  averaged over its stages, ``models.py:506-507``). These codebooks are parameters, so
+  DDP averages their gradients.
+
 Quantizer dropout draws the number of stages n ~ U{1..N_q} once per batch (rank 0's draw
 is broadcast) and applies it to every group.
 """
@@ -27,11 +37,114 @@ is broadcast) and applies it to every group.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.quantization import QUANTIZERS
-from codectk.quantization.rvq import QuantizerOutput, ResidualVectorQuantizer
-from codectk.quantization.vq import broadcast_
+from codectk.quantization.rvq import (
+    QuantizerOutput,
+    ResidualVectorQuantizer,
+    residual_decode,
+    residual_encode,
+)
+from codectk.quantization.vq import broadcast_, nearest_codes
+
+CODEBOOK_UPDATES = ("ema", "gradient")
+_EMA_DEFAULTS = dict(
+    decay=0.99, epsilon=1e-5, kmeans_init=True, kmeans_iters=10, threshold_ema_dead_code=2.0
+)
+
+
+class LearnedCodebookVQ(nn.Module):
+    """One VQ stage whose codebook is learned by gradient (VQ-VAE, van den Oord et al. 2017).
+
+    Nearest codeword by squared Euclidean distance (eq. 1); the straight-through output
+    (eq. 3's gradient path); the codebook and commitment losses of eq. 3, unweighted.
+
+    Args:
+        dim (int): vector size D.
+        codebook_size (int): codewords V, initialised uniform in [-1/V, 1/V]
+            (AcademiCodec's ``Quantizer_module``).
+    """
+
+    def __init__(self, dim: int, codebook_size: int):
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.embedding = nn.Embedding(codebook_size, dim)
+        nn.init.uniform_(self.embedding.weight, -1.0 / codebook_size, 1.0 / codebook_size)
+
+    def forward(self, r: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Quantise residuals.
+
+        Args:
+            r (Tensor): (B, D, F).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor, Tensor]: straight-through z_q (B, D, F) (value:
+            the codewords; gradient w.r.t. r: identity), codes LongTensor (B, F), the
+            commitment loss mean (r - sg(q))^2 and the codebook loss mean (sg(r) - q)^2.
+        """
+        x = r.transpose(1, 2)  # (B, D, F) -> (B, F, D)
+        codes = self.encode(r)
+        q = self.embedding(codes)  # (B, F, D)
+        commitment = F.mse_loss(x, q.detach())
+        codebook = F.mse_loss(q, x.detach())
+        q = x + (q - x).detach()
+        return q.transpose(1, 2), codes, commitment, codebook  # (B, F, D) -> (B, D, F)
+
+    def encode(self, r: Tensor) -> Tensor:
+        """Codes (B, F) of residuals (B, D, F)."""
+        x = r.transpose(1, 2)  # (B, D, F) -> (B, F, D)
+        flat = x.detach().reshape(-1, x.shape[-1])  # (B * F, D)
+        return nearest_codes(flat, self.embedding.weight.detach()).view(x.shape[:-1])
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Codewords (B, D, F) of codes (B, F)."""
+        return self.embedding(codes.long()).transpose(1, 2)  # (B, F, D) -> (B, D, F)
+
+
+class LearnedResidualVQ(nn.Module):
+    """Residual VQ over :class:`LearnedCodebookVQ` stages (SoundStream Algorithm 1).
+
+    Args:
+        dimension (int): latent dimension D.
+        n_codebooks (int): stages K.
+        codebook_size (int): codewords per stage.
+    """
+
+    def __init__(self, dimension: int, n_codebooks: int, codebook_size: int):
+        super().__init__()
+        self.n_codebooks = n_codebooks
+        self.layers = nn.ModuleList(
+            LearnedCodebookVQ(dimension, codebook_size) for _ in range(n_codebooks)
+        )
+
+    def forward(self, z: Tensor, n: int) -> QuantizerOutput:
+        """Quantise with the first ``n`` stages; losses are means over the stages."""
+        residual, z_q = z, torch.zeros_like(z)
+        codes, commit, codebook = [], [], []
+        for layer in self.layers[:n]:
+            q, c, lc, lb = layer(residual)
+            residual = residual - q
+            z_q = z_q + q
+            codes.append(c)
+            commit.append(lc)
+            codebook.append(lb)
+        return QuantizerOutput(
+            z_q=z_q,
+            codes=torch.stack(codes, dim=1),  # n x (B, F) -> (B, n, F)
+            commitment_loss=torch.stack(commit).mean(),
+            codebook_loss=torch.stack(codebook).mean(),
+            n_quantizers=n,
+        )
+
+    def encode(self, z: Tensor, n: int) -> Tensor:
+        """Codes (B, n, F)."""
+        return residual_encode(self.layers, z, n)
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """z_q (B, D, F) of codes (B, n, F)."""
+        return residual_decode(self.layers, codes, self.n_codebooks)
 
 
 @QUANTIZERS.register("grvq")
@@ -44,18 +157,22 @@ class GroupResidualVectorQuantizer(nn.Module):
         n_codebooks_per_group (int): RVQ stages N_q per group; K = G * N_q codebooks.
         codebook_size (int): codewords per codebook.
         codebook_dim (int | None): codeword size inside each group (None: D / G, no
-            projection).
-        decay (float): EMA decay of the codebooks.
-        epsilon (float): Laplace smoothing constant.
-        kmeans_init (bool): k-means initialisation on the first training batch.
-        kmeans_iters (int): k-means iterations.
-        threshold_ema_dead_code (float): dead-code threshold (0: never replace).
+            projection; "ema" only).
+        decay (float | None): EMA decay of the codebooks ("ema" only; None: 0.99).
+        epsilon (float | None): Laplace smoothing constant ("ema" only; None: 1e-5).
+        kmeans_init (bool | None): k-means initialisation on the first training batch
+            ("ema" only; None: True).
+        kmeans_iters (int | None): k-means iterations ("ema" only; None: 10).
+        threshold_ema_dead_code (float | None): dead-code threshold, 0: never replace
+            ("ema" only; None: 2).
         quantizer_dropout (float): in training with ``n_quantizers=None``, probability of
             drawing the stages n ~ U{1..N_q} (all groups alike) instead of using all.
+        codebook_update (str): "ema" or "gradient" (see the module doc).
 
     Raises:
-        ValueError: for a D not divisible by G, fewer than one group or stage, or a
-            ``quantizer_dropout`` outside [0, 1].
+        ValueError: for a D not divisible by G, fewer than one group or stage, a
+            ``quantizer_dropout`` outside [0, 1], an unknown ``codebook_update``, or an
+            EMA option given with ``codebook_update: gradient``.
     """
 
     def __init__(
@@ -65,14 +182,34 @@ class GroupResidualVectorQuantizer(nn.Module):
         n_codebooks_per_group: int = 2,
         codebook_size: int = 1024,
         codebook_dim: int | None = None,
-        decay: float = 0.99,
-        epsilon: float = 1e-5,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 10,
-        threshold_ema_dead_code: float = 2.0,
+        decay: float | None = None,
+        epsilon: float | None = None,
+        kmeans_init: bool | None = None,
+        kmeans_iters: int | None = None,
+        threshold_ema_dead_code: float | None = None,
         quantizer_dropout: float = 0.0,
+        codebook_update: str = "ema",
     ):
         super().__init__()
+        if codebook_update not in CODEBOOK_UPDATES:
+            raise ValueError(
+                f"codebook_update {codebook_update!r} not supported; choose one of "
+                f"{list(CODEBOOK_UPDATES)}"
+            )
+        ema = dict(
+            decay=decay,
+            epsilon=epsilon,
+            kmeans_init=kmeans_init,
+            kmeans_iters=kmeans_iters,
+            threshold_ema_dead_code=threshold_ema_dead_code,
+        )
+        if codebook_update == "gradient":
+            given = sorted(
+                k for k, v in {**ema, "codebook_dim": codebook_dim}.items() if v is not None
+            )
+            if given:
+                raise ValueError(f"{given} apply to codebook_update 'ema' only, not 'gradient'")
+        ema = {k: _EMA_DEFAULTS[k] if v is None else v for k, v in ema.items()}
         if n_groups < 1 or n_codebooks_per_group < 1:
             raise ValueError(
                 f"n_groups {n_groups} and n_codebooks_per_group {n_codebooks_per_group} "
@@ -88,18 +225,17 @@ class GroupResidualVectorQuantizer(nn.Module):
         self.n_codebooks = n_groups * n_codebooks_per_group
         self.codebook_size = codebook_size
         self.quantizer_dropout = quantizer_dropout
+        self.codebook_update = codebook_update
         self.groups = nn.ModuleList(
-            ResidualVectorQuantizer(
+            LearnedResidualVQ(dimension // n_groups, n_codebooks_per_group, codebook_size)
+            if codebook_update == "gradient"
+            else ResidualVectorQuantizer(
                 dimension=dimension // n_groups,
                 n_codebooks=n_codebooks_per_group,
                 codebook_size=codebook_size,
                 codebook_dim=codebook_dim,
-                decay=decay,
-                epsilon=epsilon,
-                kmeans_init=kmeans_init,
-                kmeans_iters=kmeans_iters,
-                threshold_ema_dead_code=threshold_ema_dead_code,
                 quantizer_dropout=0.0,  # dropout is drawn here, once for all groups
+                **ema,
             )
             for _ in range(n_groups)
         )
@@ -151,7 +287,8 @@ class GroupResidualVectorQuantizer(nn.Module):
 
         Returns:
             QuantizerOutput: z_q (B, D, F), codes (B, K', F) stage-major, the commitment
-            loss averaged over groups (each averaged over its stages), codebook loss 0, K'.
+            and codebook losses averaged over groups (each averaged over its stages; the
+            codebook loss is 0 for EMA codebooks), K'.
 
         Raises:
             ValueError: for a bad ``z`` shape or ``n_quantizers``.
@@ -166,7 +303,7 @@ class GroupResidualVectorQuantizer(nn.Module):
             z_q=torch.cat([o.z_q for o in outs], dim=1),  # G x (B, D / G, F) -> (B, D, F)
             codes=self._interleave([o.codes for o in outs]),
             commitment_loss=torch.stack([o.commitment_loss for o in outs]).mean(),
-            codebook_loss=z.new_zeros(()),
+            codebook_loss=torch.stack([o.codebook_loss for o in outs]).mean(),
             n_quantizers=n * self.n_groups,
         )
 

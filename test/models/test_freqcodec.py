@@ -161,3 +161,18 @@ def test_registry_yaml_conf_and_errors():
         SEANet2dEncoder(3, 257, 8, 4, [[4, 1], [4, 2], [4, 1]])
     with pytest.raises(ValueError, match="norm 'batch_norm' not supported"):
         FreqCodec(**make_freqcodec_conf(norm="batch_norm"))
+
+
+def test_commitment_average_over_all_codebooks():
+    """FunCodec averages the commitment over all K stages, dropped ones 0 (``all``)."""
+    wav = seeded_wav(length=640)
+    outs = {}
+    for mode in ("used", "all"):
+        torch.manual_seed(0)
+        codec = FreqCodec(**make_freqcodec_conf(commitment_average=mode)).train()
+        with torch.no_grad():
+            outs[mode] = codec(wav, n_quantizers=2)
+    torch.testing.assert_close(outs["all"].commitment_loss, outs["used"].commitment_loss * 2 / 4)
+    assert torch.equal(outs["all"].wav, outs["used"].wav)
+    with pytest.raises(ValueError, match="commitment_average 'sum' not supported"):
+        FreqCodec(**make_freqcodec_conf(commitment_average="sum"))

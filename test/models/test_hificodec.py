@@ -27,6 +27,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def codec_conf(name: str) -> dict:
+    return load_yaml(REPO / "conf" / f"{name}.yaml")["codec_conf"]
+
+
 def make_hificodec_conf(**overrides):
     return hificodec_tiny_conf(**overrides)
 
@@ -82,24 +86,36 @@ def test_paper_configs(name, fs, frame_rate, kbps):
     assert codec.codebook_size == 1024 and codec.quantizer.n_groups == 2
     assert codec.bitrate() == pytest.approx(kbps)
     assert codec.bandwidths == pytest.approx([kbps / 2, kbps])
-    # AcademiCodec's Encoder (47,228,960) + Generator (15,353,346); its 4 x 1024 x 256
-    # gradient-trained codebooks are EMA buffers here
+    # AcademiCodec's Encoder (47,228,960) + Quantizer (4 x 1024 x 256 gradient-trained
+    # codebooks) + Generator (15,353,346)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert (count(codec.encoder), count(codec.decoder)) == (47_228_960, 15_353_346)
-    assert count(codec) == 62_582_306
-    assert sum(b.numel() for n, b in codec.named_buffers() if n.endswith(".embed")) == 1_048_576
+    assert count(codec.quantizer) == 1_048_576
+    assert count(codec) == 63_630_882
+    # with EMA codebooks the codebooks are buffers
+    ema = CODECS.build("hificodec", {**codec_conf(name), "codebook_update": "ema"})
+    assert count(ema) == 62_582_306
+    assert sum(b.numel() for n, b in ema.named_buffers() if n.endswith(".embed")) == 1_048_576
 
 
 def test_one_generator_and_one_discriminator_step(tmp_path: Path, dumped):
     conf = load_yaml(TINY_YAML)
     conf.update(batch_size=2, segment_duration=0.2, discriminator_start_step=0)
-    conf["codec_conf"]["kmeans_iters"] = 2
     t = Trainer(build_train_config(conf), tmp_path / "exp", dumped["train"], dumped["valid"])
     assert sorted(t.disc.discriminators) == ["hifigan_msd", "mpd", "ms_stft"]
     g0 = [p.detach().clone() for p in t.codec.parameters()]
     d0 = [p.detach().clone() for p in t.disc.parameters()]
     parts = t._train_step(t.train_set[1])
-    for key in ("g_mel", "g_adv", "g_feat", "g_commit", "g_total", "d_real", "d_fake"):
+    for key in (
+        "g_mel",
+        "g_adv",
+        "g_feat",
+        "g_commit",
+        "g_codebook",
+        "g_total",
+        "d_real",
+        "d_fake",
+    ):
         assert math.isfinite(parts[key]), key
     assert parts["n_quantizers"] == 4
     assert any(not torch.equal(a, b) for a, b in zip(g0, t.codec.parameters()))
@@ -118,3 +134,21 @@ def test_registry_yaml_conf_and_bad_layouts():
         HiFiCodec(**make_hificodec_conf(resblock="3"))
     with pytest.raises(ValueError, match=r"wav must be \(B, 1, T\)"):
         codec.encode(torch.zeros(2, 100))
+
+
+def test_decoder_output_slope():
+    """AcademiCodec's Generator uses LeakyReLU(0.1) before its output conv (HiFi-GAN's
+    own: 0.01, the default kept for other users of HiFiGANGenerator)."""
+    from codectk.nn.hifigan import HiFiGANGenerator
+
+    layout = dict(upsample_rates=[2], upsample_kernel_sizes=[4], resblock="2",
+                  resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]])  # fmt: skip
+    assert HiFiGANGenerator(4, 8, **layout).output_negative_slope == 0.01
+    torch.manual_seed(0)
+    a = HiFiGANGenerator(4, 8, **layout)
+    torch.manual_seed(0)
+    b = HiFiGANGenerator(4, 8, output_negative_slope=0.1, **layout)
+    z = torch.randn(1, 4, 5)
+    with torch.no_grad():
+        assert not torch.allclose(a(z), b(z))
+    assert CODECS.build("hificodec", make_hificodec_conf()).decoder.output_negative_slope == 0.1

@@ -140,3 +140,51 @@ def test_ddp_codebooks_stay_identical(tmp_path):
     for key, value in r0["state"].items():
         assert torch.equal(value, r1["state"][key]), key
     assert all(r0["state"][k].abs().sum() > 0 for k in embeds)  # initialised and trained
+
+
+def test_gradient_codebooks_learn_and_report_both_losses():
+    """codebook_update: gradient (AcademiCodec's Quantizer): nn.Embedding codebooks,
+    uniform +-1/V init, codebook loss trains them, commitment loss trains the encoder."""
+    torch.manual_seed(0)
+    grvq = GroupResidualVectorQuantizer(8, 2, 2, 16, codebook_update="gradient").train()
+    weights = [p for p in grvq.parameters()]
+    assert len(weights) == 4 and all(p.shape == (16, 4) for p in weights)
+    assert all(p.abs().max() <= 1 / 16 for p in weights)
+    assert not list(grvq.buffers())
+    z = mixture_latents(frames=6).requires_grad_(True)
+    out = grvq(z)
+    assert torch.equal(out.codes, grvq.encode(z)) and out.n_quantizers == 4
+    # the losses by hand: per group g and stage l, mean (r - q)^2 (codes stage-major)
+    with torch.no_grad():
+        per_group = []
+        for g, (rvq, zg) in enumerate(zip(grvq.groups, z.chunk(2, 1))):
+            q0 = rvq.layers[0].decode(out.codes[:, g])
+            q1 = rvq.layers[1].decode(out.codes[:, 2 + g])
+            per_group.append(((zg - q0).pow(2).mean() + (zg - q0 - q1).pow(2).mean()) / 2)
+        expect = torch.stack(per_group).mean()
+    torch.testing.assert_close(out.commitment_loss.detach(), expect)
+    torch.testing.assert_close(out.codebook_loss.detach(), expect)
+    (grad_cb,) = torch.autograd.grad(out.codebook_loss, weights[0], retain_graph=True)
+    (grad_z,) = torch.autograd.grad(out.commitment_loss, z, retain_graph=True)
+    assert grad_cb.abs().sum() > 0 and grad_z.abs().sum() > 0
+    with pytest.raises(RuntimeError, match="does not require grad|not have been used"):
+        torch.autograd.grad(out.commitment_loss, weights[0])
+    (grad_st,) = torch.autograd.grad(out.z_q.sum(), z)
+    torch.testing.assert_close(grad_st, torch.ones_like(z))
+    # training moves the codebooks towards the data
+    opt = torch.optim.Adam(grvq.parameters(), lr=0.05)
+    errors = []
+    for _ in range(30):
+        out = grvq(z.detach())
+        errors.append(float((out.z_q - z).pow(2).mean()))
+        opt.zero_grad()
+        out.codebook_loss.backward()
+        opt.step()
+    assert errors[-1] < 0.5 * errors[0]
+
+
+def test_gradient_mode_refuses_ema_options():
+    with pytest.raises(ValueError, match=r"\['kmeans_iters'\] apply to codebook_update 'ema' only"):
+        GroupResidualVectorQuantizer(8, 2, 2, 16, kmeans_iters=3, codebook_update="gradient")
+    with pytest.raises(ValueError, match="codebook_update 'learned' not supported"):
+        GroupResidualVectorQuantizer(8, 2, codebook_update="learned")

@@ -1,0 +1,227 @@
+"""HiFi-Codec's training objective (``loss: hificodec``), as AcademiCodec trains it.
+
+Yang et al., "HiFi-Codec: Group-residual Vector quantization for High Fidelity Audio
+Codec", arXiv 2305.02765, 2023; written from AcademiCodec's
+``academicodec/models/hificodec/train.py:219-287`` with ``models.py:330-361``
+(HiFi-GAN's ``feature_loss`` / ``generator_loss`` / ``discriminator_loss``) and
+``meldataset.py:47-90`` (``mel_spectrogram``)::
+
+    L_G = lambda_adv sum_k mean (1 - D_k(x̂))^2 + lambda_feat sum_k sum_l mean |D_k^l(x) - D_k^l(x̂)|
+          + lambda_mel sum_r w_r L1(S_r(x), S_r(x̂))
+          + lambda_codebook L_codebook + lambda_commit L_commit
+    L_D = sum_k [ mean (1 - D_k(x))^2 + mean D_k(x̂)^2 ]
+
+with AcademiCodec's lambda_adv 1, lambda_feat 2 (``feature_loss`` returns twice the sum),
+lambda_mel 1 with resolution weights w = (45, 1, 1), lambda_codebook 10 x 1 and
+lambda_commit 10 x 0.25 (``loss_q * 10``, ``codebook_loss_lambda`` 1,
+``commitment_loss_lambda`` 0.25). Sums run over every sub-discriminator k (MPD, MSD and
+MS-STFT: 13) and every feature map l; HiFi-GAN's MPD and MSD count their logits as a
+feature map too, which :class:`~codectk.discriminators.combined.CombinedDiscriminator`'s
+``logits_as_features`` reproduces.
+
+S_r is HiFi-GAN's log-mel: the waveform reflect-padded by (n_fft - hop) / 2 on both sides,
+a Hann-windowed (``win`` samples) ``n_fft``-point STFT without centring, magnitude
+sqrt(re^2 + im^2 + 1e-9), Slaney mel filterbank (librosa's, ``n_mels`` bands from
+``fmin`` to ``fmax``), ln max(., 1e-5). AcademiCodec's resolutions are
+(n_fft, hop, win) = (1024, hop_size, win_size) of its config ((1024, 200, 800) at 16 kHz,
+(1024, 240, 1024) at 24 kHz), (512, 120, 512) and (256, 60, 256), 80 bands, 0 Hz to
+fs / 2 (``fmax_for_loss: null``); it also computes a (128, 30, 128) mel that no loss uses.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from codectk.features import mel_filterbank
+from codectk.losses.adversarial import discriminator_objective, generator_adversarial_loss
+from codectk.losses.codec_loss import LOSSES
+from codectk.losses.dac_loss import summed_feature_matching_loss
+
+DiscOutputs = list[list[Tensor]]
+
+
+class HiFiGANMelLoss(nn.Module):
+    """Weighted L1 distances of HiFi-GAN log-mel spectrograms at several resolutions.
+
+    Args:
+        sample_rate (int): Hz.
+        resolutions (list[list[int]] | None): (n_fft, hop, win) triples in samples
+            (default AcademiCodec's 16 kHz ones: [[1024, 200, 800], [512, 120, 512],
+            [256, 60, 256]]).
+        weights (list[float] | None): one per resolution (default [45, 1, 1]).
+        n_mels (int): mel bands.
+        fmin (float): lowest band edge in Hz.
+        fmax (float | None): highest band edge in Hz (None: fs / 2).
+
+    Raises:
+        ValueError: a resolution that is not three positive ints with hop, win <= n_fft,
+            or weights of another length.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        resolutions: list[list[int]] | None = None,
+        weights: list[float] | None = None,
+        n_mels: int = 80,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+    ):
+        super().__init__()
+        resolutions = (
+            [[1024, 200, 800], [512, 120, 512], [256, 60, 256]]
+            if resolutions is None
+            else [list(r) for r in resolutions]
+        )
+        weights = [45.0, 1.0, 1.0] if weights is None else list(weights)
+        for r in resolutions:
+            if len(r) != 3 or min(r) < 1 or max(r[1], r[2]) > r[0]:
+                raise ValueError(f"resolution {r} must be [n_fft, hop, win] with hop, win <= n_fft")
+        if not resolutions or len(weights) != len(resolutions):
+            raise ValueError(f"weights {weights} need one value per resolution {resolutions}")
+        self.resolutions, self.weights = resolutions, weights
+        for i, (n_fft, _, win) in enumerate(resolutions):
+            fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
+            self.register_buffer(f"fbank{i}", fb, persistent=False)
+            self.register_buffer(f"window{i}", torch.hann_window(win), persistent=False)
+
+    def log_mel(self, wav: Tensor, i: int) -> Tensor:
+        """ln mel magnitude (B, n_mels, F) of waveform (B, 1, T) at resolution ``i``."""
+        n_fft, hop, win = self.resolutions[i]
+        pad = (n_fft - hop) // 2
+        x = F.pad(wav, (pad, pad), mode="reflect").squeeze(1)  # (B, 1, T') -> (B, T')
+        window = getattr(self, f"window{i}").to(x.dtype)
+        spec = torch.stft(x, n_fft, hop, win, window, center=False, return_complex=True)
+        mag = torch.sqrt(spec.real**2 + spec.imag**2 + 1e-9)  # (B, n_fft / 2 + 1, F)
+        mel = torch.matmul(getattr(self, f"fbank{i}").to(x.dtype), mag)
+        return torch.log(mel.clamp(min=1e-5))
+
+    def forward(self, ref: Tensor, est: Tensor) -> Tensor:
+        """sum_r w_r mean |S_r(ref) - S_r(est)| for waveforms (B, 1, T) of equal shape.
+
+        Raises:
+            ValueError: shapes differ or are not (B, 1, T).
+        """
+        if ref.shape != est.shape or ref.dim() != 3 or ref.shape[1] != 1:
+            raise ValueError(
+                f"ref {tuple(ref.shape)} and est {tuple(est.shape)} must both be (B, 1, T)"
+            )
+        total = ref.new_zeros(())
+        for i, w in enumerate(self.weights):
+            total = total + w * F.l1_loss(self.log_mel(ref, i), self.log_mel(est, i))
+        return total
+
+
+@LOSSES.register("hificodec")
+class HiFiCodecLoss(nn.Module):
+    """AcademiCodec's HiFi-Codec generator and discriminator objectives (module doc).
+
+    Args:
+        sample_rate (int): Hz.
+        lambda_adv (float): weight of the summed least-squares generator loss.
+        lambda_feat (float): weight of the summed feature-matching loss.
+        lambda_mel (float): weight of the weighted multi-resolution mel L1.
+        lambda_codebook (float): weight of the quantizer's codebook loss.
+        lambda_commit (float): weight of the quantizer's commitment loss.
+        mel_resolutions (list[list[int]] | None): (n_fft, hop, win) triples.
+        mel_weights (list[float] | None): weight per resolution.
+        mel_n_mels (int): mel bands.
+        mel_fmin (float), mel_fmax (float | None): band edges in Hz (None: fs / 2).
+
+    Raises:
+        ValueError: a negative weight or a bad mel configuration.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        lambda_adv: float = 1.0,
+        lambda_feat: float = 2.0,
+        lambda_mel: float = 1.0,
+        lambda_codebook: float = 10.0,
+        lambda_commit: float = 2.5,
+        mel_resolutions: list[list[int]] | None = None,
+        mel_weights: list[float] | None = None,
+        mel_n_mels: int = 80,
+        mel_fmin: float = 0.0,
+        mel_fmax: float | None = None,
+    ):
+        super().__init__()
+        self.weights = {
+            "adv": float(lambda_adv),
+            "feat": float(lambda_feat),
+            "mel": float(lambda_mel),
+            "codebook": float(lambda_codebook),
+            "commit": float(lambda_commit),
+        }
+        negative = {k: v for k, v in self.weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        self.mel_loss = HiFiGANMelLoss(
+            sample_rate, mel_resolutions, mel_weights, mel_n_mels, mel_fmin, mel_fmax
+        )
+
+    def generator(
+        self,
+        wav: Tensor,
+        wav_hat: Tensor,
+        fake_outs: DiscOutputs | None = None,
+        real_outs: DiscOutputs | None = None,
+        commitment_loss: Tensor | None = None,
+        codebook_loss: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator objective L_G.
+
+        Args:
+            wav (Tensor): reference x, shape (B, 1, T).
+            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
+            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``;
+                None skips the adversarial and feature terms.
+            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
+            commitment_loss (Tensor | None): scalar from the quantizer.
+            codebook_loss (Tensor | None): scalar from the quantizer.
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
+            unweighted, detached terms "mel", "adv", "feat", "codebook", "commit" (those
+            computed) plus "total".
+
+        Raises:
+            ValueError: ``wav`` and ``wav_hat`` differ in shape.
+        """
+        if wav.shape != wav_hat.shape:
+            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
+        w = self.weights
+        terms: dict[str, Tensor] = {}
+        if w["mel"] > 0:
+            terms["mel"] = self.mel_loss(wav, wav_hat)
+        if fake_outs is not None and w["adv"] > 0:
+            terms["adv"] = len(fake_outs) * generator_adversarial_loss(fake_outs, "mse")
+        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
+            terms["feat"] = summed_feature_matching_loss(real_outs, fake_outs)
+        if codebook_loss is not None and w["codebook"] > 0:
+            terms["codebook"] = codebook_loss
+        if commitment_loss is not None and w["commit"] > 0:
+            terms["commit"] = commitment_loss
+        total = wav_hat.new_zeros(())
+        for name, value in terms.items():
+            total = total + w[name] * value
+        parts = {name: value.detach() for name, value in terms.items()}
+        parts["total"] = total.detach()
+        return total, parts
+
+    def discriminator(
+        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator objective L_D (least squares, summed over sub-discriminators).
+
+        Args:
+            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
+            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
+        """
+        return discriminator_objective(real_outs, fake_outs, "mse", scale=len(real_outs))

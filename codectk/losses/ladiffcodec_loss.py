@@ -1,0 +1,241 @@
+"""LaDiffCodec's autoencoder objective (``loss: ladiffcodec_ae``), as the authors' code
+trains with ``--use_disc``.
+
+Yang, Jang, Kim, "Generative De-Quantization for Neural Speech Codec via Latent
+Diffusion", ICASSP 2024; written from LaDiffCodec's ``srcs/train.py:57-107,124-149``
+(``run_gen_loss``, ``run_disc_loss``, ``run_model``), ``srcs/losses/losses_fn.py:18-37,56-65``
+(``melspec_loss_fn``, ``ClippedSDR``) and ``srcs/model.py:194,216-221``::
+
+    L_G = lambda_time mean |x - x̂| + lambda_mel L_mel + lambda_adv L_adv
+          + lambda_feat L_feat + lambda_sdr L_sdr (+ lambda_commit L_commit)
+    L_D = (1/K) sum_k mean [ relu(1 - D_k(x)) + relu(1 + D_k(x̂)) ]
+
+with the authors' 0.1, 1, 3, 3, 0.1 (``g_loss = 0.1 l_t + l_f + 3 l_g + 3 l_feat
++ 0.1 l_orig``; ``l_orig`` is the model's first loss: the negative SD-SDR for the
+continuous autoencoder, plus the quantizer's loss for the discrete codec).
+
+* L_mel: for each window s, a magnitude mel spectrogram (torchaudio's
+  ``MelSpectrogram(n_fft=s, hop_length=s/4, n_mels=64, normalized=True, center=False,
+  power=1)``: Hann window, STFT divided by the window's L2 norm, HTK mel scale without
+  area normalisation, 0 Hz to fs / 2) and (sum |M - M̂| + sum (M - M̂)^2) / (8 T), sums over
+  batch, bands and frames, T the clip length in samples. The authors' loop computes the
+  windows 2^5..2^11 but adds only the last one (the sum sits after the loop,
+  ``losses_fn.py:23-33``), so their loss is the 2048 window alone; ``mel_windows`` lists
+  the windows that count.
+* L_adv: hinge, (1/K) sum_k mean relu(1 - D_k(x̂)).
+* L_feat: relative feature matching, (1/(K L)) sum_{k,l} mean |D_k^l(x) - D_k^l(x̂)| /
+  mean |D_k^l(x)| (as EnCodec's).
+* L_sdr: asteroid's negative SD-SDR (Le Roux et al., "SDR - half-baked or well done?",
+  ICASSP 2019) clipped below at ``sdr_clip`` (-30 dB: above 30 dB SD-SDR it is constant),
+  averaged over the batch. The authors call ``sdr_loss(x, x_hat)``, i.e. with the
+  *reference* as asteroid's estimate and the reconstruction as its target:
+  SD-SDR = 10 log10(<x, x̂>^2 / ||x̂||^2 / ||x - x̂||^2) after removing the means; we
+  follow that order.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from codectk.features import mel_filterbank
+from codectk.losses.adversarial import (
+    discriminator_objective,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from codectk.losses.codec_loss import LOSSES
+
+DiscOutputs = list[list[Tensor]]
+_EPS = 1e-8  # asteroid's
+
+
+def neg_sd_sdr(est: Tensor, target: Tensor, eps: float = _EPS) -> Tensor:
+    """Negative scale-dependent SDR in dB per example (asteroid's ``MultiSrcNegSDR
+    ("sdsdr")``, zero-mean, one source).
+
+    SD-SDR = 10 log10(||a t||^2 / (||e - t||^2 + eps) + eps) with a = <e, t> / (||t||^2 + eps),
+    e and t the zero-mean ``est`` and ``target``.
+
+    Args:
+        est (Tensor): (B, 1, T).
+        target (Tensor): (B, 1, T).
+
+    Returns:
+        Tensor: (B,) values in dB, negated.
+    """
+    est = est - est.mean(dim=-1, keepdim=True)
+    target = target - target.mean(dim=-1, keepdim=True)
+    dot = (est * target).sum(dim=-1, keepdim=True)
+    scaled = dot * target / (target.pow(2).sum(dim=-1, keepdim=True) + eps)
+    ratio = scaled.pow(2).sum(dim=-1) / ((est - target).pow(2).sum(dim=-1) + eps)
+    return -(10 * torch.log10(ratio + eps)).mean(dim=-1)  # mean over the one source
+
+
+class LaDiffCodecMelLoss(nn.Module):
+    """LaDiffCodec's mel loss (see module doc).
+
+    Args:
+        sample_rate (int): Hz.
+        windows (list[int] | None): window (= FFT) lengths s in samples, hop s / 4
+            (default [2048], the one the authors' code adds).
+        n_mels (int): mel bands.
+
+    Raises:
+        ValueError: a window shorter than 4 samples or an empty list.
+    """
+
+    def __init__(self, sample_rate: int, windows: list[int] | None = None, n_mels: int = 64):
+        super().__init__()
+        windows = [2048] if windows is None else list(windows)
+        if not windows or min(windows) < 4:
+            raise ValueError(f"windows must be a non-empty list of ints >= 4, got {windows}")
+        self.windows = windows
+        for s in windows:
+            fb = mel_filterbank(sample_rate, s, n_mels, htk=True, norm=None)
+            self.register_buffer(f"fbank{s}", fb, persistent=False)
+            self.register_buffer(f"window{s}", torch.hann_window(s), persistent=False)
+
+    def mel(self, wav: Tensor, s: int) -> Tensor:
+        """Magnitude mel (B, n_mels, F) of a waveform (B, 1, T), window ``s``."""
+        window = getattr(self, f"window{s}").to(wav.dtype)
+        spec = torch.stft(wav.squeeze(1), s, s // 4, s, window, center=False, return_complex=True)
+        mag = spec.abs() / window.pow(2).sum().sqrt()  # (B, s / 2 + 1, F), "normalized"
+        return torch.matmul(getattr(self, f"fbank{s}").to(wav.dtype), mag)
+
+    def forward(self, ref: Tensor, est: Tensor) -> Tensor:
+        """sum over windows of (sum |M - M̂| + sum (M - M̂)^2) / (8 T).
+
+        Raises:
+            ValueError: shapes differ or are not (B, 1, T).
+        """
+        if ref.shape != est.shape or ref.dim() != 3 or ref.shape[1] != 1:
+            raise ValueError(
+                f"ref {tuple(ref.shape)} and est {tuple(est.shape)} must both be (B, 1, T)"
+            )
+        total = ref.new_zeros(())
+        for s in self.windows:
+            d = self.mel(ref, s) - self.mel(est, s)
+            total = total + d.abs().sum() + d.pow(2).sum()
+        return total / (8 * ref.shape[-1])
+
+
+@LOSSES.register("ladiffcodec_ae")
+class LaDiffCodecAELoss(nn.Module):
+    """LaDiffCodec's generator and discriminator objectives (see module doc).
+
+    Args:
+        sample_rate (int): Hz.
+        lambda_time (float): waveform L1.
+        lambda_mel (float): L_mel.
+        lambda_adv (float): hinge generator loss.
+        lambda_feat (float): relative feature matching.
+        lambda_sdr (float): clipped negative SD-SDR.
+        lambda_commit (float): the quantizer's loss (0 for the continuous autoencoder,
+            which has none; the authors' discrete codec: 0.1, inside ``l_orig``).
+        mel_windows (list[int] | None): windows of L_mel (default [2048]).
+        mel_n_mels (int): mel bands.
+        sdr_clip (float): lower bound of the negative SD-SDR in dB.
+
+    Raises:
+        ValueError: a negative weight or a bad mel configuration.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        lambda_time: float = 0.1,
+        lambda_mel: float = 1.0,
+        lambda_adv: float = 3.0,
+        lambda_feat: float = 3.0,
+        lambda_sdr: float = 0.1,
+        lambda_commit: float = 0.0,
+        mel_windows: list[int] | None = None,
+        mel_n_mels: int = 64,
+        sdr_clip: float = -30.0,
+    ):
+        super().__init__()
+        self.weights = {
+            "time": float(lambda_time),
+            "mel": float(lambda_mel),
+            "adv": float(lambda_adv),
+            "feat": float(lambda_feat),
+            "sdr": float(lambda_sdr),
+            "commit": float(lambda_commit),
+        }
+        negative = {k: v for k, v in self.weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        self.sdr_clip = float(sdr_clip)
+        self.mel_loss = LaDiffCodecMelLoss(sample_rate, mel_windows, mel_n_mels)
+
+    def sdr_loss(self, wav: Tensor, wav_hat: Tensor) -> Tensor:
+        """Clipped negative SD-SDR, mean over the batch, in the authors' argument order."""
+        return neg_sd_sdr(wav, wav_hat).clamp(min=self.sdr_clip).mean()
+
+    def generator(
+        self,
+        wav: Tensor,
+        wav_hat: Tensor,
+        fake_outs: DiscOutputs | None = None,
+        real_outs: DiscOutputs | None = None,
+        commitment_loss: Tensor | None = None,
+        codebook_loss: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator objective L_G.
+
+        Args:
+            wav (Tensor): reference x, shape (B, 1, T).
+            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
+            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``;
+                None skips the adversarial and feature terms.
+            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
+            commitment_loss (Tensor | None): the quantizer's loss (used with
+                ``lambda_commit`` > 0).
+            codebook_loss (Tensor | None): not used: the authors' loop has no codebook
+                term (the continuous autoencoder's is 0, their RVQ's codebooks are EMA).
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
+            unweighted, detached terms "time", "mel", "adv", "feat", "sdr", "commit"
+            (those computed) plus "total".
+
+        Raises:
+            ValueError: ``wav`` and ``wav_hat`` differ in shape.
+        """
+        if wav.shape != wav_hat.shape:
+            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
+        w = self.weights
+        terms: dict[str, Tensor] = {}
+        if w["time"] > 0:
+            terms["time"] = (wav - wav_hat).abs().mean()
+        if w["mel"] > 0:
+            terms["mel"] = self.mel_loss(wav, wav_hat)
+        if fake_outs is not None and w["adv"] > 0:
+            terms["adv"] = generator_adversarial_loss(fake_outs, "hinge")
+        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
+            terms["feat"] = feature_matching_loss(real_outs, fake_outs, relative=True)
+        if w["sdr"] > 0:
+            terms["sdr"] = self.sdr_loss(wav, wav_hat)
+        if commitment_loss is not None and w["commit"] > 0:
+            terms["commit"] = commitment_loss
+        total = wav_hat.new_zeros(())
+        for name, value in terms.items():
+            total = total + w[name] * value
+        parts = {name: value.detach() for name, value in terms.items()}
+        parts["total"] = total.detach()
+        return total, parts
+
+    def discriminator(
+        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator objective L_D (hinge, averaged over sub-discriminators).
+
+        Args:
+            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
+            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
+        """
+        return discriminator_objective(real_outs, fake_outs, "hinge")
