@@ -220,7 +220,7 @@ def apply_overrides(conf: dict[str, Any], overrides: list[str]) -> dict[str, Any
     Raises:
         ConfigError: a malformed override or a dotted path through a non-mapping.
     """
-    conf = yaml.safe_load(yaml.safe_dump(conf))  # deep copy
+    conf = yaml.safe_load(yaml.safe_dump(conf, sort_keys=False))  # deep copy, order kept
     i = 0
     while i < len(overrides):
         arg = overrides[i]

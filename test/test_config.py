@@ -54,3 +54,13 @@ def test_discriminator_grad_clip(tmp_path: Path):
         load_train_config(_write(tmp_path, "codec: x\ndiscriminator_grad_clip: true\n"))
     with pytest.raises(ConfigError, match="discriminator_grad_clip"):
         load_train_config(_write(tmp_path, "codec: x\ndiscriminator_grad_clip: ten\n"))
+
+
+def test_overrides_keep_the_order_of_mappings():
+    """The combined discriminator builds its members in config order; overrides must not
+    sort them."""
+    from codectk.config import apply_overrides
+
+    conf = {"discriminator_conf": {"discriminators": {"mpd": {}, "hifigan_msd": {}, "ms_stft": {}}}}
+    out = apply_overrides(conf, ["--max_steps", "3"])
+    assert list(out["discriminator_conf"]["discriminators"]) == ["mpd", "hifigan_msd", "ms_stft"]

@@ -126,6 +126,9 @@ class FreqCodec(AutoencoderCodec):
         kmeans_init (bool): k-means initialisation on the first training batch.
         kmeans_iters (int): k-means iterations.
         threshold_ema_dead_code (float): dead-code threshold (0: never).
+        ema_init (str), dead_code (str): codebook EMA start and dead-code timing, see
+            :class:`~codectk.quantization.vq.EuclideanCodebook` (FunCodec: "unweighted",
+            "before_ema").
         quantizer_dropout_choices (list[int] | None): structured quantizer dropout: the
             K' values a training batch draws from uniformly (None: always all K).
         commitment_average (str): "used" averages the commitment loss over the K'
@@ -167,6 +170,8 @@ class FreqCodec(AutoencoderCodec):
         kmeans_init: bool = True,
         kmeans_iters: int = 50,
         threshold_ema_dead_code: float = 2.0,
+        ema_init: str = "weighted",
+        dead_code: str = "reset",
         quantizer_dropout_choices: list[int] | None = None,
         commitment_average: str = "used",
     ):
@@ -216,6 +221,8 @@ class FreqCodec(AutoencoderCodec):
             kmeans_init=kmeans_init,
             kmeans_iters=kmeans_iters,
             threshold_ema_dead_code=threshold_ema_dead_code,
+            ema_init=ema_init,
+            dead_code=dead_code,
         )
         self.decoder = SEANet2dDecoder(
             self.domain.channels,
@@ -301,7 +308,9 @@ def freqcodec_16k_conf() -> dict[str, Any]:
         ema_decay=0.99,
         kmeans_init=True,
         kmeans_iters=50,
-        threshold_ema_dead_code=0.0,
+        threshold_ema_dead_code=2.0,
+        ema_init="unweighted",
+        dead_code="before_ema",
         quantizer_dropout_choices=[1, 2, 4, 8, 16, 32],
         commitment_average="all",
     )
