@@ -2,7 +2,8 @@
 
 Recipe steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker,
 datadir, dump_wav, filter_length, collect_stats, train, decode_datadir (stage 6,
-``codectk.bin.decode``), score, pack, compare_scores.
+``codectk.bin.decode``), score, pack, compare_scores; check_recipe (the options check
+codec.sh runs before any stage).
 Evaluation (docs/evaluation.md): anchors, report, mushra_scores, upload (stage 9),
 extract_tokens (stage 10).
 
@@ -44,6 +45,7 @@ STEPS = [
     "mushra_scores",
     "upload",
     "extract_tokens",
+    "check_recipe",
 ]
 # step names run by another module than codectk.bin.<step>: step -> (module, function)
 ALIASES = {
