@@ -26,7 +26,7 @@ def test_training_writes_experiment_and_learns(tmp_path: Path, dumped):
         "checkpoint.pt",
         "history.json",
         "valid.mel_distance.best.pt",
-        "images/g_mel.png",
+        "images/mel.png",
         "images/mel_distance.png",
     ):
         assert (exp / name).exists(), name
