@@ -47,15 +47,15 @@ RELEASED: dict[str, Released] = {
         "encodec_24k_24kbps.yaml",
         (),
         "https://dl.fbaipublicfiles.com/encodec/v0/encodec_24khz-d7cc33bc.th",
-        "EnCodec 24 kHz mono, causal, 1.5/3/6/12/24 kbps (encodec 0.1.1's encodec_model_24khz)",
+        "EnCodec 24 kHz mono, causal, 0.75-24 kbps (encodec 0.1.1's encodec_model_24khz)",
     ),
     "encodec_48khz": Released(
         "encodec",
         "encodec_48k_24kbps.yaml",
         ("--codec_conf.channels", "2"),
         "https://dl.fbaipublicfiles.com/encodec/v0/encodec_48khz-7e698e3e.th",
-        "EnCodec 48 kHz stereo, non-causal, 3/6/12/24 kbps (encodec_model_48khz; codectk "
-        "codes whole signals without the authors' 1 s segments and volume normalisation)",
+        "EnCodec 48 kHz stereo, non-causal, 1.5-24 kbps (encodec_model_48khz; codectk codes "
+        "whole signals without the authors' 1 s segments and volume normalisation)",
     ),
     "dac_44khz": Released(
         "dac",

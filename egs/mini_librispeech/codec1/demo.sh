@@ -3,7 +3,7 @@
 # scored on the same test speakers first, so that the trained model's stage-7 report
 # (exp/codec_soundstream_16k_tiny/report/index.html) shows it next to the trained one
 # and to the classical anchors (Opus, Codec 2), and the run fails unless training learned.
-# Options are passed to every ./run.sh call (e.g. --nj 4).
+# Options go to the data and the trained model's ./run.sh calls (e.g. --nj 4).
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS=0
@@ -17,7 +17,7 @@ fi
 
 ./run.sh --train_config "${config}" --stage 1 --stop_stage 4 "$@"
 ./run.sh --train_config "${config}" --stage 5 --stop_stage 7 --tag "${tag}_untrained" \
-    --train_args "--max_steps 0" "$@"
+    --train_args "--max_steps 0"
 ./run.sh --train_config "${config}" --stage 5 --stop_stage 8 --tag "${tag}" \
     --anchors "${anchors}" --report_exps "exp/codec_${tag}_untrained" "$@"
 
