@@ -217,3 +217,12 @@ def test_ten_minutes_in_bounded_memory():
 def test_unprepared_ladiffcodec_config_says_what_to_do():
     with pytest.raises(ConfigError, match="ladiffcodec_prepare"):
         codectk.build_codec(REPO / "conf/ladiffcodec_diffusion_16k.yaml")
+
+
+def test_dac_44k_8kbps_config_accepts_8_kbps(caplog):
+    """The "8 kbps" DAC-44k has 9 codebooks of 0.861 kbps: 8 is rounded down to all 9."""
+    codec = codectk.build_codec(REPO / "conf/dac_44k_8kbps.yaml")
+    with caplog.at_level("WARNING", logger="codectk"):
+        n, kbps = codec.resolve_bandwidth(8)
+    assert (n, round(kbps, 3)) == (9, 7.752)
+    assert "using 7.752 kbps (9 codebooks)" in caplog.text
