@@ -82,7 +82,9 @@ def comparison_figure(rows: Sequence[tuple[str, np.ndarray]], fs: int, title: st
         ax.set_ylabel("Hz (mel scale)", fontsize=9)
         ax.tick_params(axis="x", labelsize=9)
     axes[-1, 0].set_xlabel("time (s)", fontsize=10)
-    bar = fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.9, pad=0.01)
+    bar = fig.colorbar(  # the same width whatever the number of rows
+        image, ax=axes[:, 0].tolist(), shrink=0.9, pad=0.01, aspect=12 * len(specs)
+    )
     bar.set_label("magnitude (dB)", fontsize=9)
     fig.suptitle(title, fontsize=12)
     return fig
