@@ -207,8 +207,7 @@ fi
 _check=()
 runs 5 && _check+=(--train_config "${train_config}" --train_args "${train_args}")
 if runs 6 && [ -n "${decode_bandwidths}" ]; then
-    if runs 5; then _check+=(--train_config "${train_config}" --train_args "${train_args}")
-    else _check+=(--model "${codec_exp}" --model_file "${inference_model}"); fi
+    runs 5 || _check+=(--model "${codec_exp}" --model_file "${inference_model}")
     _check+=(--bandwidths "${decode_bandwidths}")
 fi
 runs 7 && [ -n "${anchors}" ] && _check+=(--anchors "${anchors}")
