@@ -2,10 +2,19 @@
 
 Python API::
 
-    import codectk
-    codec = codectk.load_codec("egs/mini_librispeech/codec1/exp/codec_train_soundstream_tiny")
-    codes = codec.encode(wav)          # wav (B, 1, T) -> codes (B, K, F)
-    wav_hat = codec.decode(codes)      # codes (B, K, F) -> wav (B, 1, F * hop_length)
+    import codectk, soundfile as sf
+    codec = codectk.load_codec("egs/mini_librispeech/codec1/exp/codec_soundstream_16k_tiny")
+    wav, sr = sf.read("speech.flac")                    # (T,) float64, or (T, C)
+    wav = codectk.convert_audio(wav.T, sr, codec.sample_rate, codec.channels)  # (C, T)
+    codes = codec.encode(wav[None], bandwidth=1.6)      # (B, C, T) -> codes (B, K, F)
+    wav_hat = codec.decode(codes, length=wav.shape[-1])  # (B, C, T)
+    data = codec.compress(wav)                          # bytes of a .ctk file
+    wav_hat = codec.decompress(data)                    # (C, T)
+
+``encode`` / ``decode`` also take numpy arrays, float64 and integer PCM, and run long
+audio in windows with bounded memory (:mod:`codectk.models.api`). The authors' released
+EnCodec and DAC weights load by name: ``codectk.load_codec("encodec_24khz",
+weights="encodec_24khz-d7cc33bc.th")`` (docs/pretrained.md).
 """
 
 from pathlib import Path
@@ -13,14 +22,21 @@ from pathlib import Path
 __version__ = (Path(__file__).parent / "VERSION").read_text().strip()
 
 
-def load_codec(path, checkpoint=None, device="cpu", fold_weight_norm=False):
-    """Load a trained codec from an experiment folder or a packed archive.
+def load_codec(path, checkpoint=None, device="cpu", fold_weight_norm=False, weights=None):
+    """Load a trained codec from an experiment folder, a model file, a packed archive or,
+    with ``weights``, a released model's name.
 
     See :func:`codectk.inference.load_codec`.
     """
     from codectk.inference import load_codec as _load
 
-    return _load(path, checkpoint=checkpoint, device=device, fold_weight_norm=fold_weight_norm)
+    return _load(
+        path,
+        checkpoint=checkpoint,
+        device=device,
+        fold_weight_norm=fold_weight_norm,
+        weights=weights,
+    )
 
 
 def build_codec(config_path):
@@ -33,4 +49,14 @@ def build_codec(config_path):
     return _build(config_path)
 
 
-__all__ = ["__version__", "build_codec", "load_codec"]
+def convert_audio(wav, sr, target_sr, target_channels):
+    """Resample and re-channel a waveform for a codec (as EnCodec's ``convert_audio``).
+
+    See :func:`codectk.audio.convert_audio`.
+    """
+    from codectk.audio import convert_audio as _convert
+
+    return _convert(wav, sr, target_sr, target_channels)
+
+
+__all__ = ["__version__", "build_codec", "convert_audio", "load_codec"]

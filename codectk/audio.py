@@ -2,6 +2,9 @@
 
 ``wav.scp`` entries are either a file path or a Kaldi pipe command ending in ``|``
 (``sox in.flac -t wav - |``), whose standard output is read as an audio file.
+
+:func:`as_float_audio` and :func:`convert_audio` turn what users hold (numpy arrays or
+tensors, float or integer PCM, any rate and channel count) into what a codec takes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+import torch
 
 from codectk.errors import CodectkError
 from codectk.fileio import atomic_replace_from
@@ -21,6 +25,115 @@ from codectk.fileio import atomic_replace_from
 
 class AudioError(CodectkError, RuntimeError):
     """An audio file or pipe that cannot be read; the message names it."""
+
+
+class AudioFormatError(CodectkError, ValueError):
+    """An in-memory waveform of a type, shape or size codectk cannot use; the message
+    says what was given and what is accepted."""
+
+
+#: Integer PCM types and the divisor that maps them to [-1, 1) (uint8 is offset by 128).
+PCM_SCALE = {
+    torch.int16: 2.0**15,
+    torch.int32: 2.0**31,
+    torch.int8: 2.0**7,
+    torch.uint8: 2.0**7,
+}
+ACCEPTED = "float32, float64, float16, bfloat16, int16, int32, int8 or uint8"
+
+
+def as_float_audio(wav, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A waveform as a floating-point tensor in [-1, 1].
+
+    Args:
+        wav (Tensor | np.ndarray): samples of any shape; floating point (taken as it is)
+            or integer PCM (int16 / int32 / int8 divided by 2^15 / 2^31 / 2^7; uint8
+            centred on 128 first, as in 8-bit WAV).
+        dtype (torch.dtype): the floating-point type to return.
+
+    Returns:
+        Tensor: same shape, ``dtype``, on the input's device (CPU for numpy); the input
+        itself when it already has that type.
+
+    Raises:
+        AudioFormatError: not an array or tensor, or an unsupported element type
+            (complex, bool, int64, ...).
+    """
+    if isinstance(wav, np.ndarray):
+        if wav.dtype.byteorder not in ("=", "|") or not wav.flags.writeable:
+            wav = wav.astype(wav.dtype.newbyteorder("="))  # torch wants native, writable
+        try:
+            wav = torch.from_numpy(np.ascontiguousarray(wav))
+        except TypeError as exc:
+            raise AudioFormatError(f"waveform of numpy type {wav.dtype}: use {ACCEPTED}") from exc
+    if not isinstance(wav, torch.Tensor):
+        raise AudioFormatError(
+            f"waveform must be a torch.Tensor or numpy.ndarray, got {type(wav).__name__}"
+        )
+    if wav.dtype in PCM_SCALE:
+        x = wav.to(dtype)
+        if wav.dtype == torch.uint8:
+            x = x - 128.0
+        return x / PCM_SCALE[wav.dtype]
+    if not wav.is_floating_point() or wav.is_complex():
+        raise AudioFormatError(f"waveform of type {wav.dtype}: use {ACCEPTED}")
+    return wav if wav.dtype == dtype else wav.to(dtype)
+
+
+def convert_audio(wav, sr: int, target_sr: int, target_channels: int) -> torch.Tensor:
+    """Resample and re-channel a waveform for a codec (EnCodec's ``convert_audio``).
+
+    Channels: ``target_channels == 1`` averages the channels (downmix); a mono input is
+    repeated to ``target_channels`` (upmix); an input with more channels than
+    ``target_channels`` keeps the first ones (as EnCodec's). Resampling uses soxr
+    (high quality) on the CPU.
+
+    Args:
+        wav (Tensor | np.ndarray): (T,) mono, or (..., C, T) with C channels, in any
+            type :func:`as_float_audio` accepts. A (T, C) array from
+            ``soundfile.read`` must be transposed first (``wav.T``).
+        sr (int): its sample rate in Hz.
+        target_sr (int): the codec's ``sample_rate`` in Hz.
+        target_channels (int): the codec's ``channels`` (1 for every mono codec).
+
+    Returns:
+        Tensor: float32 (..., target_channels, T') with T' = T * target_sr / sr rounded
+        (soxr's length), on the input's device; a (T,) input gives
+        (target_channels, T').
+
+    Raises:
+        AudioFormatError: no samples, a bad type, a rate or channel count <= 0, or a
+            multi-channel input for more channels than it has.
+    """
+    x = as_float_audio(wav)
+    if x.dim() == 1:
+        x = x[None]  # (T,) -> (1, T)
+    if x.dim() < 2 or x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise AudioFormatError(f"waveform of shape {tuple(x.shape)} has no samples")
+    if min(sr, target_sr, target_channels) <= 0:
+        raise AudioFormatError(
+            f"sample rates and channels must be > 0, got sr={sr}, target_sr={target_sr}, "
+            f"target_channels={target_channels}"
+        )
+    channels = x.shape[-2]
+    if target_channels == 1:
+        x = x.mean(dim=-2, keepdim=True)
+    elif channels == 1:
+        x = x.expand(*x.shape[:-2], target_channels, x.shape[-1])
+    elif channels >= target_channels:
+        x = x[..., :target_channels, :]
+    else:
+        raise AudioFormatError(
+            f"cannot make {target_channels} channels from {channels}: give 1 channel "
+            f"(repeated) or at least {target_channels}"
+        )
+    if sr == target_sr:
+        return x.contiguous()
+    lead, length = x.shape[:-1], x.shape[-1]
+    flat = x.reshape(-1, length).T.cpu().numpy()  # (..., C, T) -> (T, N) for soxr
+    y = soxr.resample(np.ascontiguousarray(flat), sr, target_sr, quality="HQ")
+    y = torch.from_numpy(np.ascontiguousarray(y.T, np.float32))  # (T', N) -> (N, T')
+    return y.reshape(*lead, y.shape[-1]).to(wav.device if isinstance(wav, torch.Tensor) else "cpu")
 
 
 def read_audio(spec: str, where: str = "") -> tuple[np.ndarray, int]:

@@ -1,16 +1,48 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
 A job killed mid-write leaves either the old file or the new one, never a torn one.
+The new file gets the permissions a plain ``open(path, "w")`` would give it: those of
+the file it replaces, or ``0o666`` less the process umask for a new file (a temporary
+file is created private, ``0o600``; it is opened up just before the rename).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows
+    (``/proc/self/status``); elsewhere by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def target_mode(path: str | os.PathLike) -> int:
+    """Permission bits for a file about to be written at ``path``: those of the existing
+    file (a replacement keeps its mode), else ``0o666 & ~umask`` as ``open`` gives."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Give ``tmp`` the mode ``path`` should have, then rename it onto ``path``."""
+    os.chmod(tmp, target_mode(path))
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -26,6 +58,8 @@ def atomic_write(
 
     Yields:
         the open temporary file. On an exception it is removed and ``path`` is untouched.
+        On success ``path`` has the permissions of the file it replaced, or those the
+        umask gives a new file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +69,7 @@ def atomic_write(
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -46,7 +80,8 @@ def atomic_replace_from(tmp_writer, path: str | os.PathLike) -> None:
     """Call ``tmp_writer(tmp_path)`` to create a file, then rename it onto ``path``.
 
     For libraries that want a file name rather than a file object (``torch.save``,
-    ``soundfile.write``, ``matplotlib``'s ``savefig``).
+    ``soundfile.write``, ``matplotlib``'s ``savefig``). Permissions as
+    :func:`atomic_write`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +89,7 @@ def atomic_replace_from(tmp_writer, path: str | os.PathLike) -> None:
     os.close(fd)
     try:
         tmp_writer(tmp)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

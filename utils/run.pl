@@ -17,12 +17,15 @@
 #   --max-jobs-run N   at most N jobs at a time (default: the number of CPUs this
 #                      process may use, as "nproc" reports; 1 if that fails)
 #   --num-threads N    only reported in the Accounting line (default 1)
+#   --append-log true  add to an existing log instead of starting it afresh (a resumed
+#                      training run keeps the log of its first part; default false)
 #   --config, --mem, --gpu, --time and any other --name value (or --name=value):
 #                      accepted and ignored; they matter to cluster launchers only.
 #
 # Exit status: 0 if every job succeeded; 1 if any failed (stderr then says
-# "run.pl: <k> / <N> failed, log is in <logs>"); 2 on a usage error; 128+signal if
-# interrupted (the running jobs are sent the same signal).
+# "run.pl: <k> / <N> failed, log is in <logs>" followed by the last lines of the first
+# failed job's log, so that the error reaches the console); 2 on a usage error;
+# 128+signal if interrupted (the running jobs are sent the same signal).
 use strict;
 use warnings;
 use File::Basename qw(dirname);
@@ -36,8 +39,10 @@ Usage: utils/run.pl [options] [JOB=1:N | JOB=n] <log-file> <command> [<arg> ...]
 Options:
   --max-jobs-run N   run at most N jobs at a time (default: number of CPUs)
   --num-threads N    threads per job, shown in each log's Accounting line (default 1)
+  --append-log BOOL  add to existing logs instead of truncating them (default false)
   --config/--mem/--gpu/--time X and other --name X: accepted and ignored
-Exit status: 0 all jobs succeeded, 1 some job failed, 2 usage error.
+Exit status: 0 all jobs succeeded, 1 some job failed (the first failed log's last
+lines are printed), 2 usage error.
 EOF
 
 sub usage_error {
@@ -49,6 +54,8 @@ sub usage_error {
 
 my $max_jobs_run;
 my $num_threads = 1;
+my $append_log = 0;
+my $tail_lines = 20;    # lines of the first failed log shown on stderr
 
 while (@ARGV && $ARGV[0] =~ m/^--/) {
   my $opt = shift @ARGV;
@@ -72,6 +79,10 @@ while (@ARGV && $ARGV[0] =~ m/^--/) {
     usage_error("--num-threads takes a positive integer, got '$value'")
       unless $value =~ m/^[1-9][0-9]*$/;
     $num_threads = $value;
+  } elsif ($name eq 'append_log') {
+    usage_error("--append-log takes true or false, got '$value'")
+      unless $value =~ m/^(true|false)$/;
+    $append_log = $value eq 'true';
   }
   # Anything else (--config, --mem, --gpu, --time, ...) is for cluster launchers.
 }
@@ -120,7 +131,7 @@ sub run_job {
   my $fail = sub { print STDERR "run.pl: $_[0]\n"; POSIX::_exit(1) };
   my $dir = dirname($log);
   eval { make_path($dir) unless -d $dir; 1 } or $fail->("cannot create folder $dir: $@");
-  open(my $fh, '>', $log) or $fail->("cannot write $log: $!");
+  open(my $fh, $append_log ? '>>' : '>', $log) or $fail->("cannot write $log: $!");
   print $fh "# $cmd\n# Started at " . now() . "\n";
   close($fh) or $fail->("cannot write $log: $!");
   my $start = time();
@@ -178,9 +189,25 @@ while ($next <= $last || %running) {
   push @failed, $id if $? != 0;
 }
 
+# The last lines of a job's log before run.pl's own "# Accounting" / "# Ended" lines.
+sub log_tail {
+  my ($log) = @_;
+  open(my $fh, '<', $log) or return ();
+  my @lines = <$fh>;
+  close($fh);
+  pop @lines while @lines && $lines[-1] =~ m/^# (Accounting: |Ended \(code )/;
+  my $from = @lines > $tail_lines ? @lines - $tail_lines : 0;
+  return @lines[$from .. $#lines];
+}
+
 if (@failed) {
   my @logs = map { substitute($log_pattern, $_) } sort { $a <=> $b } @failed;
   print STDERR "run.pl: " . scalar(@failed) . " / $num_jobs failed, log is in @logs\n";
+  my @tail = log_tail($logs[0]);
+  if (@tail) {
+    print STDERR "run.pl: the last lines of $logs[0]:\n";
+    print STDERR map { (m/\n\z/ ? "  $_" : "  $_\n") } @tail;
+  }
   exit 1;
 }
 exit 0;

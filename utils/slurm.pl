@@ -23,6 +23,7 @@
 #   --config FILE      option -> sbatch flag rules [conf/slurm.conf; if absent, the
 #                      repository's conf/slurm.conf next to this script's utils/ folder]
 #   --max-jobs-run N   at most N tasks at a time (sbatch --array start-end%N)
+#   --append-log true  add to existing logs instead of starting them afresh (default false)
 #   --mem X, --gpu N, --num-threads N, --time T, --num-nodes M and any other --name X:
 #                      mapped to sbatch flags by the config file's rules; a name the
 #                      config does not describe is a usage error.
@@ -34,7 +35,8 @@
 #   default gpu=0                        the value used when the option is not given
 #
 # Exit status: 0 if every task succeeded; 1 if any failed (stderr names each failed
-# task, why, e.g. "killed for memory (--mem 2G)", and its log) or sbatch refused the job;
+# task, why, e.g. "killed for memory (--mem 2G)", and its log, then shows the last lines
+# of the first failed log) or sbatch refused the job;
 # 2 on a usage or config error; 128+signal if interrupted (the job is then scancel'ed).
 use strict;
 use warnings;
@@ -50,6 +52,7 @@ Usage: utils/slurm.pl [options] [JOB=1:N | JOB=n] <log-file> <command> [<arg> ..
 Options:
   --config FILE      option -> sbatch flag rules (default: conf/slurm.conf)
   --max-jobs-run N   run at most N tasks of the array at a time
+  --append-log BOOL  add to existing logs instead of truncating them (default false)
   --mem X  --gpu N  --num-threads N  --time T  --num-nodes M  (and any option the
                      config file describes): mapped to sbatch flags by the config
 Exit status: 0 all tasks succeeded, 1 some task failed, 2 usage or config error.
@@ -94,6 +97,11 @@ if ($num_jobs > 1 && index($log_pattern, $var) < 0) {
   usage_error("$num_jobs jobs would share one log file '$log_pattern'; put $var in its name");
 }
 
+my $append_log = delete $opts{append_log} // 'false';
+usage_error("--append-log takes true or false, got '$append_log'")
+  unless $append_log =~ m/^(true|false)$/;
+$append_log = $append_log eq 'true';
+my $tail_lines = 20;    # lines of the first failed log shown on stderr
 my $max_jobs_run = delete $opts{max_jobs_run};
 if (defined $max_jobs_run && $max_jobs_run !~ m/^[1-9][0-9]*$/) {
   usage_error("--max-jobs-run takes a positive integer, got '$max_jobs_run'");
@@ -220,7 +228,10 @@ for my $dir ($qdir, map { dirname($log{$_}) } @ids) {
   next if -d $dir;
   eval { make_path($dir); 1 } or do { print STDERR "slurm.pl: cannot create folder $dir: $@"; exit 1 };
 }
-for my $id (@ids) { unlink($log{$id}, out_file($id)) }    # no stale logs from a past run
+for my $id (@ids) {    # no stale logs from a past run (unless they are to grow)
+  unlink(out_file($id));
+  unlink($log{$id}) unless $append_log;
+}
 
 my $array = "$first-$last" . (defined $max_jobs_run ? "%$max_jobs_run" : '');
 my @sbatch = (@$submit, @$flags, '--parsable', '--job-name', $name, '--array', $array,
@@ -228,6 +239,7 @@ my @sbatch = (@$submit, @$flags, '--parsable', '--job-name', $name, '--array', $
 
 # The batch script: picks its task's log and command by SLURM_ARRAY_TASK_ID, then
 # writes the log as run.pl does.
+my $redirect = $append_log ? '>>' : '>';
 {
   my $text = "#!/bin/bash\n# Written by utils/slurm.pl; submitted as:\n# "
     . join(' ', map { shell_word($_) } @sbatch) . "\n"
@@ -240,7 +252,7 @@ my @sbatch = (@$submit, @$flags, '--parsable', '--job-name', $name, '--array', $
 *) echo "slurm.pl: task '\${SLURM_ARRAY_TASK_ID:-}' is not in $first..$last" >&2; exit 1 ;;
 esac
 now() { date '+%a %b %e %H:%M:%S %Z %Y'; }
-printf '# %s\\n# Started at %s\\n' "\$cmd" "\$(now)" > "\$log" || exit 1
+printf '# %s\\n# Started at %s\\n' "\$cmd" "\$(now)" $redirect "\$log" || exit 1
 # scancel and time limits send SIGTERM to every process of the job: the command gets
 # it too (a trapped signal is reset in children), this script stays to end the log.
 trap 'echo "# slurm.pl: SIGTERM from SLURM" >> "\$log"' TERM
@@ -423,6 +435,17 @@ if (@failed) {
     . "log is in @logs\n";
   for my $f (@failed) {
     print STDERR "slurm.pl:   task $f->[0]: $f->[1], log is in $log{ $f->[0] }\n";
+  }
+  # The last lines of the first failed log, before the closing "# Accounting" / "# Ended".
+  if (open(my $fh, '<', $logs[0])) {
+    my @lines = <$fh>;
+    close($fh);
+    pop @lines while @lines && $lines[-1] =~ m/^# (Accounting: |Ended \(code )/;
+    my $from = @lines > $tail_lines ? @lines - $tail_lines : 0;
+    if (@lines) {
+      print STDERR "slurm.pl: the last lines of $logs[0]:\n";
+      print STDERR map { (m/\n\z/ ? "  $_" : "  $_\n") } @lines[$from .. $#lines];
+    }
   }
   exit 1;
 }

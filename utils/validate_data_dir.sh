@@ -9,8 +9,10 @@ help_message="Usage: $0 [--no-text] [--no-feats] <data-dir>
 Checks <data-dir>; prints each problem (with the offending lines) and exits 1 if any,
 else prints '<data-dir>: valid (<n> utterances, <m> speakers)'.
 Options:
-  --no-text    do not require a text file (required by default, as in Kaldi)
-  --no-feats   accepted for Kaldi compatibility; codec data dirs have no feats.scp
+  --no-text    do not require a text file (required by default, as in Kaldi's
+               validate_data_dir.sh; codec data dirs need none, and the recipes pass it)
+  --no-feats   accepted for Kaldi compatibility; codec data dirs have no feats.scp,
+               so it is never required (Kaldi requires one without --no-feats)
 Exit status: 0 valid, 1 invalid, 2 usage error."
 
 args=()
@@ -29,4 +31,10 @@ if [ $# -ne 1 ]; then
   exit 2
 fi
 
-exec "${PYTHON:-python3}" -m codectk.bin.datadir validate ${args[@]+"${args[@]}"} "$1"
+status=0
+"${PYTHON:-python3}" -m codectk.bin.datadir validate ${args[@]+"${args[@]}"} "$1" || status=$?
+if [ "${status}" -eq 1 ] && [ -d "$1" ] && [ ! -f "$1/text" ] \
+    && [[ " ${args[*]-} " != *" --no-text "* ]]; then
+  echo "(a missing text file: if this is by design, specify --no-text, as in Kaldi)" >&2
+fi
+exit "${status}"

@@ -2,7 +2,8 @@
 
 Recipe steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker,
 datadir, dump_wav, filter_length, collect_stats, train, decode_datadir (stage 6,
-``codectk.bin.decode``), score, pack, compare_scores.
+``codectk.bin.decode``), score, pack, compare_scores; check_recipe (the options check
+codec.sh runs before any stage).
 Evaluation (docs/evaluation.md): anchors, report, mushra_scores, upload (stage 9),
 extract_tokens (stage 10).
 
@@ -11,6 +12,11 @@ File compression (``codectk.bin.ctk``, docs/bitstream.md):
 --model M``, ``codectk info FILE.ctk``.
 
 Streaming (AudioDec): ``codectk stream IN.wav OUT.wav --model M [--chunk_ms 12.5]``.
+
+The authors' released weights (docs/pretrained.md): ``codectk convert --list``,
+``codectk convert --name encodec_24khz --checkpoint FILE --out model.pt``.
+
+``codectk <step> --help`` describes a step; ``codectk --version`` prints the version.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from codectk.bin.common import run
+from codectk.bin.common import plain_text, run, version
 
 STEPS = [
     "prepare_corpus",
@@ -39,6 +45,7 @@ STEPS = [
     "mushra_scores",
     "upload",
     "extract_tokens",
+    "check_recipe",
 ]
 # step names run by another module than codectk.bin.<step>: step -> (module, function)
 ALIASES = {
@@ -47,13 +54,18 @@ ALIASES = {
     "decode": ("codectk.bin.ctk", "decode_main"),
     "info": ("codectk.bin.ctk", "info_main"),
     "stream": ("codectk.bin.stream", "main"),
+    "convert": ("codectk.bin.convert_checkpoint", "main"),
+    "convert_checkpoint": ("codectk.bin.convert_checkpoint", "main"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-V", "--version"):
+        print(version())
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.strip())
+        print(plain_text(__doc__), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     step = argv[0]
     if step not in STEPS and step not in ALIASES:

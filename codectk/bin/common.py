@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 
 from humanfriendly import format_timespan
 
-from codectk.errors import CodectkError
+from codectk.errors import CodectkError, ConfigError
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -24,11 +25,43 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`")  # :func:`x`, :mod:`~a.b`
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain_text(doc: str | None) -> str | None:
+    """A module docstring as terminal text: reStructuredText's ``literal`` quotes, role
+    markup (``:func:`name```) and literal-block markers (``Usage::``) removed.
+
+    Args:
+        doc (str | None): the docstring.
+
+    Returns:
+        str | None: the text, None for None.
+    """
+    if doc is None:
+        return None
+    text = _ROLE.sub(lambda m: m[1].rsplit(".", 1)[-1] if m[0].count("~") else m[1], doc)
+    text = _LITERAL.sub(r"\1", text)
+    text = re.sub(r"(\S)::$", r"\1:", text, flags=re.M)  # "Usage::" -> "Usage:"
+    return re.sub(r"^::$\n?", "", text, flags=re.M).strip()
+
+
+def version() -> str:
+    """``codectk <version>`` as ``--version`` prints it."""
+    from codectk import __version__
+
+    return f"codectk {__version__}"
+
+
 def parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argparse parser that shows the module docstring as its description."""
-    return argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    """An argparse parser that shows the module docstring (as plain text) as its
+    description and answers ``--version``."""
+    p = argparse.ArgumentParser(
+        description=plain_text(doc), formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--version", action="version", version=version())
+    return p
 
 
 @contextlib.contextmanager
@@ -58,3 +91,31 @@ def run(main: Callable[[list[str] | None], int | None]) -> int:
             setup_logging()
         logging.getLogger("codectk").error("%s", exc)
         return 1
+
+
+def load_config_with_overrides(path: str, overrides: list[str], source: str = "command line"):
+    """Read a training YAML and apply ``--key value`` overrides; an error blames the
+    file when the file alone is wrong and the overrides (and ``source``) when they are.
+
+    Args:
+        path (str): the YAML file.
+        overrides (list[str]): ``--key value`` words.
+        source (str): where the overrides come from, for messages (``--train_args``).
+
+    Returns:
+        codectk.config.TrainConfig: the validated config.
+
+    Raises:
+        ConfigError: a bad file or bad overrides, naming which.
+    """
+    from codectk.config import apply_overrides, build_train_config, load_yaml
+
+    data = load_yaml(path)
+    config = build_train_config(data, where=str(path))
+    if not overrides:
+        return config
+    try:
+        return build_train_config(apply_overrides(data, overrides), where=f"{path}")
+    except ConfigError as exc:
+        text = str(exc).removeprefix(f"{path}: ")
+        raise ConfigError(f"{' '.join(overrides)} ({source}): {text}") from None

@@ -32,7 +32,7 @@ import torch
 
 from codectk.audio import read_audio, resample, to_mono, write_audio
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bin.common import parser, plain_text, run, setup_logging, timed
 from codectk.bitstream import (
     BitstreamError,
     model_identity,
@@ -102,7 +102,11 @@ def _common_args(p, with_bandwidth: bool) -> None:
     p.add_argument("--model_file", default=None, help="model file inside an experiment folder")
     if with_bandwidth:
         p.add_argument(
-            "--bandwidth", type=float, default=None, help="kbps (default: all codebooks)"
+            "--bandwidth",
+            type=float,
+            default=None,
+            help="target kbps, rounded down to the model's nearest bitrate (default: all "
+            "codebooks)",
         )
     p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -249,7 +253,7 @@ def encode_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     jobs = plan_jobs(args.input, args.output, AUDIO_SUFFIXES, ".ctk")
     codec, identity = _load(args)
-    n_q = codec.n_quantizers_for_bandwidth(args.bandwidth)
+    n_q, _ = codec.resolve_bandwidth(args.bandwidth)
     log.info(
         "model %s (%s): %d codebooks, %.3f kbps",
         identity,
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m codectk.bin.ctk {encode,decode,info} ...``."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
-        print(__doc__.strip(), file=sys.stderr)
+        print(plain_text(__doc__), file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]](argv[1:])
 

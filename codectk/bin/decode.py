@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out_dir", required=True, help="folder for this job's wav.scp and codes")
     p.add_argument("--wav_dir", required=True, help="folder for decoded WAV files")
     p.add_argument(
-        "--target_bandwidth", type=float, default=None, help="kbps (default: all codebooks)"
+        "--target_bandwidth",
+        type=float,
+        default=None,
+        help="kbps, rounded down to the model's nearest bitrate (default: all codebooks)",
     )
     p.add_argument(
         "--sampling_steps",
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--sampling_steps: {exc}")
         log.info("diffusion decoder: %d %s steps", codec.sampling_steps, codec.sampler)
     prepare_for_inference(codec, compile=args.compile, precision=args.precision)
-    n_q = codec.n_quantizers_for_bandwidth(args.target_bandwidth)
+    n_q, _ = codec.resolve_bandwidth(args.target_bandwidth)  # rounded down, with a note
     min_frames = mixed_length_min_frames(codec)
     log.info(
         "codec %s: %d Hz, %d codebooks -> %.3f kbps; batches of up to %d (%s lengths)",

@@ -27,8 +27,14 @@ import sys
 
 import torch
 
-from codectk.bin.common import parser, run, setup_logging, str2bool, timed
-from codectk.config import load_train_config
+from codectk.bin.common import (
+    load_config_with_overrides,
+    parser,
+    run,
+    setup_logging,
+    str2bool,
+    timed,
+)
 from codectk.train.distributed import LAUNCHED_ENV, launch_command
 
 
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    config = load_train_config(args.config, overrides)
+    config = load_config_with_overrides(args.config, overrides)
     cuda = torch.cuda.is_available()
     nproc = max(1, args.ngpu)
     launched = os.environ.get(LAUNCHED_ENV) == "1" or "LOCAL_RANK" in os.environ

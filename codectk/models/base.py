@@ -6,16 +6,27 @@ F frames, D latent dim.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.audio import AudioFormatError, as_float_audio, convert_audio
+from codectk.bitstream import BitstreamError, model_identity, pack_codes, unpack_codes
+from codectk.errors import CodectkError
+from codectk.models import api
 from codectk.registry import Registry
 
 CODECS = Registry("codec")
+log = logging.getLogger("codectk.models")
+
+
+class BandwidthError(CodectkError, ValueError):
+    """A bitrate below every bitrate a codec offers; the message lists them."""
 
 
 @dataclass
@@ -59,6 +70,21 @@ class Codec(nn.Module):
     n_codebooks: int
     codebook_size: int
     codebooks_per_stream: int = 1
+    channels: int = 1
+    #: seconds per window and of context on either side when ``encode`` / ``decode``
+    #: run long inputs in windows (:mod:`codectk.models.api`); ``math.inf``: one pass.
+    window_s: float = api.WINDOW_S
+    context_s: float = api.CONTEXT_S
+
+    def __init_subclass__(cls, **kwargs):
+        """Wrap each family's own ``encode`` / ``decode`` (plain tensors) in the
+        user-facing ones of :mod:`codectk.models.api` (numpy, integer PCM, float64,
+        (T,) shapes, ``bandwidth=``, ``length=``, long inputs in windows)."""
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("encode", api.wrap_encode), ("decode", api.wrap_decode)):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not hasattr(fn, "__codectk_wrapped__"):
+                setattr(cls, name, wrap(fn))
 
     @property
     def frame_rate(self) -> float:
@@ -76,7 +102,8 @@ class Codec(nn.Module):
         return [self.bitrate(n) for n in range(1, self.n_codebooks + 1)]
 
     def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
-        """Number of codebooks giving bitrate ``kbps`` (None: all).
+        """Number of codebooks giving exactly bitrate ``kbps`` (None: all); configs use
+        this. Users' target bitrates go through :meth:`resolve_bandwidth`.
 
         Raises:
             ValueError: ``kbps`` is not one of :attr:`bandwidths`.
@@ -88,6 +115,49 @@ class Codec(nn.Module):
                 return n
         choices = [round(b, 3) for b in self.bandwidths]
         raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
+
+    def resolve_bandwidth(self, kbps: float | None) -> tuple[int, float]:
+        """The highest bitrate of :attr:`bandwidths` not above a target (EnCodec users'
+        habit: ``6`` on a 1.5/3/6/12/24 kbps model is 6, ``8`` is 6). A target off the
+        ladder is rounded down with a warning naming the bitrate used.
+
+        Args:
+            kbps (float | None): target bitrate in kbps (None: all codebooks).
+
+        Returns:
+            tuple[int, float]: (number of codebooks for :meth:`encode`, bitrate in kbps).
+
+        Raises:
+            BandwidthError: ``kbps`` below the lowest bitrate, or not a positive number;
+                the message lists the ladder.
+        """
+        ladder = self.bandwidths
+        if kbps is None:
+            return self.n_quantizers_for_bandwidth(None), ladder[-1]
+        choices = [round(b, 3) for b in ladder]
+        try:
+            kbps = float(kbps)
+        except (TypeError, ValueError):
+            kbps = math.nan
+        fits = [b for b in ladder if b <= kbps or math.isclose(b, kbps, rel_tol=1e-3, abs_tol=1e-3)]
+        if not fits:
+            raise BandwidthError(
+                f"bandwidth {kbps:g} kbps is below the lowest bitrate of this "
+                f"{type(self).__name__}; choose one of {choices} kbps (higher values are "
+                "rounded down to these)"
+            )
+        chosen = max(fits)
+        n = self.n_quantizers_for_bandwidth(chosen)
+        if not math.isclose(chosen, kbps, rel_tol=1e-3, abs_tol=1e-3):
+            log.warning(
+                "bandwidth %g kbps is not one of %s: using %.3f kbps (%d codebooks), the "
+                "nearest below",
+                kbps,
+                choices,
+                chosen,
+                n,
+            )
+        return n, chosen
 
     def low_precision_modules(self) -> list[str]:
         """Names of the submodules that :meth:`set_inference_dtype` may run in a low
@@ -146,19 +216,108 @@ class Codec(nn.Module):
     def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
         """Encode a waveform.
 
+        What a family implements sees (B, C, T) float tensors. Callers may also pass,
+        keyword-only, ``bandwidth=kbps`` (rounded down, :meth:`resolve_bandwidth`),
+        ``window_s`` / ``context_s`` (long inputs in windows, :mod:`codectk.models.api`),
+        and any waveform :func:`codectk.models.api.waveform_input` takes.
+
         Args:
-            wav (Tensor): (B, 1, T) in [-1, 1] at ``sample_rate`` Hz; T need not be a
-                multiple of ``hop_length`` (it is right-padded).
+            wav (Tensor | np.ndarray): (B, C, T) or (T,), float in [-1, 1] (float32,
+                float64, float16, bfloat16) or integer PCM (int16, int32, int8, uint8),
+                at ``sample_rate`` Hz (:func:`codectk.convert_audio` converts); T need
+                not be a multiple of ``hop_length`` (it is right-padded).
             n_quantizers (int | None): codebooks to use, 1..K (None: all K).
 
         Returns:
-            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length).
+            Tensor: codes, LongTensor (B, K', F) with F = ceil(T / hop_length), on the
+            codec's device.
+
+        Raises:
+            AudioFormatError: a bad type or shape, or no samples.
+            BandwidthError: a ``bandwidth`` below the lowest one.
         """
         raise NotImplementedError
 
     def decode(self, codes: Tensor) -> Tensor:
-        """Decode codes (B, K', F) to a waveform (B, 1, F * hop_length)."""
+        """Decode codes (B, K', F) to a waveform (B, C, F * hop_length).
+
+        Keyword-only extras: ``length=T`` trims the output to the encoded input's T
+        samples; ``window_s`` / ``context_s`` as :meth:`encode`. Codes may be a tensor
+        or numpy array of any integer type, (B, K', F) or (K', F).
+
+        Raises:
+            CodesError: codes that are not integers, of a bad shape or without frames.
+            ValueError: codes out of range; ``length`` above F * hop_length.
+        """
         raise NotImplementedError
+
+    def compress(self, wav, sample_rate: int | None = None, bandwidth: float | None = None):
+        """Encode one signal to the bytes of a ``.ctk`` file (docs/bitstream.md).
+
+        Args:
+            wav (Tensor | np.ndarray): (T,) or (C, T), any type :meth:`encode` takes.
+            sample_rate (int | None): its rate in Hz (None: ``sample_rate``). Another
+                rate, or another channel count than ``channels``, is converted with
+                :func:`codectk.convert_audio`.
+            bandwidth (float | None): target kbps, rounded down (None: all codebooks).
+
+        Returns:
+            bytes: header (model identity, rates, length in samples) and packed codes;
+            :meth:`decompress` of the same model restores the length.
+
+        Raises:
+            AudioFormatError, BandwidthError: as :meth:`encode`.
+        """
+        x = as_float_audio(wav)
+        if x.dim() not in (1, 2):
+            raise AudioFormatError(
+                f"compress takes one signal (T,) or (C, T), got {tuple(x.shape)}"
+            )
+        x = x if x.dim() == 2 else x[None]  # (T,) -> (1, T)
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        if rate != self.sample_rate or x.shape[0] != self.channels:
+            x = convert_audio(x, rate, self.sample_rate, self.channels)  # (C, T')
+        x = api.waveform_input(self, x[None])  # (1, C, T) on the codec's device
+        with torch.inference_mode():
+            codes = self.encode(x, bandwidth=bandwidth)  # (1, K', F)
+        header = {
+            "model_id": self.identity(),
+            "codec": type(self).__name__,
+            "sample_rate": int(self.sample_rate),
+            "hop_length": int(self.hop_length),
+            "codebook_size": int(self.codebook_size),
+            "length": int(x.shape[-1]),
+        }
+        return pack_codes(codes[0].cpu().numpy(), header)
+
+    def decompress(self, data: bytes) -> Tensor:
+        """Decode the bytes of a ``.ctk`` file written with this model.
+
+        Returns:
+            Tensor: float32 waveform (C, T) at ``sample_rate`` Hz, T the encoded length.
+
+        Raises:
+            BitstreamError: corrupt data, or data of another model.
+        """
+        header, codes = unpack_codes(data)
+        if header["model_id"] != self.identity():
+            raise BitstreamError(
+                f"encoded with model {header['model_id']} ({header['codec']}), not this "
+                f"{type(self).__name__} ({self.identity()}); decode with the same model"
+            )
+        with torch.inference_mode():
+            wav = self.decode(np.ascontiguousarray(codes), length=header["length"])
+        return wav[0].float()
+
+    def identity(self) -> str:
+        """:func:`codectk.bitstream.model_identity` of the current weights (cached until
+        a parameter or buffer changes)."""
+        key = tuple((t.data_ptr(), t._version) for t in self.state_dict().values())
+        cached = self.__dict__.get("_identity_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, model_identity(self))
+            self.__dict__["_identity_cache"] = cached
+        return cached[1]
 
     def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
         """Training pass: encode, quantize (with quantizer dropout in training mode), decode.
@@ -205,8 +364,6 @@ class AutoencoderCodec(Codec):
       bandwidths, FunCodec's structured dropout); the default leaves quantizer dropout to
       the quantizer.
     """
-
-    channels: int = 1
 
     def low_precision_modules(self) -> list[str]:
         """The encoder and the decoder (the quantizer stays float32)."""

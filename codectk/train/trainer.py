@@ -491,6 +491,12 @@ class Trainer:
         return {k: v / len(self.valid_set) for k, v in sums.items()}
 
     def _after_validation(self, metrics: dict[str, float]) -> None:
+        """Record a validation; keep the ``keep_nbest_models`` best trained snapshots.
+
+        The step-0 validation (the untrained model) is saved as ``0steps.pt`` but never
+        competes for the n-best: it becomes the inference model only when no trained
+        snapshot has a finite criterion (``max_steps 0``).
+        """
         c = self.config
         self.history.append({"step": self.step, "phase": "valid", **metrics})
         if c.best_model_criterion not in metrics:
@@ -498,7 +504,13 @@ class Trainer:
                 f"best_model_criterion {c.best_model_criterion!r} not among {sorted(metrics)}"
             )
         value = metrics[c.best_model_criterion]
-        if math.isfinite(value):
+        if math.isfinite(value) and self.step == 0:
+            if self.dist.is_main:
+                save_atomic(
+                    model_file(c.to_dict(), self.codec.state_dict(), 0, metrics),
+                    self._snapshot_path(0),
+                )
+        elif math.isfinite(value):
             self.nbest.append((value, self.step))
             self.nbest.sort()
             if self.dist.is_main and (value, self.step) in self.nbest[: c.keep_nbest_models]:
@@ -531,7 +543,34 @@ class Trainer:
         barrier(self.dist)  # every rank can now resume from the same checkpoint
 
     def _average_nbest(self) -> Path | None:
-        if not self.nbest:
+        """Write ``<crit>.best.pt``, the average of the n-best trained snapshots
+        ``<crit>.ave_<N>best.pt`` and the link ``<crit>.ave.pt`` to it.
+
+        Only snapshots of trained steps are averaged; the untrained step-0 model (also
+        listed by checkpoints of earlier versions) is used, alone and said so, only when
+        there is no other.
+        """
+        trained = [(v, s) for v, s in self.nbest if s > 0]
+        untrained = self._snapshot_path(0)
+        if trained:
+            if len(trained) < len(self.nbest):
+                log.info("the untrained step-0 model is left out of the average")
+            self.nbest = trained
+            if untrained.exists():
+                untrained.unlink()  # the inference model is a trained one
+        elif self.nbest or untrained.exists():
+            if not self.nbest:  # 0steps.pt holds the step-0 validation
+                value = load_file(untrained, "codectk-model")["metrics"][
+                    self.config.best_model_criterion
+                ]
+                self.nbest = [(float(value), 0)]
+            log.warning(
+                "no trained snapshot has a finite %s (max_steps %d): the inference model is "
+                "the untrained step-0 model",
+                self.crit,
+                self.max_steps,
+            )
+        else:
             log.warning("no finite validation result: no averaged model written")
             return None
         c = self.config

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,37 @@ def test_decode_datadir_keeps_stage6(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["decode_datadir", "--help"])
     assert exc.value.code == 0 and "Stage 6" in capsys.readouterr().out
+
+
+def test_bandwidth_rounds_down_and_an_unreachable_one_is_one_line(tmp_path: Path, model: Path):
+    """EnCodec users' habit: a target bitrate is rounded down to the ladder (0.4, 0.8,
+    1.2, 1.6 kbps here) with a note; below the lowest is one ERROR line, no traceback."""
+    flac = str(bundled_flacs()[0])
+    proc = subprocess.run(
+        [sys.executable, "-m", "codectk.bin.cli", "encode", flac, str(tmp_path / "a.ctk")]
+        + ["--model", str(model), "--bandwidth", "3.0"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "bandwidth 3 kbps is not one of [0.4, 0.8, 1.2, 1.6]: using 1.600 kbps" in proc.stderr
+    assert read_bitstream(tmp_path / "a.ctk")[0]["n_codebooks"] == 4
+    assert cli.main(["encode", flac, str(tmp_path / "b.ctk"), "--model", str(model)]) == 0
+    assert (
+        cli.main(
+            ["encode", flac, str(tmp_path / "c.ctk"), "--model", str(model)]
+            + ["--bandwidth", "1.0"]
+        )
+        == 0
+    )
+    assert read_bitstream(tmp_path / "c.ctk")[0]["n_codebooks"] == 2
+    proc = subprocess.run(
+        [sys.executable, "-m", "codectk.bin.cli", "encode", flac, str(tmp_path / "d.ctk")]
+        + ["--model", str(model), "--bandwidth", "0.1"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "bandwidth 0.1 kbps is below the lowest bitrate" in proc.stderr
+    assert "choose one of [0.4, 0.8, 1.2, 1.6] kbps" in proc.stderr
+    assert not (tmp_path / "d.ctk").exists()

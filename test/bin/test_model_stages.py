@@ -107,7 +107,8 @@ def test_build_and_load_errors(tmp_path: Path, trained: Path):
         zf.writestr("../../evil.txt", "x")
     with pytest.raises(CheckpointError, match="not a codectk packed model"):
         codectk.load_codec(bad)
-    with pytest.raises(ValueError, match="bandwidth 5.0 kbps not supported"):
+    # a target bitrate is rounded down to the ladder; one below the lowest is refused
+    with pytest.raises(ValueError, match=r"bandwidth 0.1 kbps is below the lowest .* \[0.4, "):
         decode.main(
             [
                 "--model",
@@ -119,6 +120,6 @@ def test_build_and_load_errors(tmp_path: Path, trained: Path):
                 "--wav_dir",
                 str(tmp_path),
                 "--target_bandwidth",
-                "5",
+                "0.1",
             ]
         )

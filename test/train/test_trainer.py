@@ -26,7 +26,7 @@ def test_training_writes_experiment_and_learns(tmp_path: Path, dumped):
         "checkpoint.pt",
         "history.json",
         "valid.mel_distance.best.pt",
-        "images/g_mel.png",
+        "images/mel.png",
         "images/mel_distance.png",
     ):
         assert (exp / name).exists(), name
@@ -66,6 +66,28 @@ def test_zero_steps_is_the_untrained_model(tmp_path: Path, dumped):
     codec = load_codec(tmp_path / "exp")
     for k, v in codec.state_dict().items():
         torch.testing.assert_close(v, init[k])
+
+
+def test_average_leaves_out_the_untrained_step_0(tmp_path: Path, dumped, caplog):
+    """max_steps < valid_interval: validations at steps 0 and 4 only; the inference
+    model is step 4's weights, not their average with the untrained model."""
+    t = _trainer(tmp_path, dumped, max_steps=4, valid_interval=10, keep_nbest_models=5)
+    with caplog.at_level("INFO", logger="codectk"):
+        ave = t.run()
+    trained = {k: v.clone() for k, v in t.codec.state_dict().items()}
+    assert ave == tmp_path / "exp" / "valid.mel_distance.ave_1best.pt"
+    assert load_file(ave, "codectk-model")["metrics"]["valid.mel_distance.steps"] == [4]
+    for k, v in load_codec(tmp_path / "exp").state_dict().items():
+        torch.testing.assert_close(v, trained[k], rtol=0, atol=0)
+    assert "averaged steps [4]" in caplog.text
+    assert not (tmp_path / "exp" / "0steps.pt").exists()
+
+
+def test_zero_steps_says_the_model_is_untrained(tmp_path: Path, dumped, caplog):
+    with caplog.at_level("INFO", logger="codectk"):
+        _trainer(tmp_path, dumped, max_steps=0).run()
+    assert "the inference model is the untrained step-0 model" in caplog.text
+    assert "averaged steps [0]" in caplog.text
 
 
 def test_nan_loss_stops_with_context(tmp_path: Path, dumped, monkeypatch):

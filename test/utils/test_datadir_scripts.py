@@ -40,6 +40,7 @@ def test_text_required_unless_no_text(run_tool, data):
     r = run_tool("validate_data_dir.sh", "data/train")
     assert r.returncode == 1
     assert "data/train/text: required file missing" in r.stderr
+    assert "if this is by design, specify --no-text, as in Kaldi" in r.stderr  # Kaldi's hint
     assert r.stdout == ""
     assert run_tool("validate_data_dir.sh", "--no-text", "data/train").returncode == 0
 

@@ -36,9 +36,33 @@ def test_job_array_writes_one_log_per_job(tmp_path, run_tool):
 def test_failed_job_exits_1_and_names_its_log(tmp_path, run_tool):
     r = run_tool("run.pl", "JOB=1:3", "log/f.JOB.log", "bash", "-c", "[ JOB -ne 2 ] || exit 3")
     assert r.returncode == 1
-    assert r.stderr.strip() == "run.pl: 1 / 3 failed, log is in log/f.2.log"
+    assert r.stderr.splitlines()[0] == "run.pl: 1 / 3 failed, log is in log/f.2.log"
     assert read_log(tmp_path / "log" / "f.2.log")[3] == 3
     assert read_log(tmp_path / "log" / "f.1.log")[3] == 0
+
+
+def test_failed_log_tail_reaches_the_console(tmp_path, run_tool):
+    """The error is on stderr, not only in the log: the first failed log's last 20
+    lines (without run.pl's closing lines)."""
+    script = "seq 1 30; echo 'ERROR: data/x/wav.scp:3: no such file' >&2; exit 1"
+    r = run_tool("run.pl", "JOB=1:2", "log/f.JOB.log", "bash", "-c", script)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert lines[1] == "run.pl: the last lines of log/f.1.log:"
+    assert lines[2:] == [f"  {i}" for i in range(12, 31)] + [
+        "  ERROR: data/x/wav.scp:3: no such file"
+    ]
+
+
+def test_append_log_keeps_earlier_runs(tmp_path, run_tool):
+    for word in ("first", "second"):
+        r = run_tool("run.pl", "--append-log", "true", "log/train.log", "echo", word)
+        assert r.returncode == 0, r.stderr
+    text = (tmp_path / "log" / "train.log").read_text()
+    assert text.count("# Started at") == 2 and text.index("first") < text.index("second")
+    r = run_tool("run.pl", "log/train.log", "echo", "third")
+    assert "first" not in (tmp_path / "log" / "train.log").read_text()  # default: afresh
+    assert run_tool("run.pl", "--append-log", "maybe", "l.log", "true").returncode == 2
 
 
 def test_all_failed_logs_are_listed(run_tool):

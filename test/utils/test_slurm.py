@@ -139,7 +139,9 @@ def test_failing_task_fails_the_call_and_is_named(cluster, tmp_path):
     assert re.fullmatch(
         r"slurm\.pl: 1 / 3 failed \(SLURM job \d+\), log is in log/f\.2\.log", lines[0]
     )
-    assert lines[1:] == ["slurm.pl:   task 2: exit code 3, log is in log/f.2.log"]
+    assert lines[1] == "slurm.pl:   task 2: exit code 3, log is in log/f.2.log"
+    assert lines[2] == "slurm.pl: the last lines of log/f.2.log:"
+    assert lines[3].startswith("  # bash -c")  # the log's own first lines, then nothing
     assert read_log(tmp_path / "log" / "f.2.log")[3] == 3
     assert read_log(tmp_path / "log" / "f.1.log")[3] == 0
     assert read_log(tmp_path / "log" / "f.3.log")[3] == 0
@@ -317,3 +319,11 @@ def test_recipe_stages_through_slurm(cluster, tmp_path):
         read_scp(d / "dump" / "raw" / "test" / "wav.scp")
     )
     assert (exp / "scores" / "test" / "summary.json").is_file()
+
+
+def test_append_log_keeps_earlier_runs(cluster, tmp_path):
+    for word in ("first", "second"):
+        r = slurm_pl(cluster, tmp_path, "--append-log", "true", "log/train.log", "echo", word)
+        assert r.returncode == 0, r.stderr
+    text = (tmp_path / "log" / "train.log").read_text()
+    assert text.count("# Started at") == 2 and text.index("first") < text.index("second")

@@ -106,8 +106,12 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     mkdir -p "${out}/wav"
     : > "${out}/stream.log"
     while read -r utt path; do
-        "${python}" -m codectk.bin.stream "${path}" "${out}/wav/${utt}.wav" --model "${vocoder_exp}" \
-            --chunk_ms "${chunk_ms}" 2>> "${out}/stream.log"
+        if ! "${python}" -m codectk.bin.stream "${path}" "${out}/wav/${utt}.wav" --model "${vocoder_exp}" \
+            --chunk_ms "${chunk_ms}" 2>> "${out}/stream.log"; then
+            tail -n 20 "${out}/stream.log" >&2
+            log "Error: streaming ${utt} failed (the error is above; log: ${out}/stream.log)"
+            exit 1
+        fi
     done < "${data_dump}/${test_set}/wav.scp"
     grep -o 'compute per chunk.*delay [0-9.]* ms' "${out}/stream.log" | tail -n 1
 fi

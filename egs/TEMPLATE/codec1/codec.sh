@@ -82,6 +82,8 @@ fi
 # train_cmd, cuda_cmd and decode_cmd come from the recipe's cmd.sh.
 : "${train_cmd:?cmd.sh must set train_cmd}" "${cuda_cmd:?cmd.sh must set cuda_cmd}" "${decode_cmd:?cmd.sh must set decode_cmd}"
 
+# Everything this run reads is checked before any stage starts; each problem is one
+# "Error:" line and exit status 2.
 for opt in train_set valid_set test_sets; do
     if [ -z "${!opt}" ]; then
         log "Error: --${opt} is required"
@@ -93,10 +95,68 @@ if [ "${show_sets}" = true ]; then  # the phase drivers (audiodec.sh, ladiffcode
         dumpdir "${dumpdir}" expdir "${expdir}" python "${python}"
     exit 0
 fi
-if [ "${stop_stage}" -ge 5 ] && [ ! -f "${train_config}" ]; then
-    log "Error: --train_config '${train_config}': no such file (stages 5-8 need it)"
+if ! [[ "${stage}" =~ ^[0-9]+$ && "${stop_stage}" =~ ^[0-9]+$ ]] || [ "${stage}" -lt 1 ] \
+    || [ "${stage}" -gt 10 ] || [ "${stage}" -gt "${stop_stage}" ]; then
+    log "Error: --stage ${stage} --stop_stage ${stop_stage}: stages are 1 to 10 (1 data prep ... 10 token extraction), stage <= stop_stage"
     exit 2
 fi
+if [ "${stop_stage}" -ge 5 ] && [ ! -f "${train_config}" ]; then
+    log "Error: --train_config '${train_config}': no such file (stages 5-10 need it)"
+    exit 2
+fi
+if [ -n "${inference_config}" ] && [ ! -f "${inference_config}" ]; then
+    log "Error: --inference_config '${inference_config}': no such file"
+    exit 2
+fi
+# runs N: stage N runs in this call (range and --skip_* options).
+runs() {
+    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
+    case $1 in
+        1|2|3|4) ! "${skip_data_prep}" ;;
+        5) ! "${skip_train}" ;;
+        6|7) ! "${skip_eval}" ;;
+        8) ! "${skip_packing}" ;;
+        *) true ;;
+    esac
+}
+# need <file> <option> <stage that makes it>: the file an earlier stage made must exist.
+need() {
+    if [ ! -e "$1" ]; then
+        log "Error: ${2}: $1 not found; stage $3 makes it (run it first, or check the name)"
+        exit 2
+    fi
+}
+
+# Split <scp> into at most <n> parts <dir>/<name>.JOB.scp; prints the number of parts.
+split_list() {
+    local scp=$1 n=$2 dir=$3 name=$4 outs=() i lines
+    if [ ! -s "${scp}" ]; then
+        log "Error: ${scp} is missing or empty: nothing to split" >&2
+        return 1
+    fi
+    lines=$(wc -l < "${scp}")
+    n=$(min "${n}" "${lines}")
+    for i in $(seq "${n}"); do outs+=("${dir}/${name}.${i}.scp"); done
+    utils/split_scp.pl "${scp}" "${outs[@]}" || return 1
+    echo "${n}"
+}
+# Folder suffix of a decoding bandwidth: "all" -> "", 1.5 -> _1.5kbps.
+bw_sfx() { if [ "$1" = all ]; then echo ""; else echo "_$1kbps"; fi; }
+# Concatenate <dir>/output.*/<file> into <dest>, LC_ALL=C sorted, atomically.
+merge() {
+    local dir=$1 file=$2 dest=$3 f
+    for f in "${dir}"/output.*/"${file}"; do cat "${f}"; done | LC_ALL=C sort > "${dest}.tmp"
+    mv "${dest}.tmp" "${dest}"
+}
+# A failed job array: run.pl / slurm.pl have printed the failing log's tail; remove the
+# step's half-made outputs <path>... (its logs stay) and stop.
+failed() {
+    local what=$1
+    shift
+    rm -rf "$@"
+    log "Error: ${what} failed; the error is above (full logs: the files run.pl named)"
+    exit 1
+}
 
 if [ -z "${tag}" ]; then
     tag="$(basename "${train_config}" .yaml)"
@@ -113,22 +173,55 @@ _sfx=${inference_tag:+_${inference_tag}}
 _decode_device=cpu
 [ "${gpu_inference}" = true ] && _decode_device=cuda
 
-# Split <scp> into at most <n> parts <dir>/<name>.JOB.scp; prints the number of parts.
-split_list() {
-    local scp=$1 n=$2 dir=$3 name=$4 outs=() i
-    n=$(min "${n}" "$(wc -l < "${scp}")")
-    for i in $(seq "${n}"); do outs+=("${dir}/${name}.${i}.scp"); done
-    utils/split_scp.pl "${scp}" "${outs[@]}"
-    echo "${n}"
-}
-# Folder suffix of a decoding bandwidth: "all" -> "", 1.5 -> _1.5kbps.
-bw_sfx() { if [ "$1" = all ]; then echo ""; else echo "_$1kbps"; fi; }
-# Concatenate <dir>/output.*/<file> into <dest>, LC_ALL=C sorted, atomically.
-merge() {
-    local dir=$1 file=$2 dest=$3 f
-    for f in "${dir}"/output.*/"${file}"; do cat "${f}"; done | LC_ALL=C sort > "${dest}.tmp"
-    mv "${dest}.tmp" "${dest}"
-}
+if runs 2 && ! runs 1; then
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        _opt=--test_sets
+        [ "${dset}" = "${train_set}" ] && _opt=--train_set
+        [ "${dset}" = "${valid_set}" ] && _opt=--valid_set
+        need "data/${dset}/wav.scp" "${_opt} ${dset}" 1
+    done
+fi
+if runs 3 && ! runs 2; then
+    need "${data_dump}/org/${train_set}/wav.scp" "--train_set ${train_set}" 2
+    need "${data_dump}/org/${valid_set}/wav.scp" "--valid_set ${valid_set}" 2
+fi
+if { runs 4 || runs 5; } && ! runs 3; then
+    need "${data_dump}/${train_set}/wav.scp" "--train_set ${train_set}" 3
+    need "${data_dump}/${valid_set}/wav.scp" "--valid_set ${valid_set}" 3
+fi
+if { runs 6 || runs 7; } && ! runs 2; then
+    for dset in ${test_sets}; do need "${data_dump}/${dset}/wav.scp" "--test_sets ${dset}" 2; done
+fi
+if { runs 6 || runs 8 || runs 10; } && ! runs 5; then
+    need "${codec_exp}/${inference_model}" "--inference_model ${inference_model}" 5
+fi
+if runs 7 && ! runs 6; then
+    for dset in ${test_sets}; do
+        for bw in ${decode_bandwidths:-all}; do
+            need "${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")/wav.scp" "--test_sets ${dset}" 6
+        done
+    done
+fi
+if runs 9 && ! runs 8; then
+    need "${codec_exp}/packed/codec_${tag}.zip" "--tag ${tag}" 8
+fi
+if runs 10 && ! runs 3; then
+    for dset in ${token_sets}; do need "${data_dump}/${dset}/wav.scp" "--token_sets ${dset}" 2; done
+fi
+# The model options, read and built by Python as the stages will (config keys, decoding
+# bitrates, anchors): a typo stops here, before any stage, with the real message.
+_check=()
+runs 5 && _check+=(--train_config "${train_config}" --train_args "${train_args}")
+if runs 6 && [ -n "${decode_bandwidths}" ]; then
+    runs 5 || _check+=(--model "${codec_exp}" --model_file "${inference_model}")
+    _check+=(--bandwidths "${decode_bandwidths}")
+fi
+runs 7 && [ -n "${anchors}" ] && _check+=(--anchors "${anchors}")
+if [ ${#_check[@]} -gt 0 ] && ! ${python} -m codectk.bin.check_recipe "${_check[@]}"; then
+    log "Error: bad options (the line above says which); nothing was run"
+    exit 2
+fi
+
 
 if ! "${skip_data_prep}"; then
     if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -136,6 +229,10 @@ if ! "${skip_data_prep}"; then
         # shellcheck disable=SC2086
         local/data.sh ${local_data_opts}
         for dset in ${train_set} ${valid_set} ${test_sets}; do
+            if [ ! -d "data/${dset}" ]; then
+                log "Error: local/data.sh made no data/${dset}; it made: $(cd data && echo */ | tr -d /)"
+                exit 1
+            fi
             utils/validate_data_dir.sh --no-text --no-feats "data/${dset}"
         done
         log "Stage 1 done at ${SECONDS} s"
@@ -155,7 +252,7 @@ if ! "${skip_data_prep}"; then
             ${train_cmd} JOB=1:"${_nj}" "${out}/logdir/dump_wav.JOB.log" \
                 ${python} -m codectk.bin.dump_wav --fs "${fs}" --in_scp "${out}/logdir/wav.JOB.scp" \
                     --out_wav_dir "${out}/data" --out_dir "${out}/logdir/output.JOB" \
-                    --on_error "${audio_error}"
+                    --on_error "${audio_error}" || failed "Stage 2 (dump of data/${dset})" "${out}/logdir"/output.*
             merge "${out}/logdir" wav.scp "${out}/wav.scp"
             merge "${out}/logdir" utt2num_samples "${out}/utt2num_samples"
             merge "${out}/logdir" dropped "${out}/dropped"
@@ -186,7 +283,8 @@ if ! "${skip_data_prep}"; then
         for dset in ${train_set} ${valid_set}; do
             log "Stage 4: statistics: ${data_dump}/${dset} -> ${stats_dir}/${dset}"
             ${train_cmd} "${stats_dir}/logdir/stats.${dset}.log" \
-                ${python} -m codectk.bin.collect_stats --fs "${fs}" "${data_dump}/${dset}" "${stats_dir}/${dset}"
+                ${python} -m codectk.bin.collect_stats --fs "${fs}" "${data_dump}/${dset}" "${stats_dir}/${dset}" \
+                || failed "Stage 4 (statistics of ${data_dump}/${dset})"
             grep 'collect_stats:' "${stats_dir}/logdir/stats.${dset}.log" | tail -n 1
         done
         log "Stage 4 done at ${SECONDS} s"
@@ -197,13 +295,17 @@ if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: training: ${train_config} ${train_args} -> ${codec_exp} (log: ${codec_exp}/train.log)"
     mkdir -p "${codec_exp}"
     echo "${run_args} # $(date)" >> "${codec_exp}/run.sh"
+    # train.log grows over re-runs (--append-log): a resumed run keeps its first part's log.
     # shellcheck disable=SC2086
-    if ! ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${codec_exp}/train.log" \
+    if ! ${cuda_cmd} --append-log true --gpu "${ngpu}" --num_nodes "${num_nodes}" "${codec_exp}/train.log" \
         ${python} -m codectk.bin.train --config "${train_config}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
             --train_data "${data_dump}/${train_set}" --valid_data "${data_dump}/${valid_set}" \
             --output_dir "${codec_exp}" ${train_args}; then
-        tail -n 20 "${codec_exp}/train.log" >&2
-        log "Error: training failed, see ${codec_exp}/train.log; re-run stage 5 to resume"
+        if [ -f "${codec_exp}/checkpoint.pt" ]; then
+            log "Error: training failed (the error is above; log: ${codec_exp}/train.log); ${codec_exp}/checkpoint.pt holds the last validated step: re-running stage 5 resumes from it"
+        else
+            log "Error: training failed before its first checkpoint (the error is above; log: ${codec_exp}/train.log); fix it and re-run stage 5"
+        fi
         exit 1
     fi
     log "Stage 5 done at ${SECONDS} s: $(grep -o 'inference model: .*' "${codec_exp}/train.log" | tail -n 1)"
@@ -228,7 +330,9 @@ if ! "${skip_eval}"; then
             ${_cmd} JOB=1:"${_nj}" "${dir}/logdir/decode.JOB.log" \
                 ${python} -m codectk.bin.decode --model "${codec_exp}" --model_file "${inference_model}" \
                     --in_scp "${dir}/logdir/keys.JOB.scp" --out_dir "${dir}/logdir/output.JOB" \
-                    --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" "${_bw_opts[@]}" ${inference_args}
+                    --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" "${_bw_opts[@]}" ${inference_args} \
+                || failed "Stage 6 (decoding ${data_dump}/${dset})" "${dir}/wav" "${dir}"/logdir/output.* \
+                    "${dir}"/*.scp "${dir}/codes.json" "${dir}/bitrate"
             merge "${dir}/logdir" wav.scp "${dir}/wav.scp"
             merge "${dir}/logdir" codes.scp "${dir}/codes.scp"
             cp "${dir}/logdir/output.1/codes.json" "${dir}/codes.json"
@@ -266,7 +370,8 @@ if ! "${skip_eval}"; then
             log "Stage 7: anchors ${anchors} on ${data_dump}/${dset} -> ${expdir}/anchors (log: ${expdir}/anchors/anchors.${dset}.log)"
             # shellcheck disable=SC2086
             ${decode_cmd} "${expdir}/anchors/anchors.${dset}.log" ${python} -m codectk.bin.anchors --anchors "${anchors}" \
-                --ref_scp "${data_dump}/${dset}/wav.scp" --set "${dset}" --anchors_dir "${expdir}/anchors" ${anchor_opts}
+                --ref_scp "${data_dump}/${dset}/wav.scp" --set "${dset}" --anchors_dir "${expdir}/anchors" ${anchor_opts} \
+                || failed "Stage 7 (anchors on ${data_dump}/${dset})"
         done
         log "Stage 7: report -> ${codec_exp}/report/{index,mushra}.html"
         # shellcheck disable=SC2086
@@ -301,7 +406,7 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
         # shellcheck disable=SC2086
         ${_cmd} "${out}/extract_tokens.log" ${python} -m codectk.bin.extract_tokens --model "${codec_exp}" \
             --model_file "${inference_model}" --data "${data_dump}/${dset}" --out_dir "${out}" \
-            --device "${_decode_device}" ${token_opts}
+            --device "${_decode_device}" ${token_opts} || failed "Stage 10 (tokens of ${data_dump}/${dset})"
     done
     log "Stage 10 done at ${SECONDS} s"
 fi

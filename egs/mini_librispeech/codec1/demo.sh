@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# `make demo`: the whole recipe on the bundled real speech, then the same config
-# untrained, scored on the same test speakers, to show that training learned.
+# `make demo`: the whole recipe on the bundled real speech. The same config untrained is
+# scored on the same test speakers first, so that the trained model's stage-7 report
+# (exp/codec_soundstream_16k_tiny/report/index.html) shows it next to the trained one
+# and to the classical anchors (Opus, Codec 2), and the run fails unless training learned.
+# Options go to the data and the trained model's ./run.sh calls (e.g. --nj 4).
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS=0
 config=conf/soundstream_16k_tiny.yaml
+tag=soundstream_16k_tiny
+anchors="opus codec2"
+if ! command -v opusenc > /dev/null || ! command -v c2enc > /dev/null; then
+    echo "demo.sh: opusenc or c2enc not found: the report has no anchors (bash tools/install_system_deps.sh installs them)" >&2
+    anchors=""
+fi
 
-./run.sh --train_config "${config}" "$@"
-./run.sh --train_config "${config}" --stage 5 --stop_stage 7 \
-    --tag soundstream_16k_tiny_untrained --train_args "--max_steps 0"
+./run.sh --train_config "${config}" --stage 1 --stop_stage 4 "$@"
+./run.sh --train_config "${config}" --stage 5 --stop_stage 7 --tag "${tag}_untrained" \
+    --train_args "--max_steps 0"
+./run.sh --train_config "${config}" --stage 5 --stop_stage 8 --tag "${tag}" \
+    --anchors "${anchors}" --report_exps "exp/codec_${tag}_untrained" "$@"
 
 echo
 echo "=== scores on the test speakers (dump/raw/test), trained vs untrained ==="
 tools_python=../../../tools/venv/bin/python
 ${tools_python} -m codectk.bin.compare_scores \
-    exp/codec_soundstream_16k_tiny/scores/test exp/codec_soundstream_16k_tiny_untrained/scores/test \
+    "exp/codec_${tag}/scores/test" "exp/codec_${tag}_untrained/scores/test" \
     --names trained untrained --require_better mel_distance
 echo
 echo "demo finished in ${SECONDS} s. Outputs:"
 echo "  data/ dump/                                data dirs and dumped audio (stages 1-4)"
-echo "  exp/codec_soundstream_16k_tiny/            config.yaml, checkpoints, train.log, tensorboard/, images/"
-echo "  exp/codec_soundstream_16k_tiny/decode_test decoded wav/ and codes.{ark,scp}"
-echo "  exp/codec_soundstream_16k_tiny/scores/test per_utt.tsv, summary.{txt,json}"
-echo "  exp/codec_soundstream_16k_tiny/packed/     the packed model (codectk.load_codec)"
+echo "  exp/codec_${tag}/            config.yaml, checkpoints, train.log, tensorboard/, images/"
+echo "  exp/codec_${tag}/decode_test decoded wav/ and codes.{ark,scp}"
+echo "  exp/codec_${tag}/scores/test per_utt.tsv, summary.{txt,json}"
+echo "  exp/codec_${tag}/report/     index.html: trained, untrained and anchors; mushra.html"
+echo "  exp/codec_${tag}/packed/     the packed model (codectk.load_codec)"
