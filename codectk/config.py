@@ -143,6 +143,12 @@ class TrainConfig:
             losses (FunCodec ``models/codec_freq.py:538-542,637-646``; the same in
             ``codec_basic.py:565-569,644-650``). A gated step still runs the optimizer (with zero
             gradients Adam keeps moving the weights by its momentum), as FunCodec's.
+        optim_reset_step (int): before this training step (1-based) the generator
+            optimizer's state (Adam moments and step counts) is cleared, as if it were
+            created anew; its learning rate stays the scheduler's. 0: never. ESC re-creates
+            its generator optimizer once after pre-training, at its 0-based step
+            ``pretraining_steps + 1`` (``scripts/trainer_adv.py:140-143``,
+            ``trainer_no_adv.py:75-78``): our step ``pretrain_steps + 2``.
     """
 
     codec: str
@@ -186,6 +192,7 @@ class TrainConfig:
     compile: bool = False
     gan_step_order: str = "d_first"
     discriminator_loss_gate: str = "none"
+    optim_reset_step: int = 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -203,6 +210,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.max_steps < 0:
             raise ConfigError(f"max_steps={self.max_steps} must be >= 0")
+        if self.optim_reset_step < 0:
+            raise ConfigError(f"optim_reset_step={self.optim_reset_step} must be >= 0")
         if self.nonfinite_policy not in ("stop", "skip"):
             raise ConfigError(
                 f"nonfinite_policy {self.nonfinite_policy!r} not supported; choose one of ['stop', 'skip']"

@@ -367,6 +367,8 @@ class Trainer:
         batch (up to float rounding and per-forward EMA codebook updates).
         """
         c = self.config
+        if self.step == c.optim_reset_step:
+            self.opt.state.clear()  # a new optimizer: fresh moments and step counts
         self.codec.on_train_step(self.step)
         self.codec.train()
         self._apply_freeze()

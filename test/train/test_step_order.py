@@ -262,3 +262,15 @@ def test_two_ranks_with_accumulation_stay_identical(tmp_path: Path, dumped):
         for k, v in r0[part].items():
             assert torch.equal(v, r1[part][k]), f"{part}.{k} differs between ranks"
     assert any(r.get("d_total") is not None for r in r0["history"] if r["phase"] == "train")
+
+
+def test_optim_reset_step_starts_the_generator_optimizer_afresh(tmp_path: Path, dumped):
+    t = _trainer(tmp_path, dumped, "reset", optim_reset_step=3)
+    for step in (1, 2, 3):
+        t.step = step
+        t._train_step(t.train_set[step])
+        counts = {int(s["step"]) for s in t.opt.state.values()}
+        assert counts == ({step} if step < 3 else {1}), (step, counts)
+        assert {int(s["step"]) for s in t.opt_d.state.values()} == {step}  # D untouched
+    with pytest.raises(ConfigError, match="optim_reset_step=-1 must be >= 0"):
+        build_train_config(_conf(optim_reset_step=-1))
