@@ -21,6 +21,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import torch
 
 from test.parity import refs
@@ -49,8 +50,10 @@ def load(root: Path) -> types.SimpleNamespace:
     Returns:
         SimpleNamespace: ``audiodec`` (models/autoencoder/AudioDec.py), ``hifigan``
         (models/vocoder/HiFiGAN.py), ``adv``, ``feat``, ``mel`` (losses/*), ``trainer``
-        (trainer/autoencoder.py).
+        (trainer/autoencoder.py), ``vocoder_trainer`` (trainer/vocoder.py).
     """
+    for package in ("librosa", "torchaudio"):  # their mel loss and discriminator imports
+        pytest.importorskip(package, reason=f"AudioDec needs {package}: {refs.NOT_IN_COMPARE_ENV}")
     refs.import_from(root, "layers.conv_layer")  # registers the hollow top package
     hollow = (
         "models.autoencoder",
@@ -83,6 +86,7 @@ def load(root: Path) -> types.SimpleNamespace:
         sys.modules["tensorboardX"] = stub
     try:
         ns.trainer = refs.import_from(root, "trainer.autoencoder")
+        ns.vocoder_trainer = refs.import_from(root, "trainer.vocoder")
     finally:
         if stub is not None:
             del sys.modules["tensorboardX"]
@@ -225,5 +229,96 @@ def load_generator_(ours: torch.nn.Module, theirs: torch.nn.Module) -> dict[str,
         if key.endswith("codebook.initialized"):
             state[key] = torch.tensor(True)  # random init: nothing left to initialise
     assert set(state) == set(wanted), sorted(set(wanted) - set(state))
+    ours.load_state_dict(state)
+    return names
+
+
+VOCODER = dict(channels=64, upsample_scales=[2, 2, 3, 2], kernel=5, dilations=[1, 3], groups=3)
+
+
+def their_vocoder(ad: types.SimpleNamespace, stats: Path) -> torch.nn.Module:
+    """The authors' causal HiFi-GAN vocoder (``models/vocoder/HiFiGAN.py:28-205``) at
+    AD v1's layout (multi-group block, 3 groups) and tiny widths; upsampling kernels
+    2 x scale as their configs; ``stats`` an AudioDec ``.npy`` (2, D)."""
+    v = VOCODER
+    return ad.hifigan.Generator(
+        in_channels=GENERATOR["code_dim"],
+        out_channels=1,
+        channels=v["channels"],
+        kernel_size=7,
+        upsample_scales=v["upsample_scales"],
+        upsample_kernel_sizes=[2 * s for s in v["upsample_scales"]],
+        resblock_kernel_sizes=[v["kernel"]],
+        resblock_dilations=[v["dilations"]],
+        groups=v["groups"],
+        bias=True,
+        use_additional_convs=True,
+        nonlinear_activation="LeakyReLU",
+        nonlinear_activation_params={"negative_slope": 0.1},
+        use_weight_norm=True,
+        stats=str(stats),
+    )
+
+
+def vocoder_codec_conf() -> dict:
+    """codectk's ``audiodec`` codec_conf equal to their analyzer + :func:`their_vocoder`."""
+    g, v = GENERATOR, VOCODER
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "encode_channels": g["encode_channels"],
+        "code_dim": g["code_dim"],
+        "codebook_num": g["codebook_num"],
+        "codebook_size": g["codebook_size"],
+        "enc_ratios": g["enc_ratios"],
+        "enc_strides": g["enc_strides"],
+        "ema_decay": 0.8,
+        "kmeans_init": False,
+        "threshold_ema_dead_code": 0.0,
+        "vocoder_channels": v["channels"],
+        "vocoder_kernel_size": 7,
+        "upsample_scales": v["upsample_scales"],
+        "resblock_kernel_sizes": [v["kernel"]],
+        "resblock_dilations": [v["dilations"]],
+        "groups": v["groups"],
+    }
+
+
+def load_vocoder_(ours: torch.nn.Module, analyzer: torch.nn.Module, gen: torch.nn.Module):
+    """Copy their analyzer (encoder, projector, codebooks) and vocoder (weights and code
+    statistics) into our ``audiodec`` codec; returns our key -> their key for the
+    vocoder's parameters (``decoder.*``).
+
+    Raises:
+        AssertionError: a key without a counterpart or a shape mismatch.
+    """
+    import re
+
+    from codectk.convert import canonical_key
+
+    wanted = ours.state_dict()
+    by_canonical = {canonical_key(k): k for k in wanted}
+    state, names = {}, {}
+    for key, value in analyzer.state_dict().items():
+        dest = generator_key(key)
+        if dest is None or dest.startswith("decoder."):
+            continue
+        if dest.endswith(("codebook.embed", "codebook.embed_avg")):
+            value = value.t()  # (D, V) -> (V, D)
+        state[dest] = value.clone().contiguous()
+    for key, value in gen.state_dict().items():
+        if key.endswith("pad_buffer"):
+            continue
+        if key in ("mean", "scale"):
+            state[f"code_{key}"] = value.clone()
+            continue
+        mapped = "decoder." + re.sub(r"^blocks\.(\d+)\.convs", r"blocks.\1.block.convs", key)
+        dest = by_canonical[canonical_key(mapped)]
+        assert wanted[dest].shape == value.shape, (key, dest)
+        state[dest], names[dest] = value.clone(), key
+    for key in wanted:
+        if key.endswith("codebook.initialized"):
+            state[key] = torch.tensor(True)
+    state["stats_loaded"] = torch.tensor(True)
+    assert set(state) == set(wanted), sorted(set(wanted) ^ set(state))
     ours.load_state_dict(state)
     return names
