@@ -19,6 +19,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 import torch
 
 from test.parity import refs
@@ -71,6 +72,8 @@ def load(root: Path) -> types.SimpleNamespace:
     """Import ESC's modules: ``codecs`` (esc/models/codecs.py), ``disc``
     (esc/models/discriminator.py), ``gan`` and ``gen`` (esc/modules/loss/*), ``vq``
     (esc/modules/vq/quantization.py)."""
+    for package in ("torchaudio", "einops", "audiotools"):  # what ESC's modules import
+        pytest.importorskip(package, reason=f"ESC needs {package}: {refs.NOT_IN_COMPARE_ENV}")
     stubbed = []
     if "esc.models.codecs" not in sys.modules and importlib.util.find_spec("timm") is None:
         layers = types.ModuleType("timm.models.layers")
