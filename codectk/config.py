@@ -37,6 +37,8 @@ from codectk.errors import ConfigError
 from codectk.fileio import atomic_write
 
 __all__ = [
+    "DISCRIMINATOR_LOSS_GATES",
+    "GAN_STEP_ORDERS",
     "ConfigError",
     "TrainConfig",
     "apply_overrides",
@@ -45,6 +47,12 @@ __all__ = [
     "load_yaml",
     "save_config",
 ]
+
+
+# TrainConfig.gan_step_order values: order of the two updates in a GAN step
+GAN_STEP_ORDERS = ("d_first", "g_first", "g_first_regenerate", "d_first_regenerate")
+# TrainConfig.discriminator_loss_gate values
+DISCRIMINATOR_LOSS_GATES = ("none", "generator_loss")
 
 
 @dataclass
@@ -108,6 +116,43 @@ class TrainConfig:
             that says to re-run stage 5 (for SLURM time limits).
         compile (bool): run the generator's forward through ``torch.compile`` (opt-in;
             the first steps pay the compilation).
+        gan_step_order (str): the order of the two updates of a step that trains the
+            discriminator (see :data:`GAN_STEP_ORDERS`); on other steps only the
+            generator is updated, whatever the order.
+
+            * ``d_first``: the discriminator on the detached output, then the generator's
+              adversarial losses against the updated discriminator on that same output
+              (HiFi-GAN, DAC ``scripts/train.py:238-274``, HiFi-Codec
+              ``academicodec/models/hificodec/train.py:244-289``);
+            * ``g_first``: the generator first, then the discriminator on the generator's
+              output from before that update, detached (ESC
+              ``scripts/trainer_adv.py:71-105``, LaDiffCodec ``srcs/train.py:136-149``);
+            * ``g_first_regenerate``: the generator first, then the discriminator on an
+              output recomputed without gradients by the updated generator, in training
+              mode (AudioDec ``trainer/autoencoder.py:84-126``, ``trainer/vocoder.py:65-106``);
+            * ``d_first_regenerate``: the discriminator on an output of its own generator
+              forward (without gradients, in training mode: EMA codebooks update and
+              quantizer dropout draws twice per step), then the generator's turn with a
+              new forward against the updated discriminator (FunCodec: ``GANTrainer`` with
+              its default ``generator_first: false``, ``funcodec/train/gan_trainer.py:172-181``,
+              and ``models/codec_freq.py:586-600``).
+
+            With ``accum_grad`` > 1 every turn accumulates over all micro-batches before its
+            optimizer steps, except ``d_first``, which keeps its older behaviour (see
+            :meth:`codectk.train.trainer.Trainer._train_step`).
+        discriminator_loss_gate (str): ``none``, or ``generator_loss``: the discriminator
+            loss is multiplied by [L_D > L_G], with L_G the generator objective of the
+            generator turns since the last discriminator turn, summed, without the
+            quantizer's commitment and codebook terms and without the model-internal
+            losses (FunCodec ``models/codec_freq.py:538-542,637-646``; the same in
+            ``codec_basic.py:565-569,644-650``). A gated step still runs the optimizer (with zero
+            gradients Adam keeps moving the weights by its momentum), as FunCodec's.
+        optim_reset_step (int): before this training step (1-based) the generator
+            optimizer's state (Adam moments and step counts) is cleared, as if it were
+            created anew; its learning rate stays the scheduler's. 0: never. ESC re-creates
+            its generator optimizer once after pre-training, at its 0-based step
+            ``pretraining_steps + 1`` (``scripts/trainer_adv.py:140-143``,
+            ``trainer_no_adv.py:75-78``): our step ``pretrain_steps + 2``.
     """
 
     codec: str
@@ -150,6 +195,9 @@ class TrainConfig:
     max_epochs: float | None = None
     max_train_time: str | None = None
     compile: bool = False
+    gan_step_order: str = "d_first"
+    discriminator_loss_gate: str = "none"
+    optim_reset_step: int = 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -173,6 +221,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.max_steps < 0:
             raise ConfigError(f"max_steps={self.max_steps} must be >= 0")
+        if self.optim_reset_step < 0:
+            raise ConfigError(f"optim_reset_step={self.optim_reset_step} must be >= 0")
         if self.nonfinite_policy not in ("stop", "skip"):
             raise ConfigError(
                 f"nonfinite_policy {self.nonfinite_policy!r} not supported; choose one of ['stop', 'skip']"
@@ -199,6 +249,16 @@ class TrainConfig:
         if not 0.0 < self.discriminator_update_prob <= 1.0:
             raise ConfigError(
                 f"discriminator_update_prob={self.discriminator_update_prob} must lie in (0, 1]"
+            )
+        if self.gan_step_order not in GAN_STEP_ORDERS:
+            raise ConfigError(
+                f"gan_step_order {self.gan_step_order!r} not supported; choose one of "
+                f"{list(GAN_STEP_ORDERS)}"
+            )
+        if self.discriminator_loss_gate not in DISCRIMINATOR_LOSS_GATES:
+            raise ConfigError(
+                f"discriminator_loss_gate {self.discriminator_loss_gate!r} not supported; "
+                f"choose one of {list(DISCRIMINATOR_LOSS_GATES)}"
             )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")

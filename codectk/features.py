@@ -109,6 +109,8 @@ class MelSpectrogram(nn.Module):
         htk (bool): HTK mel scale instead of Slaney's (see :func:`mel_filterbank`).
         norm (str | None): filterbank normalisation, ``"slaney"`` or None (unit peaks;
             with ``htk`` this is ``torchaudio.transforms.MelSpectrogram``'s default bank).
+        power_floor (float): floor on |X|^2 before the power is taken (0: none; Parallel
+            WaveGAN and AudioDec: sqrt(max(|X|^2, 1e-10)), ``losses/mel_loss.py:89-90``).
     """
 
     def __init__(
@@ -126,11 +128,13 @@ class MelSpectrogram(nn.Module):
         center: bool = True,
         htk: bool = False,
         norm: str | None = "slaney",
+        power_floor: float = 0.0,
     ):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length
         self.win_length = win_length or n_fft
         self.power, self.log, self.eps, self.center = power, log, eps, center
+        self.power_floor = power_floor
         self.register_buffer("window", torch.hann_window(self.win_length), persistent=False)
         self.register_buffer(
             "fbank",
@@ -159,6 +163,10 @@ class MelSpectrogram(nn.Module):
             pad_mode="reflect",
             return_complex=True,
         )  # (B, n_fft // 2 + 1, frames)
-        mag = spec.abs().pow(self.power)
+        if self.power_floor > 0:
+            power = (spec.real**2 + spec.imag**2).clamp(min=self.power_floor)
+            mag = power.pow(self.power / 2)
+        else:
+            mag = spec.abs().pow(self.power)
         mel = torch.matmul(self.fbank, mag)  # (B, n_mels, frames)
         return torch.log10(torch.clamp(mel, min=self.eps)) if self.log else mel

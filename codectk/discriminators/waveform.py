@@ -253,6 +253,7 @@ class HiFiGANScaleDiscriminator(_ConvStack):
         kernel_sizes (list[int]): four odd kernel sizes (first, grouped, last two).
         negative_slope (float): LeakyReLU slope.
         spectral (bool): spectral instead of weight normalisation.
+        normalize (bool): False leaves the convs plain unless ``spectral`` (AudioDec).
 
     Raises:
         ValueError: not four odd kernel sizes, or groups that do not divide the channels.
@@ -267,13 +268,18 @@ class HiFiGANScaleDiscriminator(_ConvStack):
         kernel_sizes: list[int],
         negative_slope: float,
         spectral: bool = False,
+        normalize: bool = True,
     ):
         super().__init__()
         if len(kernel_sizes) != 4 or any(k % 2 == 0 for k in kernel_sizes):
             raise ValueError(f"kernel_sizes must be four odd ints, got {kernel_sizes}")
         k_first, k_down, k_last, k_post = kernel_sizes
         self.negative_slope = negative_slope
-        layers = [normed(nn.Conv1d(1, channels, k_first, padding=k_first // 2), spectral)]
+
+        def norm(conv: nn.Conv1d) -> nn.Module:
+            return normed(conv, spectral) if spectral or normalize else conv
+
+        layers = [norm(nn.Conv1d(1, channels, k_first, padding=k_first // 2))]
         in_ch, out_ch, groups = channels, channels, 4
         for s in downsample_scales:
             if in_ch % groups or out_ch % groups:
@@ -282,13 +288,13 @@ class HiFiGANScaleDiscriminator(_ConvStack):
                     f"make channels ({channels}) a multiple of {max_groups}"
                 )
             conv = nn.Conv1d(in_ch, out_ch, k_down, s, padding=k_down // 2, groups=groups)
-            layers.append(normed(conv, spectral))
+            layers.append(norm(conv))
             in_ch, out_ch = out_ch, min(out_ch * 2, max_channels)
             groups = min(groups * 4, max_groups)
         out_ch = min(in_ch * 2, max_channels)
-        layers.append(normed(nn.Conv1d(in_ch, out_ch, k_last, padding=k_last // 2), spectral))
+        layers.append(norm(nn.Conv1d(in_ch, out_ch, k_last, padding=k_last // 2)))
         self.layers = nn.ModuleList(layers)
-        self.post = normed(nn.Conv1d(out_ch, 1, k_post, padding=k_post // 2), spectral)
+        self.post = norm(nn.Conv1d(out_ch, 1, k_post, padding=k_post // 2))
 
 
 @DISCRIMINATORS.register("hifigan_msd")
@@ -299,7 +305,10 @@ class HiFiGANMultiScaleDiscriminator(_PooledScales):
     average-pooled waveform (``AvgPool1d(4, 2, padding=2)``). The raw-audio block uses
     spectral normalisation and the others weight normalisation, as the official HiFi-GAN
     (Parallel WaveGAN's ``follow_official_norm``). Defaults are HiFi-GAN V1's; AudioDec's
-    configs set ``downsample_scales: [4, 4, 4, 4, 1]``.
+    configs set ``downsample_scales: [4, 4, 4, 4, 1]``, and its copy of the block has no
+    normalisation at all (``spectral_norm_first_scale: false, weight_norm: false``): its
+    norm hooks apply to ``nn.Conv2d`` only, and the block's layers are ``Conv1d``
+    (AudioDec ``models/vocoder/modules/discriminator.py:355-373``).
 
     Args:
         scales (int): number of sub-discriminators (>= 1).
@@ -312,6 +321,7 @@ class HiFiGANMultiScaleDiscriminator(_PooledScales):
             (default [15, 41, 5, 3]).
         negative_slope (float): LeakyReLU slope.
         spectral_norm_first_scale (bool): spectral norm in the first block.
+        weight_norm (bool): weight norm in the blocks without spectral norm (False: plain).
 
     Raises:
         ValueError: ``scales < 1`` or an inconsistent block configuration.
@@ -327,6 +337,7 @@ class HiFiGANMultiScaleDiscriminator(_PooledScales):
         kernel_sizes: list[int] | None = None,
         negative_slope: float = 0.1,
         spectral_norm_first_scale: bool = True,
+        weight_norm: bool = True,
     ):
         downsample_scales = [2, 2, 4, 4, 1] if downsample_scales is None else downsample_scales
         kernel_sizes = [15, 41, 5, 3] if kernel_sizes is None else kernel_sizes
@@ -340,6 +351,7 @@ class HiFiGANMultiScaleDiscriminator(_PooledScales):
                 kernel_sizes,
                 negative_slope,
                 spectral,
+                weight_norm,
             )
 
         super().__init__(scales, make_block, spectral_norm_first_scale)
@@ -362,6 +374,8 @@ class PeriodDiscriminator(nn.Module):
         negative_slope (float): LeakyReLU slope.
         spectral (bool): spectral instead of weight normalisation.
         always_pad (bool): pad even when T is a multiple of p (DAC).
+        post_kernel_size (int): kernel (k, 1) of the logits conv, zero-padded by k // 2
+            (HiFi-GAN 3; AudioDec 2, one frame longer).
     """
 
     def __init__(
@@ -373,6 +387,7 @@ class PeriodDiscriminator(nn.Module):
         negative_slope: float,
         spectral: bool = False,
         always_pad: bool = False,
+        post_kernel_size: int = 3,
     ):
         super().__init__()
         self.period, self.negative_slope = period, negative_slope
@@ -383,7 +398,8 @@ class PeriodDiscriminator(nn.Module):
             normed(nn.Conv2d(i, o, (kernel_size, 1), (s, 1), padding=pad), spectral)
             for i, o, s in zip(in_chs, channels, strides)
         )
-        self.post = normed(nn.Conv2d(channels[-1], 1, (3, 1), padding=(1, 0)), spectral)
+        k = post_kernel_size
+        self.post = normed(nn.Conv2d(channels[-1], 1, (k, 1), padding=(k // 2, 0)), spectral)
 
     def forward(self, wav: Tensor) -> list[Tensor]:
         """Discriminate one period.
@@ -425,10 +441,13 @@ class MultiPeriodDiscriminator(nn.Module):
         use_spectral_norm (bool): spectral instead of weight normalisation.
         always_pad (bool): pad p - T mod p samples even when T is a multiple of p, a whole
             extra period (DAC's MPD; HiFi-GAN pads only when needed).
+        post_kernel_size (int): kernel (k, 1) of each logits conv, padding k // 2 (AudioDec
+            uses 2: its ``output_conv`` kernel is ``kernel_sizes[1] - 1`` with padding
+            ``(kernel_sizes[1] - 1) // 2``, ``models/vocoder/modules/discriminator.py:92-98``).
 
     Raises:
         ValueError: empty or non-positive periods, mismatched channels/strides lengths,
-            or an even kernel size.
+            an even kernel size or a post kernel size below 1.
     """
 
     def __init__(
@@ -440,6 +459,7 @@ class MultiPeriodDiscriminator(nn.Module):
         negative_slope: float = 0.1,
         use_spectral_norm: bool = False,
         always_pad: bool = False,
+        post_kernel_size: int = 3,
     ):
         super().__init__()
         periods = [2, 3, 5, 7, 11] if periods is None else periods
@@ -451,9 +471,18 @@ class MultiPeriodDiscriminator(nn.Module):
             raise ValueError(f"channels {channels} and strides {strides} must match in length")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        if post_kernel_size < 1:
+            raise ValueError(f"post_kernel_size must be >= 1, got {post_kernel_size}")
         self.discriminators = nn.ModuleList(
             PeriodDiscriminator(
-                p, channels, strides, kernel_size, negative_slope, use_spectral_norm, always_pad
+                p,
+                channels,
+                strides,
+                kernel_size,
+                negative_slope,
+                use_spectral_norm,
+                always_pad,
+                post_kernel_size=post_kernel_size,
             )
             for p in periods
         )

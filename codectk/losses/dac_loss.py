@@ -76,6 +76,8 @@ class DACLoss(nn.Module):
         mel_eps (float): floor on mel magnitudes before the log (``clamp_eps``).
         mel_hop_lengths (list[int] | None): frame shift per window in samples (default
             window / 4, DAC's; AudioDec's configs use the codec hop).
+        mel_power_floor (float): floor on |X|^2 before the mel magnitudes (0: none, DAC's;
+            AudioDec: 1e-10).
 
     Raises:
         ValueError: a negative weight or a bad mel configuration.
@@ -95,6 +97,7 @@ class DACLoss(nn.Module):
         mel_mag_weight: float = 0.0,
         mel_eps: float = 1e-5,
         mel_hop_lengths: list[int] | None = None,
+        mel_power_floor: float = 0.0,
     ):
         super().__init__()
         self.weights = {
@@ -119,6 +122,7 @@ class DACLoss(nn.Module):
             log_distance="l1",
             eps=mel_eps,
             hop_lengths=mel_hop_lengths,
+            power_floor=mel_power_floor,
         )
 
     def generator(

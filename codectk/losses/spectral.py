@@ -74,6 +74,8 @@ class MultiScaleMelLoss(nn.Module):
         eps (float): floor on mel magnitudes before the log.
         hop_lengths (list[int] | None): frame shift per window in samples (default
             s / 4; AudioDec uses the codec hop, e.g. [300] for its 2048 window).
+        power_floor (float): floor on |X|^2 before the magnitude (0: none; AudioDec 1e-10,
+            see :class:`~codectk.features.MelSpectrogram`).
 
     Raises:
         ValueError: bad windows or hops, list lengths that do not match, or an unknown
@@ -90,6 +92,7 @@ class MultiScaleMelLoss(nn.Module):
         log_distance: str = "l2",
         eps: float = 1e-5,
         hop_lengths: list[int] | None = None,
+        power_floor: float = 0.0,
     ):
         super().__init__()
         windows = [2**i for i in range(6, 12)] if windows is None else windows
@@ -110,7 +113,7 @@ class MultiScaleMelLoss(nn.Module):
         self.mag_weight, self.log_weights = mag_weight, list(log_weights)
         self.log_distance, self.eps = log_distance, eps
         self.mels = nn.ModuleList(
-            MelSpectrogram(sample_rate, s, h, n_mels=m, log=False)
+            MelSpectrogram(sample_rate, s, h, n_mels=m, log=False, power_floor=power_floor)
             for s, h, m in zip(windows, hop_lengths, n_mels)
         )
 

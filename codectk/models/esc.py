@@ -33,9 +33,10 @@ Transformers", EMNLP 2024 (arXiv 2404.19441); the authors' ``esc/models/esc.py``
 Codes (B, K, F) hold K = 3 S' codebooks stream-major (codebook 3 s + g is group g of
 stream s + 1); ``n_quantizers`` and ``--target_bandwidth`` select whole streams.
 
-Changed for codectk: (1) T is right-padded to a multiple of 320 and the STFT of the
-padded signal drops its last frame, so F = T / 320 code frames decode to exactly F * 320
-samples (the authors instead cut 80 samples from each 3-s clip); (2) the authors' loop
+Changed for codectk: (1) any T is accepted: F = ceil(T / 320) code frames decode to
+exactly F * 320 samples; a T of 320 F - 80 samples (the authors' clip lengths) gives
+exactly the authors' spectrum, other lengths are zero-padded first (see
+:meth:`ESC.spectrum`); (2) the authors' loop
 over windows is one batched ``scaled_dot_product_attention`` call; (3) without autograd
 the Swin blocks run in cache-sized chunks and the output 5x5 conv, pixel shuffle and 3x3
 conv as one conv (:mod:`codectk.nn.swin`; same outputs up to float rounding), and
@@ -237,13 +238,22 @@ class ESC(Codec):
     def spectrum(self, wav: Tensor) -> Tensor:
         """Waveform (B, 1, T) -> real/imaginary map (B, 2, n_freq, 4 F), F = ceil(T / 320).
 
+        Centred frames every 80 samples (frame j at sample 80 j). When T <= 320 F - 80
+        the signal is zero-padded to 320 F - 80 samples and all its 4 F frames are kept:
+        the authors' framing, exactly their spectrum for their clips of 320 F - 80
+        samples (``scripts/utils.py:40`` cuts 80 samples off each clip). Otherwise it is
+        zero-padded to 320 F and the last of its 4 F + 1 frames dropped.
+
         Raises:
             ValueError: for a wav that is not (B, 1, T) or empty.
         """
         if wav.dim() != 3 or wav.shape[1] != 1 or wav.shape[-1] == 0:
             raise ValueError(f"wav must be (B, 1, T) with T > 0, got {tuple(wav.shape)}")
         extra = -wav.shape[-1] % self.hop_length
-        x = torch.nn.functional.pad(wav[:, 0], (0, extra)).float()  # (B, F * hop)
+        authors = extra >= self.stft_hop_length
+        if authors:
+            extra -= self.stft_hop_length
+        x = torch.nn.functional.pad(wav[:, 0], (0, extra)).float()  # (B, F * hop [- 80])
         with torch.autocast(x.device.type, enabled=False):
             spec = torch.stft(
                 x,
@@ -254,7 +264,9 @@ class ESC(Codec):
                 center=True,
                 pad_mode="reflect" if x.shape[-1] > self.n_fft // 2 else "constant",
                 return_complex=True,
-            )[..., :-1]  # (B, n_freq, 4F + 1) -> (B, n_freq, 4F)
+            )  # (B, n_freq, 4F) or (B, n_freq, 4F + 1)
+        if not authors:
+            spec = spec[..., :-1]  # (B, n_freq, 4F + 1) -> (B, n_freq, 4F)
         return torch.view_as_real(spec).permute(0, 3, 1, 2)  # (B, N, M, 2) -> (B, 2, N, M)
 
     def waveform(self, feat: Tensor) -> Tensor:

@@ -23,6 +23,9 @@ Transformers", EMNLP 2024 (arXiv 2404.19441), §3.2 and the authors' ``csrvq.py`
 * ``bypass``: the authors' pre-training phase (``freeze_vq``) -- the down/up
   projections run but the codeword lookup is skipped (z_q = up(down(z))), with zero
   losses.
+* In training, the parameters of the streams not transmitted (and, in pre-training, the
+  codebooks) get zero gradients, not none, as in the authors' forward, which runs them
+  and multiplies them by 0: AdamW's weight decay and momentum keep moving them.
 """
 
 from __future__ import annotations
@@ -242,7 +245,23 @@ class CrossScaleRVQ(nn.Module):
                 codes.append(q.codes)
                 commit, codebook = commit + q.commitment_loss, codebook + q.codebook_loss
             dec = block(dec)
+        if self.training and torch.is_grad_enabled():
+            commit = commit + self._idle_zero(n_streams, bypass)
         return dec, torch.cat(codes, dim=1), commit, codebook
+
+    def _idle_zero(self, n_streams: int, bypass: bool) -> Tensor:
+        """0 x the parameters a training forward leaves out: the streams not transmitted
+        and, in pre-training, the codebooks. The authors' forward runs them and multiplies
+        their outputs and losses by 0 (``csrvq.py:43-45``, ``quantization.py:38-41``), so
+        they get zero gradients, not none: AdamW then still applies its weight decay and
+        its momentum to them, and counts their steps. Added to the commitment loss, this
+        gives them the same zero gradients without running them."""
+        idle = [p for q in self.streams[n_streams:] for p in q.parameters()]
+        if bypass:
+            idle += [p for q in self.streams[:n_streams] for p in q.codebooks.parameters()]
+        if not idle:
+            return torch.zeros((), device=self.streams[0].codebooks[0].weight.device)
+        return 0.0 * torch.stack([p.sum() for p in idle]).sum()
 
     def encode(self, enc: list[Tensor], blocks: nn.ModuleList, n_streams: int) -> Tensor:
         """Codes (B, n_streams * groups, F); runs only the decoder blocks it needs."""

@@ -164,6 +164,15 @@ class Trainer:
         self.checkpoint_step = -1  # step of the last checkpoint.pt written or loaded
         self.n_skipped = 0  # batches skipped for a non-finite loss (nonfinite_policy: skip)
         self.resumed_rng = False  # RNG state restored from checkpoint.pt
+        # discriminator_loss_gate: generator objective summed since the last D turn
+        self.gate_g_loss = torch.zeros((), device=self.device)
+        if c.discriminator_loss_gate != "none" and not isinstance(
+            getattr(self.loss, "weights", None), dict
+        ):
+            raise CodectkError(
+                f"discriminator_loss_gate {c.discriminator_loss_gate!r} needs a loss with "
+                f"named term weights (codec_gan, dac, esc); loss {c.loss!r} has none"
+            )
         self._check_freeze_modules()
         if resume and (self.out / "checkpoint.pt").exists():
             self._load_state(self.out / "checkpoint.pt")
@@ -209,6 +218,7 @@ class Trainer:
             "nbest": [[v, s] for v, s in self.nbest],
             "history": self.history,
             "n_skipped": self.n_skipped,
+            "gate_g_loss": float(self.gate_g_loss),
         }
 
     def _load_state(self, path: Path) -> None:
@@ -232,6 +242,7 @@ class Trainer:
             self.scaler.load_state_dict(st["scaler"])
         self.step = self.checkpoint_step = int(st["step"])
         self.n_skipped = int(st.get("n_skipped", 0))
+        self.gate_g_loss = torch.tensor(float(st.get("gate_g_loss", 0.0)), device=self.device)
         self.nbest = [(float(v), int(s)) for v, s in st["nbest"]]
         self.history = st["history"]
         self.resumed_rng = self.dist.world_size == 1 and st.get("world_size", 1) == 1
@@ -344,15 +355,20 @@ class Trainer:
 
     def _train_step(self, batch) -> dict[str, float]:
         """One optimizer step of discriminator (from ``discriminator_start_step``) and
-        generator over the batch, in ``accum_grad`` micro-batches.
+        generator over the batch, in ``accum_grad`` micro-batches, in the order
+        ``gan_step_order`` (see :class:`~codectk.config.TrainConfig`).
 
-        With one micro-batch the discriminator is updated first and the generator's
-        adversarial and feature-matching losses use the updated discriminator (HiFi-GAN,
-        DAC). With several, both accumulate gradients over the micro-batches and step at
-        the end, so the generator's adversarial loss sees this step's discriminator before
-        its update (as ESPnet's GAN trainer with accum_grad).
+        ``d_first`` with one micro-batch updates the discriminator first and the
+        generator's adversarial and feature-matching losses use the updated discriminator
+        (HiFi-GAN, DAC). With several, both accumulate gradients over the micro-batches and
+        step at the end, so the generator's adversarial loss sees this step's discriminator
+        before its update (as ESPnet's GAN trainer with accum_grad). The other orders run
+        one turn over all micro-batches, step, then the other turn: the same update as one
+        batch (up to float rounding and per-forward EMA codebook updates).
         """
         c = self.config
+        if self.step == c.optim_reset_step:
+            self.opt.state.clear()  # a new optimizer: fresh moments and step counts
         self.codec.on_train_step(self.step)
         self.codec.train()
         self._apply_freeze()
@@ -365,28 +381,136 @@ class Trainer:
         targets = (
             micro if batch.target is None else batch.target.to(self.device).chunk(c.accum_grad)
         )
-        n = len(micro)
         gen_params = [p for p in self.codec.parameters() if p.requires_grad]
         self.opt.zero_grad(set_to_none=True)
         if update_d:
             self.opt_d.zero_grad(set_to_none=True)
+        order = c.gan_step_order if update_d else "generator_only"
+        if order in ("d_first", "generator_only"):
+            parts = self._step_d_first(micro, targets, adversarial, update_d, gen_params, batch)
+        elif order == "d_first_regenerate":
+            parts = self._d_turn(micro, targets, None, batch.utts)
+            parts.update(self._g_turn(micro, targets, adversarial, gen_params, batch.utts)[0])
+        else:  # g_first, g_first_regenerate
+            parts, fakes = self._g_turn(micro, targets, adversarial, gen_params, batch.utts)
+            fakes = fakes if order == "g_first" else None
+            parts.update(self._d_turn(micro, targets, fakes, batch.utts))
+        if self.scaler is not None:
+            self.scaler.update()
+            parts["amp_scale"] = float(self.scaler.get_scale())
+        return parts
+
+    def _no_sync(self, k: int, n: int, *modules) -> contextlib.ExitStack:
+        """DDP's ``no_sync`` of ``modules`` for every micro-batch but the last (one
+        all-reduce per step); a no-op without DDP."""
+        stack = contextlib.ExitStack()
+        if self.dist.distributed and k < n - 1:
+            for module in modules:
+                stack.enter_context(module.no_sync())
+        return stack
+
+    def _d_loss(self, target: torch.Tensor, fake: torch.Tensor, gate_g: torch.Tensor, utts):
+        """Discriminator loss on real ``target`` and detached ``fake`` (B, 1, T), times
+        [L_D > ``gate_g``] with ``discriminator_loss_gate: generator_loss``; returns
+        (loss, detached parts)."""
+        with self._autocast():
+            real_d, fake_d = self.disc_fwd(target), self.disc_fwd(fake)
+        d_loss, d_parts = self.loss.discriminator(_to_float(real_d), _to_float(fake_d))
+        self._check_finite(d_loss, "discriminator loss", utts)
+        if self.config.discriminator_loss_gate == "generator_loss":
+            gate = (d_loss.detach() > gate_g).float()
+            d_loss = d_loss * gate
+            d_parts = {**d_parts, "gate": gate}
+        return d_loss, d_parts
+
+    def _g_loss(self, target: torch.Tensor, out, adversarial: bool, n: int, utts: list[str]):
+        """Generator objective of one forward ``out`` (its wav against ``target``) plus the
+        model's own losses; returns (loss, detached parts). With
+        ``discriminator_loss_gate: generator_loss`` it adds 1 / ``n`` (micro-batches) of its
+        value without the quantizer terms to :attr:`gate_g_loss`."""
+        fake_outs = real_outs = None
+        if adversarial:
+            with self._autocast():
+                fake_outs = self.disc(out.wav)  # no DDP: only the generator learns here
+                with torch.no_grad():
+                    real_outs = self.disc(target)
+            fake_outs, real_outs = _to_float(fake_outs), _to_float(real_outs)
+        g_loss, g_parts = self.loss.generator(
+            target,
+            out.wav.float(),
+            fake_outs,
+            real_outs,
+            out.commitment_loss.float(),
+            out.codebook_loss.float(),
+        )
+        if self.config.discriminator_loss_gate == "generator_loss":
+            w = self.loss.weights
+            quantizer = sum(w[k] * g_parts[k] for k in ("commit", "codebook") if k in g_parts)
+            self.gate_g_loss = self.gate_g_loss + (g_parts["total"] - quantizer) / n
+        for name, term in out.losses.items():
+            g_loss = g_loss + term.float()
+            g_parts[name] = term.detach()
+        self._check_finite(g_loss, "generator loss", utts)
+        return g_loss, g_parts
+
+    def _g_turn(self, micro, targets, adversarial: bool, gen_params, utts: list[str]):
+        """The generator's turn: forward, loss and backward per micro-batch, then its
+        optimizer step. Returns the averaged parts and each micro-batch's output
+        (detached) as it was before the update."""
+        n = len(micro)
         parts: dict[str, float] = {}
+        fakes = []
         for k, (wav, target) in enumerate(zip(micro, targets)):
-            with contextlib.ExitStack() as no_sync:
-                if self.dist.distributed and k < n - 1:  # all-reduce once, at the last
-                    no_sync.enter_context(self.codec_fwd.no_sync())
-                    if update_d:
-                        no_sync.enter_context(self.disc_fwd.no_sync())
+            with self._no_sync(k, n, self.codec_fwd):
                 with self._autocast():
                     out = self.codec_fwd(wav)
-                out_wav = out.wav.float()
+                g_loss, g_parts = self._g_loss(target, out, adversarial, n, utts)
+                self._backward(g_loss / n, inputs=gen_params)
+            fakes.append(out.wav.detach())
+            step_parts = {"n_quantizers": float(out.n_quantizers)}
+            step_parts.update({f"g_{key}": float(v) for key, v in g_parts.items()})
+            for key, v in step_parts.items():
+                parts[key] = parts.get(key, 0.0) + v / n
+        self._optimizer_step(self.opt, self.sched, self.codec, "generator gradient", utts)
+        return parts, fakes
+
+    def _d_turn(self, micro, targets, fakes, utts: list[str]) -> dict[str, float]:
+        """The discriminator's turn on ``fakes`` (detached outputs, one per micro-batch),
+        or with ``fakes`` None on outputs of a new generator forward without gradients
+        (training mode: EMA codebooks and quantizer dropout run as in any training
+        forward), then its optimizer step. Returns the averaged ``d_*`` parts."""
+        n = len(micro)
+        parts: dict[str, float] = {}
+        gate_g, self.gate_g_loss = self.gate_g_loss, torch.zeros((), device=self.device)
+        for k, (wav, target) in enumerate(zip(micro, targets)):
+            if fakes is None:
+                with torch.no_grad(), self._autocast():
+                    fake = self.codec(wav).wav.detach()
+            else:
+                fake = fakes[k]
+            with self._no_sync(k, n, self.disc_fwd):
+                d_loss, d_parts = self._d_loss(target, fake, gate_g, utts)
+                self._backward(d_loss / n)
+            for key, v in d_parts.items():
+                parts[f"d_{key}"] = parts.get(f"d_{key}", 0.0) + float(v) / n
+        self._optimizer_step(self.opt_d, self.sched_d, self.disc, "discriminator gradient", utts)
+        return parts
+
+    def _step_d_first(self, micro, targets, adversarial, update_d, gen_params, batch):
+        """``d_first`` (and every step without a discriminator update); see
+        :meth:`_train_step`."""
+        n = len(micro)
+        parts: dict[str, float] = {}
+        if update_d:  # the gate compares with the generator turns before this step
+            gate_g, self.gate_g_loss = self.gate_g_loss, torch.zeros((), device=self.device)
+        for k, (wav, target) in enumerate(zip(micro, targets)):
+            modules = (self.codec_fwd, self.disc_fwd) if update_d else (self.codec_fwd,)
+            with self._no_sync(k, n, *modules):
+                with self._autocast():
+                    out = self.codec_fwd(wav)
                 step_parts: dict[str, float] = {"n_quantizers": float(out.n_quantizers)}
-                fake_outs = real_outs = None
                 if update_d:
-                    with self._autocast():
-                        real_d, fake_d = self.disc_fwd(target), self.disc_fwd(out.wav.detach())
-                    d_loss, d_parts = self.loss.discriminator(_to_float(real_d), _to_float(fake_d))
-                    self._check_finite(d_loss, "discriminator loss", batch.utts)
+                    d_loss, d_parts = self._d_loss(target, out.wav.detach(), gate_g, batch.utts)
                     self._backward(d_loss / n)
                     if n == 1:
                         self._optimizer_step(
@@ -397,24 +521,7 @@ class Trainer:
                             batch.utts,
                         )
                     step_parts.update({f"d_{k}": float(v) for k, v in d_parts.items()})
-                if adversarial:
-                    with self._autocast():
-                        fake_outs = self.disc(out.wav)  # no DDP: only the generator learns here
-                        with torch.no_grad():
-                            real_outs = self.disc(target)
-                    fake_outs, real_outs = _to_float(fake_outs), _to_float(real_outs)
-                g_loss, g_parts = self.loss.generator(
-                    target,
-                    out_wav,
-                    fake_outs,
-                    real_outs,
-                    out.commitment_loss.float(),
-                    out.codebook_loss.float(),
-                )
-                for name, term in out.losses.items():
-                    g_loss = g_loss + term.float()
-                    g_parts[name] = term.detach()
-                self._check_finite(g_loss, "generator loss", batch.utts)
+                g_loss, g_parts = self._g_loss(target, out, adversarial, n, batch.utts)
                 self._backward(g_loss / n, inputs=gen_params)
                 step_parts.update({f"g_{k}": float(v) for k, v in g_parts.items()})
             for key, v in step_parts.items():
@@ -424,9 +531,6 @@ class Trainer:
                 self.opt_d, self.sched_d, self.disc, "discriminator gradient", batch.utts
             )
         self._optimizer_step(self.opt, self.sched, self.codec, "generator gradient", batch.utts)
-        if self.scaler is not None:
-            self.scaler.update()
-            parts["amp_scale"] = float(self.scaler.get_scale())
         return parts
 
     def _guarded_step(self, batch) -> dict[str, float]:
