@@ -74,6 +74,8 @@ class AudioDecAnalysis(AutoencoderCodec):
         ema_decay: float,
         kmeans_init: bool,
         threshold_ema_dead_code: float,
+        ema_init: str = "weighted",
+        random_init: str = "kaiming_uniform",
     ) -> None:
         if input_channels < 1:
             raise ValueError(f"input_channels must be >= 1, got {input_channels}")
@@ -92,6 +94,8 @@ class AudioDecAnalysis(AutoencoderCodec):
             decay=ema_decay,
             kmeans_init=kmeans_init,
             threshold_ema_dead_code=threshold_ema_dead_code,
+            ema_init=ema_init,
+            random_init=random_init,
         )
 
     def latent(self, wav: Tensor) -> Tensor:
@@ -180,6 +184,9 @@ class SymAD(AudioDecAnalysis):
         ema_decay (float): codebook EMA decay (AudioDec: 0.8).
         kmeans_init (bool): k-means codebook initialisation (AudioDec: no, random).
         threshold_ema_dead_code (float): dead-code replacement (AudioDec: 0, none).
+        ema_init (str), random_init (str): codebook start, see
+            :class:`~codectk.quantization.vq.EuclideanCodebook` (AudioDec: "unweighted"
+            cluster sizes 0, "normal" randn(D, V) codebooks; its configs set them).
 
     Raises:
         ValueError: encoder and decoder strides with different products, or bad sizes.
@@ -202,6 +209,8 @@ class SymAD(AudioDecAnalysis):
         ema_decay: float = 0.8,
         kmeans_init: bool = False,
         threshold_ema_dead_code: float = 0.0,
+        ema_init: str = "weighted",
+        random_init: str = "kaiming_uniform",
     ):
         super().__init__()
         enc_ratios = [2, 4, 8, 16] if enc_ratios is None else enc_ratios
@@ -224,6 +233,8 @@ class SymAD(AudioDecAnalysis):
             ema_decay,
             kmeans_init,
             threshold_ema_dead_code,
+            ema_init,
+            random_init,
         )
         self.output_channels = output_channels
         self.decoder = AudioDecDecoder(
@@ -303,6 +314,8 @@ class AudioDecVocoder(AudioDecAnalysis):
         ema_decay: float = 0.8,
         kmeans_init: bool = False,
         threshold_ema_dead_code: float = 0.0,
+        ema_init: str = "weighted",
+        random_init: str = "kaiming_uniform",
         vocoder_channels: int = 512,
         vocoder_kernel_size: int = 7,
         upsample_scales: list[int] | None = None,
@@ -334,6 +347,8 @@ class AudioDecVocoder(AudioDecAnalysis):
             ema_decay,
             kmeans_init,
             threshold_ema_dead_code,
+            ema_init,
+            random_init,
         )
         self.output_channels = output_channels
         self.decoder = CausalHiFiGANGenerator(

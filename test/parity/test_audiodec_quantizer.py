@@ -102,12 +102,6 @@ def test_rvq_training_forward_equals_audiodec():
         assert torch.equal(ours.encode(z), codes.permute(1, 0, 2))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codectk/models/audiodec.py builds its quantizer with codectk's codebook start "
-    "(kaiming-uniform rows, cluster sizes 1); AudioDec's is randn(D, V) with cluster sizes "
-    "0: it needs ema_init='unweighted', random_init='normal' (docs/parity.md, AudioDec)",
-)
 def test_symad_codec_quantizer_has_audiodecs_codebook_settings():
     """The quantizer codectk's symAD config builds starts its codebooks as AudioDec's."""
     vq = _vq_module()

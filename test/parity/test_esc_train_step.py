@@ -49,7 +49,7 @@ T = 5 * 320 - 80  # the authors' clips are 320 F - 80 samples (scripts/utils.py:
 WEIGHTS = {"cm": 0.25, "cb": 1.0, "mel": 15.0, "stft": 0.0, "gen": 1.0, "feat": 2.0}
 PRETRAIN = 1  # their pretraining_steps: 0-based step 0 pre-trains
 N_STEPS = 3
-D_CLIP = 1000.0
+D_CLIP = 10.0  # trainer_adv.py:104
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,7 @@ def _our_conf() -> dict:
         "segment_duration": T / esc_ref.SAMPLE_RATE,
         "max_steps": N_STEPS,
         "grad_clip": 1000.0,
+        "discriminator_grad_clip": D_CLIP,
         "gan_step_order": "g_first",
         "discriminator_start_step": PRETRAIN + 1,
         "optim_reset_step": PRETRAIN + 2,
