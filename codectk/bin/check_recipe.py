@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     codec = None
     if args.train_config:
+        from codectk.bin.train import build_parser
         from codectk.models import CODECS
 
-        config = load_config_with_overrides(
-            args.train_config, shlex.split(args.train_args), "--train_args"
-        )
+        # --train_args holds the training step's own options (--num_threads, --ngpu) too
+        _, overrides = build_parser(required=False).parse_known_args(shlex.split(args.train_args))
+        config = load_config_with_overrides(args.train_config, overrides, "--train_args")
         try:
             codec = CODECS.build(config.codec, config.codec_conf)
         except ValueError as exc:

@@ -38,16 +38,23 @@ from codectk.bin.common import (
 from codectk.train.distributed import LAUNCHED_ENV, launch_command
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser(required: bool = True):
+    """The options of this step; the rest of the command line are config overrides
+    (``parse_known_args``). ``required=False`` for checking ``--train_args`` alone."""
     p = parser(__doc__)
-    p.add_argument("--config", required=True, help="training YAML")
-    p.add_argument("--train_data", required=True, help="dumped training data dir")
-    p.add_argument("--valid_data", required=True, help="dumped validation data dir")
-    p.add_argument("--output_dir", required=True, help="experiment folder")
+    p.add_argument("--config", required=required, help="training YAML")
+    p.add_argument("--train_data", required=required, help="dumped training data dir")
+    p.add_argument("--valid_data", required=required, help="dumped validation data dir")
+    p.add_argument("--output_dir", required=required, help="experiment folder")
     p.add_argument("--ngpu", type=int, default=0, help="0: CPU; N: N GPUs per node (DDP)")
     p.add_argument("--num_nodes", type=int, default=1, help="nodes (SLURM allocation)")
     p.add_argument("--resume", type=str2bool, default=True, help="resume from checkpoint.pt")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args, overrides = p.parse_known_args(argv)
     setup_logging()
     if args.num_threads > 0:
