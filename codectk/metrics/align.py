@@ -22,11 +22,11 @@ The delay is found by cross-correlation in two steps:
 Either peak is refined to a fraction of a sample by a parabola through the peak and its
 two neighbours (the standard three-point interpolation, e.g. J. O. Smith, *Spectral
 Audio Signal Processing*, "Quadratic interpolation of spectral peaks", applied to the
-correlation); a waveform lag gets three more parabolas on the residual after shifting (each pass
-shrinks the fit's pull towards whole samples; known shifts of 0.1 to 320 samples on
-bundled speech are found within 0.01 sample). Compensation shifts the decoded signal by the (fractional) delay with a
-linear-phase FFT shift (zero-padded, so nothing wraps around) and trims both signals to
-the samples where both are defined.
+correlation); a waveform lag gets three more parabolas on the residual after shifting
+(each pass shrinks the fit's pull towards whole samples; known shifts of 0.1 to 320
+samples of bundled speech are found within 0.011 sample). Compensation shifts the
+decoded signal by the (fractional) delay with a linear-phase FFT shift (zero-padded, so
+nothing wraps around) and trims both signals to the samples where both are defined.
 
 Sign convention: a positive delay ``d`` means the decoded signal lags the reference,
 ``deg[n] ~ ref[n - d]``.

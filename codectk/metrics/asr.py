@@ -7,7 +7,8 @@ transcript, for the reference and the decoded speech alike.
   wheel: the generic US English acoustic model (``en-us``, 16 kHz), the CMU
   pronouncing dictionary and the generic trigram language model ``en-us.lm.bin``, with
   the package's default search settings. Audio is resampled to 16 kHz (soxr), rounded to
-  16-bit PCM and decoded as one utterance.
+  16-bit PCM and decoded as one utterance, from the front end's initial state (so a
+  hypothesis does not depend on what was decoded before).
 * Known accuracy: 31.82% WER on LibriSpeech test-clean for PocketSphinx with this
   generic model (Picovoice speech-to-text-benchmark, README of commit 97f560e,
   2019-09-02, pocketsphinx-python 0.1.15). A codec's WER therefore has to be read
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from codectk.audio import resample
+from codectk.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,14 @@ def pcm16(wav: np.ndarray, fs: int) -> bytes:
 
 
 def transcribe_pcm(pcm: bytes) -> str:
-    """PocketSphinx's best hypothesis for 16 kHz 16-bit PCM (words, lower case)."""
+    """PocketSphinx's best hypothesis for 16 kHz 16-bit PCM (words, lower case).
+
+    The feature front end is reset first: its cepstral mean normalisation otherwise
+    carries over from the utterances decoded before, and the hypothesis would depend on
+    the decoding order (and so on ``nj``).
+    """
     dec = _decoder()
+    dec.reinit_feat()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)
     dec.end_utt()
@@ -179,8 +187,6 @@ class HypothesisCache:
 
     def save(self) -> None:
         """Write the cache (atomically) when it gained entries and has a file."""
-        from codectk.fileio import atomic_write
-
         if self.path is None or not self.new:
             return
         with atomic_write(self.path) as f:
