@@ -1,5 +1,5 @@
 """Stage 7's cost per metric: compute seconds per hour of scored audio, on one CPU thread,
-for every metric of :data:`codectk.eval.metrics.METRICS` and for delay compensation.
+for every metric of stage 7 (codectk/eval/metrics.py) and for delay compensation.
 
 Each metric runs alone in a fresh process through :func:`codectk.eval.score.score` on 12
 bundled LibriSpeech utterances (2 with ``--quick``) decoded by Opus at 12 kbps (the

@@ -38,11 +38,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from codectk.audio import read_audio, resample, to_mono
-from codectk.codes import iter_codes, read_codes_meta
 from codectk.datadir import read_scp
 from codectk.eval.metrics import (
     ALIGNED_COLUMNS,
-    COLUMNS,
     METRICS,
     Pair,
     check_metrics,
@@ -50,10 +48,10 @@ from codectk.eval.metrics import (
     default_metrics,
     parse_metrics,
 )
+from codectk.eval.summary import codebook_summary, format_summary, nan_to_none
 from codectk.fileio import atomic_write
 from codectk.metrics import align
 from codectk.metrics.asr import HypothesisCache
-from codectk.metrics.codebook import codebook_usage
 from codectk.metrics.summary import describe
 
 log = logging.getLogger("codectk.eval.score")
@@ -219,7 +217,7 @@ def score(
         _Job(u, refs[u], degs[u], str(ref_scp), str(deg_scp), tuple(names), texts.get(u), delay_ms)
         for u in utts
     ]
-    usage = _codebook_summary(codes_scp, refs, bitrate_kbps) if codes_scp else None
+    usage = codebook_summary(codes_scp, refs, bitrate_kbps) if codes_scp else None
     codes_note = f", codes {codes_scp} ({usage['n_frames']} frames)" if usage else ""
     log.info(
         "read %d utterances: ref %s, deg %s%s; metrics %s%s",
@@ -338,130 +336,9 @@ def _write(out: Path, summary: dict, results, cols, align_on: bool, texts: dict)
                 a = r.asr or {"hyp_ref": "", "hyp_deg": ""}
                 f.write(f"{r.utt}\t{texts.get(r.utt, '')}\t{a['hyp_ref']}\t{a['hyp_deg']}\n")
     with atomic_write(out / "summary.json") as f:
-        json.dump(_nan_to_none(summary), f, indent=2)
+        json.dump(nan_to_none(summary), f, indent=2)
         f.write("\n")
     with atomic_write(out / "summary.txt") as f:
         f.write(format_summary(summary))
     written = ", ".join(str(out / n) for n in ("per_utt.tsv", "summary.json", "summary.txt"))
     log.info("wrote %s", written)
-
-
-def _codebook_summary(codes_scp, refs: dict, bitrate_kbps: float | None) -> dict:
-    """Codebook usage of a ``codes.scp`` plus its nominal and entropy-coded bitrates."""
-    meta = read_codes_meta(codes_scp)
-    code_utts: list[str] = []
-
-    def _codes():
-        for utt, codes in iter_codes(codes_scp):
-            code_utts.append(utt)
-            yield codes  # (K, F)
-
-    usage = codebook_usage(_codes(), meta["codebook_size"])
-    if set(code_utts) != set(refs):
-        log.warning(
-            "%s holds %d utterances, the reference %d; codebook usage covers the codes file",
-            codes_scp,
-            len(code_utts),
-            len(refs),
-        )
-    frame_rate = float(meta["frame_rate"])
-    nominal = usage.n_codebooks * math.log2(usage.codebook_size) * frame_rate / 1000.0
-    if bitrate_kbps is not None and abs(nominal - bitrate_kbps) > 0.01 * bitrate_kbps:
-        log.warning(
-            "--bitrate_kbps %.3f differs from K * log2(codebook_size) * frame_rate "
-            "= %.3f kbps of %s",
-            bitrate_kbps,
-            nominal,
-            codes_scp,
-        )
-    out = {
-        "codes_scp": str(codes_scp),
-        "frame_rate": frame_rate,
-        "codes_bitrate_kbps": nominal,
-        "entropy_bitrate_kbps": usage.entropy_bitrate_kbps(frame_rate),
-        **usage.to_dict(),
-    }
-    group = int(meta.get("codebooks_per_stream", 1))  # absent in codes.json before v1.1
-    if group > 1:
-        out["codebooks_per_stream"] = group
-        out["per_stream"] = usage.per_stream(group)
-    return out
-
-
-def _nan_to_none(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_nan_to_none(v) for v in obj]
-    return obj
-
-
-def _fmt(x: float | None, spec: str = ".4f") -> str:
-    return "nan" if x is None or math.isnan(x) else format(x, spec)
-
-
-def format_summary(summary: dict) -> str:
-    """Render a summary dict (as :func:`score` returns) as the ``summary.txt`` table."""
-    lines = [
-        f"scores of {summary['deg_scp']} against {summary['ref_scp']} "
-        f"({summary['n_utts']} utterances)",
-        "",
-        f"{'metric':<14} {'unit':<8} {'better':<7} {'mean':>10} {'±95% CI':>10}  N",
-    ]
-    for name in summary["metrics"]:
-        s = summary[name]
-        col = COLUMNS.get(name)
-        unit, better = (col.unit, col.better) if col else ("-", "-")
-        n = f"{s['n']}" + (f" (+{s['n_nan']} NaN)" if s["n_nan"] else "")
-        pooled = f"; pooled {_fmt(s['pooled'])}" if s.get("pooled") is not None else ""
-        lines.append(
-            f"{name:<14} {unit:<8} {better:<7} {_fmt(s['mean']):>10} {_fmt(s['ci95']):>10}  "
-            f"{n}{pooled}"
-        )
-    delay = summary.get("delay")
-    if delay:
-        d = delay["ms"]
-        lines += [
-            "",
-            f"delay of the decoded signal (cross-correlation, within ±{delay['max_delay_ms']:g} "
-            f"ms): {_fmt(d['mean'], '.3f')} ± {_fmt(d['ci95'], '.3f')} ms, compensated before "
-            + ", ".join(delay["applied_to"]),
-        ]
-    cu = summary.get("codebook_usage")
-    if cu is not None:
-        lines += _format_usage(cu)
-    rate = summary["bitrate_kbps"]
-    lines += ["", f"nominal bitrate: {'not given' if rate is None else f'{rate:g} kbps'}"]
-    return "\n".join(lines) + "\n"
-
-
-def _format_usage(cu: dict) -> list[str]:
-    lines = [
-        "",
-        f"codebook usage: {cu['codes_scp']} (K={cu['n_codebooks']}, "
-        f"codebook_size={cu['codebook_size']}, {cu['n_frames']} frames "
-        f"at {cu['frame_rate']:g} Hz)",
-        f"{'codebook':<10} {'entropy (bits)':>14} {'utilisation':>12} {'used':>8}",
-    ]
-    rows = [(str(r["codebook"]), r) for r in cu["per_codebook"]] + [
-        ("mean", cu["mean_over_codebooks"])
-    ]
-    for label, r in rows:
-        lines.append(
-            f"{label:<10} {r['entropy_bits']:>14.3f} {r['utilisation']:>12.3f} "
-            f"{r['fraction_used']:>8.1%}"
-        )
-    if "per_stream" in cu:
-        lines.append(f"{'stream':<10} {'entropy (bits)':>14} {'utilisation':>12}  codebooks")
-        for r in cu["per_stream"]:
-            books = ",".join(str(k) for k in r["codebooks"])
-            lines.append(
-                f"{r['stream']:<10} {r['entropy_bits']:>14.3f} {r['utilisation']:>12.3f}  {books}"
-            )
-    lines.append(
-        f"entropy-coded bound {cu['entropy_bitrate_kbps']:.3f} kbps; "
-        f"codes K * log2(size) * frame_rate = {cu['codes_bitrate_kbps']:.3f} kbps"
-    )
-    return lines
