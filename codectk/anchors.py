@@ -18,6 +18,10 @@ codec, and the actual bitrate is measured from the produced files:
   resampled back to the input rate. Modes 1200 (40 ms frames of 48 bits), 2400 (20 ms,
   48 bits) and 3200 (20 ms, 64 bits).
 
+Both tools shift the decoded signal in time (Codec 2 by about 20 ms, Opus by a fraction
+of a sample), so :func:`score_set` compensates the delay (``max_delay_ms``, found by
+cross-correlation, :mod:`codectk.metrics.align`) before the sample-aligned metrics.
+
 Layout written by :func:`decode_set` for anchor ``opus`` at 6 kbps on set ``test``::
 
     <anchors_dir>/opus_6/decode_test/{wav/<utt>.wav, wav.scp, utt2bytes, bitrate, anchor.json}
@@ -45,11 +49,14 @@ import soundfile as sf
 from codectk.audio import read_audio, resample, to_mono, write_audio
 from codectk.datadir import read_scp, write_scp
 from codectk.errors import CodectkError
+from codectk.eval.metrics import METRICS, columns, default_metrics
+from codectk.eval.score import score
 from codectk.fileio import atomic_write
 
 log = logging.getLogger("codectk.anchors")
 
 ANCHOR_FORMAT_VERSION = 1
+MAX_DELAY_MS = 50.0  # delay search range of score_set; Codec 2's is about 20 ms
 
 
 class AnchorError(CodectkError, RuntimeError):
@@ -306,31 +313,58 @@ def score_set(
     metrics: Sequence[str] | None = None,
     nj: int = 1,
     force: bool = False,
+    text: str | Path | None = None,
+    max_delay_ms: float = MAX_DELAY_MS,
 ) -> Path:
-    """Score an anchor's decode folder with :func:`codectk.bin.score.score`.
+    """Score an anchor's decode folder with :func:`codectk.eval.score.score`.
 
     Writes ``<anchor dir>/scores/<set_name>/`` (as stage 7 does for a model) with the
-    measured bitrate as ``bitrate_kbps``. Skipped when its ``summary.json`` is newer than
-    the decode's ``anchor.json`` and holds the same metrics (unless ``force``).
+    measured bitrate as ``bitrate_kbps``, the decoded signal's delay compensated within
+    ``max_delay_ms`` before the sample-aligned metrics, and recognised references kept
+    in ``<anchors_dir>/.cache`` (shared by every anchor of the set). Skipped when its
+    ``summary.json`` is newer than the decode's ``anchor.json`` and holds the same
+    metrics, transcripts and delay range (unless ``force``).
+
+    Args:
+        decode_dir: from :func:`decode_set`.
+        ref_scp: the reference ``wav.scp``.
+        set_name (str): the set's name.
+        metrics: metric names (None: every installed one, see
+            :func:`codectk.eval.metrics.default_metrics`).
+        nj (int): scoring processes.
+        force (bool): score again even when up to date.
+        text: Kaldi ``text`` of the references (for WER/CER).
+        max_delay_ms (float): delay search range in ms (0: no compensation).
 
     Returns:
         Path: the scores folder.
     """
-    from codectk.bin.score import METRICS, score
-
     decode_dir = Path(decode_dir)
-    metrics = list(metrics or METRICS)
+    names = list(metrics) if metrics is not None else default_metrics(text is not None)
     out = decode_dir.parent / "scores" / set_name
     summary = out / "summary.json"
     meta = decode_dir / "anchor.json"
-    if (
-        not force
-        and summary.is_file()
-        and summary.stat().st_mtime >= meta.stat().st_mtime
-        and json.loads(summary.read_text()).get("metrics") == metrics
-    ):
-        log.info("%s is up to date", out)
-        return out
+    if not force and summary.is_file() and summary.stat().st_mtime >= meta.stat().st_mtime:
+        old = json.loads(summary.read_text())
+        aligned = max_delay_ms if any(METRICS[n].aligned for n in names) else 0.0
+        same = (
+            old.get("metrics") == columns(names)
+            and old.get("text") == (None if text is None else str(text))
+            and (old.get("delay") or {}).get("max_delay_ms", 0.0) == float(aligned)
+        )
+        if same:
+            log.info("%s is up to date", out)
+            return out
     measured = float((decode_dir / "bitrate").read_text())
-    score(ref_scp, decode_dir / "wav.scp", out, metrics, bitrate_kbps=measured, nj=nj)
+    score(
+        ref_scp,
+        decode_dir / "wav.scp",
+        out,
+        names,
+        bitrate_kbps=measured,
+        nj=nj,
+        text=text,
+        max_delay_ms=max_delay_ms,
+        cache_dir=decode_dir.parent.parent / ".cache",
+    )
     return out

@@ -4,13 +4,15 @@ Usage::
 
     python -m codectk.bin.anchors --anchors "opus codec2" --ref_scp dump/raw/test/wav.scp \\
         --set test --anchors_dir exp/anchors [--opus_kbps "6 8 12 24"] \\
-        [--codec2_kbps "1.2 2.4 3.2"] [--nj 4] [--metrics pesq,stoi,...] [--force false]
+        [--codec2_kbps "1.2 2.4 3.2"] [--nj 4] [--metrics pesq,stoi,...] \\
+        [--text dump/raw/test/text] [--max_delay_ms 50] [--force false]
 
 For every anchor and bitrate, writes ``<anchors_dir>/<anchor>_<kbps>/decode_<set>/``
 (decoded WAVs, ``wav.scp``, ``utt2bytes``, ``bitrate`` = measured kbps,
 ``anchor.json``) and ``<anchors_dir>/<anchor>_<kbps>/scores/<set>/`` (as stage 7 for a
-model, with the measured bitrate). The folders are shared by every experiment and
-redone only when the reference list or the tool changes. See codectk/anchors.py for
+model, with the measured bitrate, the decoded signal's delay compensated before the
+sample-aligned metrics). The folders are shared by every experiment and redone only when
+the reference list or the tool changes (scores: when the metrics change). See codectk/anchors.py for
 the exact commands. A missing tool is an error naming its Debian package.
 """
 
@@ -19,9 +21,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from codectk.anchors import ANCHORS, decode_set, get_anchor, score_set
+from codectk.anchors import ANCHORS, MAX_DELAY_MS, decode_set, get_anchor, score_set
 from codectk.bin.common import parser, run, setup_logging, str2bool, timed
-from codectk.bin.score import parse_metrics
+from codectk.eval.metrics import parse_metrics
 
 
 def _kbps_list(spec: str, what: str) -> list[float]:
@@ -44,7 +46,16 @@ def main(argv: list[str] | None = None) -> int:
             help=f"{name} bitrates in kbps (default: %(default)s)",
         )
     p.add_argument("--nj", type=int, default=1, help="parallel encoders and scoring processes")
-    p.add_argument("--metrics", default=None, help="comma list (default: all of stage 7)")
+    p.add_argument(
+        "--metrics", default=None, help="comma list (default: every installed one, as stage 7)"
+    )
+    p.add_argument("--text", default=None, help="Kaldi text of the references (wer, cer)")
+    p.add_argument(
+        "--max_delay_ms",
+        type=float,
+        default=MAX_DELAY_MS,
+        help="delay compensation search range in ms (0: off; default: %(default)s)",
+    )
     p.add_argument("--force", type=str2bool, default=False, help="redo even when up to date")
     args = p.parse_args(argv)
     setup_logging()
@@ -65,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--anchors is empty")
     if args.nj < 1:
         p.error(f"--nj {args.nj} must be >= 1")
+    if args.max_delay_ms < 0:
+        p.error(f"--max_delay_ms {args.max_delay_ms:g} must be >= 0")
     for a in anchors:
         a.check_tools()
     rows = []
@@ -74,7 +87,16 @@ def main(argv: list[str] | None = None) -> int:
                 dec = decode_set(
                     a, kbps, args.ref_scp, args.set_name, args.anchors_dir, args.nj, args.force
                 )
-                sc = score_set(dec, args.ref_scp, args.set_name, metrics, args.nj, args.force)
+                sc = score_set(
+                    dec,
+                    args.ref_scp,
+                    args.set_name,
+                    metrics,
+                    args.nj,
+                    args.force,
+                    text=args.text,
+                    max_delay_ms=args.max_delay_ms,
+                )
                 rows.append((a.dirname(kbps), kbps, float((dec / "bitrate").read_text()), sc))
     print(f"{'anchor':<14} {'nominal kbps':>12} {'measured kbps':>14}  scores")
     for name, nominal, measured, sc in rows:

@@ -9,8 +9,13 @@ Usage::
 Reads each folder's ``summary.json`` and writes ``<out>.tsv`` (header ``bitrate_kbps
 n_utts <metric>_mean <metric>_ci95 ... codebook_utilisation``, a row per folder in
 increasing bitrate) and ``<out>.txt`` (the same as an aligned table, also printed).
-``codebook_utilisation`` is the mean over codebooks of entropy / log2(codebook size)
-(:mod:`codectk.metrics.codebook`), ``-`` when the scores hold no codebook usage.
+The metrics are those of the first summary, in its order (every column stage 7 wrote,
+e.g. ``visqol``, ``dnsmos_ovrl``, ``wer``, ``wer_ref``, ``wer_delta``, ``spk_sim``); WER
+and CER columns add ``<metric>_pooled`` (errors summed over utterances / words summed);
+``delay_ms`` is the mean delay compensated before the sample-aligned metrics (``-``
+when it was not). ``codebook_utilisation`` is the mean over codebooks of entropy /
+log2(codebook size) (:mod:`codectk.metrics.codebook`), ``-`` when the scores hold no
+codebook usage.
 """
 
 from __future__ import annotations
@@ -52,16 +57,20 @@ def read_summaries(score_dirs: list[str | Path]) -> list[dict]:
 def bitrate_rows(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The table's header and rows (strings) for summaries sorted by bitrate."""
     metrics = list(summaries[0].get("metrics", []))
+    pooled = [m for m in metrics if any("pooled" in (s.get(m) or {}) for s in summaries)]
     header = ["bitrate_kbps", "n_utts"]
     for m in metrics:
-        header += [f"{m}_mean", f"{m}_ci95"]
-    header.append("codebook_utilisation")
+        header += [f"{m}_mean", f"{m}_ci95"] + ([f"{m}_pooled"] if m in pooled else [])
+    header += ["delay_ms", "codebook_utilisation"]
     rows = []
     for s in summaries:
         row = [_fmt(s["bitrate_kbps"]), str(s.get("n_utts", ""))]
         for m in metrics:
             v = s.get(m) or {}
             row += [_fmt(v.get("mean")), _fmt(v.get("ci95"))]
+            row += [_fmt(v.get("pooled"))] if m in pooled else []
+        delay = ((s.get("delay") or {}).get("ms") or {}).get("mean", "-")
+        row.append(delay if delay == "-" else _fmt(delay))
         usage = (s.get("codebook_usage") or {}).get("mean_over_codebooks") or {}
         row.append(_fmt(usage["utilisation"]) if "utilisation" in usage else "-")
         rows.append(row)

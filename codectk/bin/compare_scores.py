@@ -8,7 +8,9 @@ Usage::
 Reads each ``summary.json`` (stage 7) and prints one table: a row per metric, a column
 per experiment (mean +- 95% CI). With ``--require_better M`` the first experiment must
 beat the second on metric M (lower is better for distances, higher otherwise) or the
-command exits 1: the demo uses it to show that training really learned.
+command exits 1: the demo uses it to show that training really learned. Which direction
+is better comes from :data:`codectk.eval.metrics.COLUMNS` (lower for distances, WER and
+CER, higher otherwise).
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ import sys
 from pathlib import Path
 
 from codectk.bin.common import parser, run
-
-LOWER_IS_BETTER = {"mel_distance", "stft_distance"}
+from codectk.eval.metrics import better as better_direction
 
 
 def _num(value) -> str:
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         a, b = summaries[0][m]["mean"], summaries[1][m]["mean"]
         if a is None or b is None:
             p.error(f"--require_better {m}: a mean is missing (no utterance scored)")
-        better = a < b if m in LOWER_IS_BETTER else a > b
+        better = a < b if better_direction(m) == "lower" else a > b
         verdict = "better" if better else "NOT better"
         print(f"\n{names[0]} is {verdict} than {names[1]} on {m}: {a:.4f} vs {b:.4f}")
         return 0 if better else 1

@@ -1,7 +1,9 @@
 """The report's ``index.html``: a static page (no scripts, no network) that works from the
-file system: rate-distortion tables and plots, then per utterance a spectrogram
-comparison and an audio player for the reference, every model point and every anchor.
-All paths in it are relative to its folder.
+file system: rate-distortion tables (mean ± 95% CI per metric, with its unit and which
+direction is better, and the delay compensated before the sample-aligned metrics where
+stage 7 did so) and plots, then per utterance a spectrogram comparison and an audio
+player for the reference, every model point and every anchor. All paths in it are
+relative to its folder.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from html import escape
 from pathlib import Path
 
 from codectk import __version__
+from codectk.eval.metrics import COLUMNS
 from codectk.fileio import atomic_write
 from codectk.report.rd import Point, systems, table_metrics
 
@@ -38,10 +41,30 @@ def _metric_cell(p: Point, metric: str) -> str:
     return f'<td class="num">{mean:.3f}{ci_txt}</td>'
 
 
+def _head(metric: str) -> str:
+    col = COLUMNS.get(metric)
+    if col is None:
+        return f"<th>{escape(metric)}</th>"
+    arrow = "↑" if col.better == "higher" else "↓"
+    return (
+        f'<th title="{escape(col.label, quote=True)}; {col.better} is better">'
+        f"{escape(metric)} {arrow}<br><small>{escape(col.unit)}</small></th>"
+    )
+
+
+def _delay_cell(p: Point) -> str:
+    delay = p.summary.get("delay")
+    if not delay or delay["ms"].get("mean") is None:
+        return '<td class="num">-</td>'
+    return f'<td class="num">{delay["ms"]["mean"]:.2f}</td>'
+
+
 def rd_table(points: Sequence[Point]) -> str:
-    """An HTML table: a row per point (grouped by system, by bitrate), mean ± 95% CI."""
+    """An HTML table: a row per point (grouped by system, by bitrate), mean ± 95% CI of
+    every metric (header: name, ↑ or ↓ for the better direction, unit), and the mean
+    delay compensated before the sample-aligned metrics (``-``: not compensated)."""
     metrics = table_metrics(points)
-    head = "".join(f"<th>{escape(m)}</th>" for m in metrics)
+    head = "".join(_head(m) for m in metrics)
     rows = []
     for system, pts in systems(points).items():
         for p in pts:
@@ -49,11 +72,12 @@ def rd_table(points: Sequence[Point]) -> str:
             rows.append(
                 f"<tr><td>{escape(system)}</td><td>{p.kind}</td>"
                 f'<td class="num">{p.kbps:.3g}</td><td class="num">{p.summary["n_utts"]}</td>'
-                f"{cells}</tr>"
+                f"{cells}{_delay_cell(p)}</tr>"
             )
     return (
         "<table><thead><tr><th>system</th><th>kind</th><th>kbps</th><th>utts</th>"
-        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'{head}<th title="mean delay of the decoded signal found by cross-correlation">'
+        f"delay<br><small>ms</small></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -81,7 +105,11 @@ def write_index(
         f"<h1>{escape(title)}</h1>",
         f"<p>codectk {escape(__version__)}, {now}. Bitrates of models are nominal; those of "
         "anchors are measured from the compressed files. Error bars and ± are 95% "
-        "confidence intervals over utterances.</p>",
+        "confidence intervals over utterances; ↑ marks metrics where higher is better, ↓ "
+        "where lower is. The delay column is the decoded signal's mean delay, removed "
+        "before STOI, ESTOI, SI-SDR, mel and STFT distance (- where it was not). WER and "
+        "CER are those of an offline recogniser (PocketSphinx): compare them with the "
+        "references' (<code>wer_ref</code>).</p>",
     ]
     if mushra_page is not None:
         body.append(

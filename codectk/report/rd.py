@@ -1,6 +1,6 @@
 """Rate-distortion points from stage-7 summaries: discovery, tables and plots.
 
-A *point* is one ``summary.json`` (codectk.bin.score) at one bitrate. Where they are:
+A *point* is one ``summary.json`` (:func:`codectk.eval.score.score`) at one bitrate. Where they are:
 
 * a one-bitrate experiment: ``<exp>/scores/<set>/summary.json`` (decodes in
   ``<exp>/decode_<set>/``);
@@ -10,7 +10,8 @@ A *point* is one ``summary.json`` (codectk.bin.score) at one bitrate. Where they
   with the *measured* bitrate (``decode_<set>/anchor.json``).
 
 The x value of a point is its summary's ``bitrate_kbps``; the error bars are the
-summaries' 95% confidence intervals (Student's t over utterances).
+summaries' 95% confidence intervals (Student's t over utterances). Units, directions and
+labels of the metrics come from :data:`codectk.eval.metrics.COLUMNS`.
 """
 
 from __future__ import annotations
@@ -23,20 +24,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from codectk.eval.metrics import COLUMNS
 from codectk.fileio import atomic_replace_from, atomic_write
 
 log = logging.getLogger("codectk.report")
 
-PLOT_METRICS = ("pesq", "stoi", "mel_distance", "si_sdr")
-KBPS_TICKS = (0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
-METRIC_LABELS = {
-    "pesq": "PESQ (wide-band MOS-LQO)",
-    "stoi": "STOI",
-    "estoi": "ESTOI",
-    "mel_distance": "mel distance (log10, lower is better)",
-    "stft_distance": "STFT distance (lower is better)",
-    "si_sdr": "SI-SDR (dB)",
-}
+PLOT_METRICS = (
+    "pesq",
+    "stoi",
+    "visqol",
+    "dnsmos_ovrl",
+    "mel_distance",
+    "si_sdr",
+    "wer",
+    "spk_sim",
+)
+METRIC_LABELS = {name: col.label for name, col in COLUMNS.items()}
+MIN_TICK_RATIO = 1.12  # bitrate ticks closer than this factor are thinned out
 
 
 @dataclass
@@ -215,11 +219,41 @@ def write_tables(points: Sequence[Point], out_prefix: str | Path) -> list[Path]:
     return [tsv, md]
 
 
+def kbps_ticks(kbps: Sequence[float]) -> list[float]:
+    """x-axis ticks: the bitrates the points were measured at (3 significant digits),
+    dropping any within a factor :data:`MIN_TICK_RATIO` of the previous tick kept."""
+    ticks: list[float] = []
+    for k in sorted({float(f"{k:.3g}") for k in kbps if k > 0 and math.isfinite(k)}):
+        if not ticks or k / ticks[-1] >= MIN_TICK_RATIO:
+            ticks.append(k)
+    return ticks
+
+
+def _clip_ylim(ax, metric: str) -> None:
+    """Keep the y axis inside the metric's possible range (wide CIs of a few utterances
+    would otherwise stretch it far beyond, squashing the points)."""
+    lo_bound, hi_bound = COLUMNS[metric].bounds if metric in COLUMNS else (None, None)
+    lo, hi = ax.get_ylim()
+    pad = 0.04 * (
+        (hi_bound if hi_bound is not None else hi) - (lo_bound if lo_bound is not None else lo)
+    )
+    if lo_bound is not None and lo < lo_bound - pad:
+        lo = lo_bound - pad
+    if hi_bound is not None and hi > hi_bound + pad:
+        hi = hi_bound + pad
+    ax.set_ylim(lo, hi)
+
+
 def plot_rd(
     points: Sequence[Point], out_dir: str | Path, set_name: str, metrics=PLOT_METRICS
 ) -> list[Path]:
     """Plot each metric against kbps (log axis), one line per system with 95% CI error
     bars: ``<out_dir>/rd_<set>_<metric>.png`` and all of them in ``rd_<set>.png``.
+
+    Models are solid lines with circles, anchors dashed with squares; a system with a
+    single point is a large marker labelled with its name. The x ticks are the measured
+    bitrates themselves (:func:`kbps_ticks`); the y axis stays within the metric's
+    possible range (error bars reaching beyond it are cut at the frame).
 
     Returns:
         list[Path]: the PNG files, the combined one first.
@@ -228,59 +262,80 @@ def plot_rd(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     groups = systems(points)
     present = [m for m in metrics if any(not math.isnan(p.metric(m)[0]) for p in points)]
     out_dir = Path(out_dir)
+    all_kbps = [p.kbps for p in points]
+    ticks = kbps_ticks(all_kbps)
+    lo, hi = min(all_kbps), max(all_kbps)
+    style = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9}
 
     def draw(ax, metric: str) -> None:
         for i, (system, pts) in enumerate(groups.items()):
             xs = [p.kbps for p in pts]
             ys, es = zip(*(p.metric(metric) for p in pts))
-            style = "-o" if pts[0].kind == "model" else "--s"
+            model = pts[0].kind == "model"
+            name = system.removeprefix("codec_")
             ax.errorbar(
                 xs,
                 ys,
                 yerr=[0 if math.isnan(e) else e for e in es],
-                fmt=style,
-                capsize=3,
+                fmt="-o" if model else "--s",
+                markersize=9 if len(pts) == 1 else 6,
+                linewidth=1.8,
+                capsize=4,
                 color=f"C{i % 10}",
-                label=system.removeprefix("codec_"),
+                label=name,
             )
+            if len(pts) == 1 and not math.isnan(ys[0]):  # a lone point: name it in place
+                ax.annotate(
+                    name,
+                    (xs[0], ys[0]),
+                    xytext=(7, 5),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color=f"C{i % 10}",
+                )
         ax.set_xscale("log")
-        lo, hi = min(p.kbps for p in points), max(p.kbps for p in points)
-        ax.set_xticks([t for t in KBPS_TICKS if lo / 1.2 <= t <= hi * 1.2] or [lo, hi])
+        ax.set_xlim(lo / 1.4, hi * 1.4)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("bitrate (kbps)")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, alpha=0.3)
+        _clip_ylim(ax, metric)
 
     files = []
-    if present:
-        cols = 2 if len(present) > 1 else 1
-        rows = math.ceil(len(present) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
-        for ax, m in zip(axes.flat, present):
+    with plt.rc_context(style):
+        if present:
+            cols = 2 if len(present) > 1 else 1
+            rows = math.ceil(len(present) / cols)
+            fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.2 * rows), squeeze=False)
+            for ax, m in zip(axes.flat, present):
+                draw(ax, m)
+            for ax in list(axes.flat)[len(present) :]:
+                ax.axis("off")
+            handles, labels = axes.flat[0].get_legend_handles_labels()
+            ncol = min(len(labels), 5)
+            fig.legend(handles, labels, loc="lower center", ncol=ncol)
+            fig.suptitle(f"rate-distortion on {set_name} (error bars: 95% CI over utterances)")
+            legend_rows = math.ceil(len(labels) / ncol)
+            fig.tight_layout(rect=(0, (0.15 + 0.3 * legend_rows) / (4.2 * rows), 1, 1))
+            path = out_dir / f"rd_{set_name}.png"
+            atomic_replace_from(lambda tmp: fig.savefig(tmp, dpi=110, format="png"), path)
+            plt.close(fig)
+            files.append(path)
+        for m in present:
+            fig, ax = plt.subplots(figsize=(7, 4.6))
             draw(ax, m)
-        for ax in list(axes.flat)[len(present) :]:
-            ax.axis("off")
-        axes.flat[0].legend(fontsize=8)
-        fig.suptitle(f"rate-distortion on {set_name} (error bars: 95% CI over utterances)")
-        fig.tight_layout()
-        path = out_dir / f"rd_{set_name}.png"
-        atomic_replace_from(lambda tmp: fig.savefig(tmp, dpi=100, format="png"), path)
-        plt.close(fig)
-        files.append(path)
-    for m in present:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        draw(ax, m)
-        ax.legend(fontsize=8)
-        ax.set_title(f"{m} on {set_name}")
-        fig.tight_layout()
-        path = out_dir / f"rd_{set_name}_{m}.png"
-        atomic_replace_from(lambda tmp, fig=fig: fig.savefig(tmp, dpi=100, format="png"), path)
-        plt.close(fig)
-        files.append(path)
+            ax.legend(loc="best")
+            ax.set_title(f"{m} on {set_name}")
+            fig.tight_layout()
+            path = out_dir / f"rd_{set_name}_{m}.png"
+            atomic_replace_from(lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"), path)
+            plt.close(fig)
+            files.append(path)
     return files

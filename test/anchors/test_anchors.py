@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from codectk.anchors import AnchorError, decode_set, get_anchor
+from codectk.anchors import MAX_DELAY_MS, AnchorError, decode_set, get_anchor, score_set
 from codectk.bin import anchors as anchors_bin
 from codectk.datadir import read_scp, write_scp
 from test.conftest import bundled_flacs
@@ -107,3 +107,29 @@ def test_missing_tool_names_the_package(ref_scp: Path, tmp_path: Path, monkeypat
         match="opusenc, opusdec not found on PATH; install the Debian package 'opus-tools'",
     ):
         decode_set(get_anchor("opus"), 6, ref_scp, "test", tmp_path)
+
+
+@needs_tools
+def test_anchor_scores_are_delay_compensated(ref_scp: Path, tmp_path: Path):
+    """Codec 2 at 1.2 kbps (about 20 ms late) and Opus at 24 kbps (a fraction of a sample)
+    score higher on the sample-aligned metrics with the delay removed, and the delay
+    found is in the summary; PESQ, which aligns by itself, is unchanged."""
+    metrics = ["pesq", "stoi", "si_sdr"]
+    for name, kbps, delay_ms in (("codec2", 1.2, (18, 23)), ("opus", 24, (-0.1, 0.1))):
+        dec = decode_set(get_anchor(name), kbps, ref_scp, "test", tmp_path)
+        off = json.loads(
+            (score_set(dec, ref_scp, "test", metrics, max_delay_ms=0) / "summary.json").read_text()
+        )
+        assert "delay" not in off
+        on = json.loads((score_set(dec, ref_scp, "test", metrics) / "summary.json").read_text())
+        assert on["delay"]["max_delay_ms"] == MAX_DELAY_MS == 50
+        assert delay_ms[0] <= on["delay"]["ms"]["mean"] <= delay_ms[1], on["delay"]
+        assert on["pesq"]["mean"] == off["pesq"]["mean"]
+        if name == "codec2":  # its synthesised phases leave SI-SDR meaningless either way
+            assert on["stoi"]["mean"] > off["stoi"]["mean"] + 0.05
+        else:
+            assert on["si_sdr"]["mean"] > off["si_sdr"]["mean"] + 3
+        header = (dec.parent / "scores/test/per_utt.tsv").read_text().splitlines()[0]
+        assert header.split("\t") == ["utt", *metrics, "delay_ms"]
+        again = score_set(dec, ref_scp, "test", metrics)  # up to date: not rescored
+        assert (again / "summary.json").read_text() == json.dumps(on, indent=2) + "\n"

@@ -9,8 +9,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from codectk.bin.score import main, score
+from codectk.bin.score import main
 from codectk.codes import write_codes
+from codectk.eval.score import score
 
 DATA = Path(__file__).parents[1] / "data" / "pesq"
 SNR_DB = {"spk-B-02": 20.0, "spk-a-01": 10.0, "spk-a-03": 15.0}  # keys in LC_ALL=C order
@@ -67,6 +68,7 @@ def test_score_cli_writes_tables(tmp_path, capsys):
     out = tmp_path / "scores" / "test"
     argv = ["--ref_scp", str(ref_scp), "--deg_scp", str(deg_scp), "--out_dir", str(out)]
     argv += ["--codes_scp", str(codes_scp), "--bitrate_kbps", "1.2"]
+    argv += ["--metrics", ",".join(COLUMNS[1:])]  # the model-based ones: test/eval, test/metrics
     assert main(argv) == 0
     captured = capsys.readouterr()  # main logs to stderr, prints summary.txt to stdout
     assert "24000 Hz resampled to the reference 16000 Hz" in captured.err
@@ -114,7 +116,7 @@ def test_missing_utterance_is_an_error_naming_it(tmp_path, capsys):
     short = tmp_path / "deg_short.scp"
     short.write_text("\n".join(line for line in lines if not line.startswith("spk-a-03")) + "\n")
     with pytest.raises(ValueError, match=r"1 of 3 utterance\(s\) of .*ref\.scp missing from "):
-        score(ref_scp, short, tmp_path / "out")
+        score(ref_scp, short, tmp_path / "out", ["pesq"])
     argv = ["--ref_scp", str(ref_scp), "--deg_scp", str(short), "--out_dir", str(tmp_path)]
     assert main(argv) == 1
     assert f"missing from {short}: spk-a-03" in capsys.readouterr().err

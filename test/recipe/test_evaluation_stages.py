@@ -62,8 +62,8 @@ def test_stages_6_to_10(tmp_path: Path):
         d,
         *("--stage", "6", "--stop_stage", "10", "--tag", "tiny"),
         *("--train_config", "conf/tiny.yaml"),
-        *("--scoring_opts", f"--metrics {METRICS}", "--anchors", "opus codec2"),
-        *("--anchor_opts", f"--opus_kbps 6 --codec2_kbps 2.4 --metrics {METRICS}"),
+        *("--metrics", METRICS, "--anchors", "opus codec2"),  # codec.sh passes it to both
+        *("--anchor_opts", "--opus_kbps 6 --codec2_kbps 2.4"),
         *("--report_opts", "--n_utts 2", "--hf_repo", "me/codec_tiny"),
         *("--token_sets", "test", "--token_opts", "--npy true"),
     )
@@ -76,8 +76,12 @@ def test_stages_6_to_10(tmp_path: Path):
         meta = json.loads((d / "exp/anchors" / point / "decode_test/anchor.json").read_text())
         assert meta["n_utts"] == 6 and meta["measured_kbps"] == pytest.approx(kbps, rel=0.08)
         summary = json.loads((d / "exp/anchors" / point / "scores/test/summary.json").read_text())
-        assert summary["pesq"]["n"] == 6
+        assert summary["pesq"]["n"] == 6 and summary["metric_names"] == METRICS.split(",")
         assert summary["bitrate_kbps"] == pytest.approx(meta["measured_kbps"], rel=1e-5)
+        low, high = (15, 25) if point.startswith("codec2") else (-0.2, 0.2)  # decoder delay, ms
+        assert low < summary["delay"]["ms"]["mean"] < high, summary["delay"]
+    model = json.loads((exp / "scores/test/summary.json").read_text())
+    assert model["metric_names"] == METRICS.split(",") and "delay" not in model
     # Report: a table row per point, plots, the pages.
     report = exp / "report"
     rows = (report / "rd_test.tsv").read_text().splitlines()[1:]

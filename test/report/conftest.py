@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from codectk.audio import read_audio, write_audio
-from codectk.bin.score import score
 from codectk.datadir import write_scp
+from codectk.eval.score import score
 from test.conftest import bundled_flacs
 
 SECONDS = 3.0  # references are cropped to keep scoring fast
-METRICS = ("pesq", "stoi", "mel_distance", "si_sdr")
+METRICS = ("pesq", "stoi", "mel_distance", "si_sdr", "visqol")
 HAVE_ANCHOR_TOOLS = all(shutil.which(t) for t in ("opusenc", "opusdec", "c2enc", "c2dec"))
 
 

@@ -23,7 +23,7 @@ from codectk.report.mushra_stats import (
     screen_listeners,
     system_scores,
 )
-from codectk.report.rd import experiment_points
+from codectk.report.rd import experiment_points, kbps_ticks
 from test.report.conftest import HAVE_ANCHOR_TOOLS
 
 needs_tools = pytest.mark.skipif(not HAVE_ANCHOR_TOOLS, reason="opus-tools or codec2 not installed")
@@ -62,6 +62,7 @@ def test_report_files(report: Path):
         "plots/rd_test_stoi.png",
         "plots/rd_test_mel_distance.png",
         "plots/rd_test_si_sdr.png",
+        "plots/rd_test_visqol.png",
     ):
         assert sf_png_size(report / png) > (300, 200), png
     specs = sorted((report / "spectrograms/test").glob("*.png"))
@@ -74,6 +75,29 @@ def test_report_files(report: Path):
         assert not ref.startswith(("/", "http")), ref
         assert (report / ref).resolve().is_file(), ref
         assert (report / ref).resolve().is_relative_to(report.resolve())
+
+
+def test_rate_table_html_units_directions_and_delay(report: Path):
+    html = (report / "index.html").read_text()
+    head = html[html.index("<thead>") : html.index("</thead>")]
+    assert "pesq ↑<br><small>MOS-LQO</small>" in head
+    assert "mel_distance ↓<br><small>log10</small>" in head and "visqol ↑" in head
+    assert "delay<br><small>ms</small>" in head
+    rows = html[html.index("<tbody>") : html.index("</tbody>")].split("<tr>")[1:]
+    models = [r for r in rows if "<td>model</td>" in r]
+    assert len(models) == 3 and all(r.endswith('<td class="num">-</td></tr>') for r in models)
+    if HAVE_ANCHOR_TOOLS:  # anchors are compensated: Codec 2 by about 20 ms
+        codec2 = next(r for r in rows if r.startswith("<td>codec2</td>"))
+        delay = float(re.findall(r'<td class="num">([-0-9.]+)</td>', codec2)[-1])
+        assert 15 < delay < 25, codec2
+
+
+def test_kbps_ticks_are_the_measured_bitrates():
+    """A 1.6 kbps point gets a 1.6 tick (not the 1.5 of a fixed list); ticks closer than
+    12% are thinned; rates show 3 significant digits."""
+    assert kbps_ticks([1.6, 3.2, 6.0]) == [1.6, 3.2, 6.0]
+    assert kbps_ticks([6.49109, 6.0, 24.3, 1.20367, 1.6]) == [1.2, 1.6, 6.0, 24.3]
+    assert kbps_ticks([]) == []
 
 
 def sf_png_size(path: Path) -> tuple[int, int]:

@@ -51,6 +51,7 @@ inference_model=valid.mel_distance.ave.pt # model file in the experiment folder
 inference_tag=""     # suffix of decode/score folders (default: from inference_model)
 decode_bandwidths="" # decode/score at each of these kbps (e.g. "1.5 3 6"), plus one table over them
 scoring_opts=""      # options for codectk.bin.score, e.g. "--nj 2"
+metrics=""           # stage 7 metrics, e.g. "pesq,stoi,visqol,wer" (default: every installed one)
 anchors=""           # stage 7: classical anchors scored into ${expdir}/anchors, e.g. "opus codec2"
 anchor_opts=""       # options for codectk.bin.anchors, e.g. "--opus_kbps 6,12 --nj 4"
 report_exps=""       # more experiment folders drawn in the stage-7 report
@@ -345,6 +346,8 @@ if ! "${skip_eval}"; then
     if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         for dset in ${test_sets}; do
           _outs=()
+          _score_opts=(${metrics:+--metrics "${metrics}"})  # with the set's transcripts (wer, cer)
+          if [ -f "${data_dump}/${dset}/text" ]; then _score_opts+=(--text "${data_dump}/${dset}/text"); fi
           for bw in ${decode_bandwidths:-all}; do
             dir="${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
             out="${codec_exp}/scores/${dset}${_sfx}$(bw_sfx "${bw}")"
@@ -354,8 +357,7 @@ if ! "${skip_eval}"; then
             if ! ${decode_cmd} "${out}/score.log" \
                 ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" --deg_scp "${dir}/wav.scp" \
                     --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
-                    --out_dir "${out}" ${scoring_opts}; then
-                tail -n 20 "${out}/score.log" >&2
+                    --out_dir "${out}" "${_score_opts[@]}" ${scoring_opts}; then
                 log "Error: scoring failed, see ${out}/score.log"
                 exit 1
             fi
@@ -368,9 +370,12 @@ if ! "${skip_eval}"; then
         done
         for dset in ${anchors:+${test_sets}}; do
             log "Stage 7: anchors ${anchors} on ${data_dump}/${dset} -> ${expdir}/anchors (log: ${expdir}/anchors/anchors.${dset}.log)"
+            _score_opts=(${metrics:+--metrics "${metrics}"})
+            if [ -f "${data_dump}/${dset}/text" ]; then _score_opts+=(--text "${data_dump}/${dset}/text"); fi
             # shellcheck disable=SC2086
             ${decode_cmd} "${expdir}/anchors/anchors.${dset}.log" ${python} -m codectk.bin.anchors --anchors "${anchors}" \
-                --ref_scp "${data_dump}/${dset}/wav.scp" --set "${dset}" --anchors_dir "${expdir}/anchors" ${anchor_opts} \
+                --ref_scp "${data_dump}/${dset}/wav.scp" --set "${dset}" --anchors_dir "${expdir}/anchors" \
+                "${_score_opts[@]}" ${anchor_opts} \
                 || failed "Stage 7 (anchors on ${data_dump}/${dset})"
         done
         log "Stage 7: report -> ${codec_exp}/report/{index,mushra}.html"
