@@ -279,6 +279,43 @@ class Quantizer(QuantizerPart):
         return self.check_n_quantizers(n_quantizers), None
 
 
+class ResidualQuantizer(Quantizer):
+    """A quantizer whose ``layers`` are residual stages, one codebook each (EMA and
+    factorized RVQ): codes of the first K' stages (SoundStream Algorithm 1) and their
+    sum, through :func:`residual_encode` and :func:`residual_decode`."""
+
+    layers: nn.ModuleList
+
+    def encode(self, z: Tensor, n_quantizers: int | None = None) -> Tensor:
+        """Codes of latents without touching the codebooks.
+
+        Args:
+            z (Tensor): (B, D, F).
+            n_quantizers (int | None): K' (None: all K).
+
+        Returns:
+            Tensor: LongTensor (B, K', F).
+
+        Raises:
+            ValueError: for an ``n_quantizers`` outside 1..K.
+        """
+        return residual_encode(self.layers, z, self.check_n_quantizers(n_quantizers))
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Sum of the K' stages' codewords.
+
+        Args:
+            codes (Tensor): integer (B, K', F), 1 <= K' <= K.
+
+        Returns:
+            Tensor: z_q (B, D, F).
+
+        Raises:
+            ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
+        """
+        return residual_decode(self.layers, codes, self.n_codebooks)
+
+
 def residual_loop(
     stages, z: Tensor, n: int, counts: Tensor | None = None, detach_residual: bool = False
 ) -> tuple[Tensor, Tensor, list[list[Tensor]]]:

@@ -43,6 +43,32 @@ from codectk.quantization.distributed import broadcast_, world_size
 COINS = ("always", "uncertain")
 
 
+def dropout_policy(
+    quantizer_dropout: float, dropout: QuantizerDropout | None = None, **options
+) -> QuantizerDropout | None:
+    """The policy of a quantizer's ``quantizer_dropout`` (a probability, the flat config
+    key) or ``dropout`` (a policy), at most one of them given.
+
+    Args:
+        quantizer_dropout (float): probability in [0, 1]; 0 with no ``options``: none.
+        dropout (QuantizerDropout | None): a policy given instead.
+        **options: further :class:`QuantizerDropout` arguments for ``quantizer_dropout``
+            (e.g. ``per_example=True``, which makes a policy even at probability 0).
+
+    Raises:
+        ValueError: a probability outside [0, 1], or both given.
+    """
+    if not 0.0 <= quantizer_dropout <= 1.0:
+        raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
+    if dropout is not None:
+        if quantizer_dropout > 0:
+            raise ValueError("give quantizer_dropout or a dropout policy, not both")
+        return dropout
+    if quantizer_dropout > 0 or options:
+        return QuantizerDropout(quantizer_dropout, **options)
+    return None
+
+
 class QuantizerDropout:
     """A quantizer-dropout policy (see module doc).
 

@@ -35,14 +35,12 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from codectk.quantization import QUANTIZERS
 from codectk.quantization.base import (
-    Quantizer,
     QuantizerOutput,
     QuantizerPart,
-    residual_decode,
-    residual_encode,
+    ResidualQuantizer,
     residual_loop,
 )
-from codectk.quantization.dropout import QuantizerDropout
+from codectk.quantization.dropout import dropout_policy
 
 
 def l2_nearest_codes(x: Tensor, codebook: Tensor) -> Tensor:
@@ -139,7 +137,7 @@ class FactorizedVectorQuantizer(QuantizerPart):
 
 
 @QUANTIZERS.register("factorized_rvq")
-class FactorizedResidualVectorQuantizer(Quantizer):
+class FactorizedResidualVectorQuantizer(ResidualQuantizer):
     """K factorized VQ stages on successive residuals, with DAC's quantizer dropout.
 
     Args:
@@ -165,10 +163,8 @@ class FactorizedResidualVectorQuantizer(Quantizer):
     ):
         if n_codebooks < 1:
             raise ValueError(f"n_codebooks must be >= 1, got {n_codebooks}")
-        if not 0.0 <= quantizer_dropout <= 1.0:
-            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
         # per example, drawn even when p = 0: DAC draws B numbers in every training forward
-        dropout = QuantizerDropout(quantizer_dropout, per_example=True)
+        dropout = dropout_policy(quantizer_dropout, per_example=True)
         super().__init__(n_codebooks, codebook_size, dropout=dropout)
         self.dimension = dimension
         self.quantizer_dropout = quantizer_dropout
@@ -212,32 +208,3 @@ class FactorizedResidualVectorQuantizer(Quantizer):
             n_quantizers=n_run,
             per_example=counts,
         )
-
-    def encode(self, z: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Codes of latents.
-
-        Args:
-            z (Tensor): (B, D, F).
-            n_quantizers (int | None): K' (None: all K).
-
-        Returns:
-            Tensor: LongTensor (B, K', F).
-
-        Raises:
-            ValueError: for an ``n_quantizers`` outside 1..K.
-        """
-        return residual_encode(self.layers, z, self.check_n_quantizers(n_quantizers))
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Sum of the K' projected codewords.
-
-        Args:
-            codes (Tensor): integer (B, K', F), 1 <= K' <= K.
-
-        Returns:
-            Tensor: z_q (B, D, F).
-
-        Raises:
-            ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
-        """
-        return residual_decode(self.layers, codes, self.n_codebooks)

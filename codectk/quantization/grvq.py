@@ -51,7 +51,7 @@ from codectk.quantization.base import (
     residual_encode,
     residual_loop,
 )
-from codectk.quantization.dropout import QuantizerDropout
+from codectk.quantization.dropout import QuantizerDropout, dropout_policy
 from codectk.quantization.rvq import ResidualVectorQuantizer
 from codectk.quantization.vq import nearest_codes
 
@@ -210,12 +210,7 @@ class GroupResidualVectorQuantizer(Quantizer):
             )
         if dimension % n_groups:
             raise ValueError(f"dimension {dimension} is not divisible by n_groups {n_groups}")
-        if not 0.0 <= quantizer_dropout <= 1.0:
-            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
-        if dropout is not None and quantizer_dropout > 0:
-            raise ValueError("give quantizer_dropout or a dropout policy, not both")
-        if dropout is None and quantizer_dropout > 0:
-            dropout = QuantizerDropout(quantizer_dropout)
+        dropout = dropout_policy(quantizer_dropout, dropout)
         super().__init__(n_groups * n_codebooks_per_group, codebook_size, n_groups, dropout)
         self.dimension = dimension
         self.n_groups = n_groups

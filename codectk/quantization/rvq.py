@@ -23,20 +23,20 @@ from torch import Tensor, nn
 
 from codectk.quantization import QUANTIZERS
 from codectk.quantization.base import (
-    Quantizer,
     QuantizerOutput,
+    ResidualQuantizer,
     residual_decode,
     residual_encode,
     residual_loop,
 )
-from codectk.quantization.dropout import QuantizerDropout
+from codectk.quantization.dropout import QuantizerDropout, dropout_policy
 from codectk.quantization.vq import VectorQuantizer
 
 __all__ = ["QuantizerOutput", "ResidualVectorQuantizer", "residual_decode", "residual_encode"]
 
 
 @QUANTIZERS.register("rvq")
-class ResidualVectorQuantizer(Quantizer):
+class ResidualVectorQuantizer(ResidualQuantizer):
     """K stages of EMA vector quantisation applied to successive residuals.
 
     Args:
@@ -85,12 +85,7 @@ class ResidualVectorQuantizer(Quantizer):
     ):
         if n_codebooks < 1:
             raise ValueError(f"n_codebooks must be >= 1, got {n_codebooks}")
-        if not 0.0 <= quantizer_dropout <= 1.0:
-            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
-        if dropout is not None and quantizer_dropout > 0:
-            raise ValueError("give quantizer_dropout or a dropout policy, not both")
-        if dropout is None and quantizer_dropout > 0:
-            dropout = QuantizerDropout(quantizer_dropout)
+        dropout = dropout_policy(quantizer_dropout, dropout)
         super().__init__(n_codebooks, codebook_size, dropout=dropout)
         self.dimension = dimension
         self.quantizer_dropout = quantizer_dropout
@@ -142,32 +137,3 @@ class ResidualVectorQuantizer(Quantizer):
             n_quantizers=n,
             per_example=counts,
         )
-
-    def encode(self, z: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Codes of latents without touching the codebooks.
-
-        Args:
-            z (Tensor): (B, D, F).
-            n_quantizers (int | None): K' (None: all K).
-
-        Returns:
-            Tensor: LongTensor (B, K', F).
-
-        Raises:
-            ValueError: for an ``n_quantizers`` outside 1..K.
-        """
-        return residual_encode(self.layers, z, self.check_n_quantizers(n_quantizers))
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Sum of the K' codebook vectors.
-
-        Args:
-            codes (Tensor): integer (B, K', F), K' <= K.
-
-        Returns:
-            Tensor: z_q (B, D, F).
-
-        Raises:
-            ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
-        """
-        return residual_decode(self.layers, codes, self.n_codebooks)
