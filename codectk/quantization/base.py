@@ -54,8 +54,8 @@ def _island(fn: Callable) -> Callable:
             return fn(self, *args, **kwargs)
         device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
         args = tuple(at_least_float32(a) for a in args)
-        if not torch.amp.is_autocast_available(device):  # e.g. "meta"
-            return fn(self, *args, **kwargs)
+        if not (torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)):
+            return fn(self, *args, **kwargs)  # no autocast to leave (inner parts, eval, "meta")
         with torch.autocast(device, enabled=False):
             return fn(self, *args, **kwargs)
 
