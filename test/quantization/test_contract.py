@@ -124,7 +124,7 @@ def test_exact_per_example_draw_is_dacs():
 def test_sync_free_draws_have_the_exact_distributions():
     ladder = [1, 2, 3, 4]
     policy = QuantizerDropout(0.5)
-    draws = torch.tensor([policy.sample(ladder, "cpu", True) for _ in range(8000)])
+    draws = torch.tensor([policy.sample(ladder, "cpu", True) for _ in range(6000)])
     assert abs((draws == 4).float().mean() - (0.5 + 0.5 / 4)) < 0.02  # coin lost or K drawn
     for n in (1, 2, 3):
         assert abs((draws == n).float().mean() - 0.125) < 0.015
@@ -132,10 +132,10 @@ def test_sync_free_draws_have_the_exact_distributions():
     assert {targets.sample(ladder, "cpu", True) for _ in range(50)} == {2, 4}
     per = QuantizerDropout(0.5, per_example=True)
     counts = torch.stack(
-        [per.sample_per_example(8, ladder, torch.device("cpu"), True) for _ in range(2000)]
-    )  # (2000, 8)
-    assert torch.all(counts[:, 4:] == 4)
-    hist = torch.bincount(counts[:, :4].flatten(), minlength=5)[1:].float() / counts[:, :4].numel()
+        [per.sample_per_example(16, ladder, torch.device("cpu"), True) for _ in range(500)]
+    )  # (500, 16)
+    assert torch.all(counts[:, 8:] == 4)
+    hist = torch.bincount(counts[:, :8].flatten(), minlength=5)[1:].float() / counts[:, :8].numel()
     torch.testing.assert_close(hist, torch.full((4,), 0.25), rtol=0, atol=0.02)
 
 
