@@ -98,8 +98,10 @@ def prepare_for_inference(
             ``torch.compile(dynamic=True)`` (the first call of each input shape compiles;
             needs a C++ compiler on the CPU).
         precision (str): ``fp32`` (default: outputs equal to the unprepared codec's) or
-            ``bf16``: encoder and decoder in bfloat16 with float32 codebook search
-            (:meth:`codectk.models.base.Codec.set_inference_dtype`), up to 2x faster on
+            ``bf16``: encoder and decoder in bfloat16, the quantizer (a float32 island,
+            :mod:`codectk.quantization.base`) in float32
+            (:meth:`codectk.models.base.Codec.set_inference_dtype`, the one mechanism;
+            streaming uses the same), up to 2x faster on
             CPUs with AVX-512 BF16 / AMX and on GPUs; lossy: a model-dependent waveform
             error (25 to 45 dB SNR measured) and code flips near codebook ties.
 

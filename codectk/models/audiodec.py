@@ -49,7 +49,8 @@ from codectk.nn.audiodec_net import (
     CausalHiFiGANGenerator,
     Projector,
 )
-from codectk.quantization.rvq import ResidualVectorQuantizer
+from codectk.quantization import QUANTIZERS
+from codectk.quantization.base import HostFlag
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +88,18 @@ class AudioDecAnalysis(AutoencoderCodec):
         self.code_dim = code_dim
         self.encoder = AudioDecEncoder(input_channels, encode_channels, enc_ratios, enc_strides)
         self.projector = Projector(self.encoder.out_channels, code_dim)
-        self.quantizer = ResidualVectorQuantizer(
-            code_dim,
-            codebook_num,
-            codebook_size,
-            decay=ema_decay,
-            kmeans_init=kmeans_init,
-            threshold_ema_dead_code=threshold_ema_dead_code,
-            ema_init=ema_init,
-            random_init=random_init,
+        self.quantizer = QUANTIZERS.build(
+            "rvq",
+            dict(
+                dimension=code_dim,
+                n_codebooks=codebook_num,
+                codebook_size=codebook_size,
+                decay=ema_decay,
+                kmeans_init=kmeans_init,
+                threshold_ema_dead_code=threshold_ema_dead_code,
+                ema_init=ema_init,
+                random_init=random_init,
+            ),
         )
 
     def latent(self, wav: Tensor) -> Tensor:
@@ -364,6 +368,7 @@ class AudioDecVocoder(AudioDecAnalysis):
         self.register_buffer("code_mean", torch.zeros(code_dim))
         self.register_buffer("code_scale", torch.ones(code_dim))
         self.register_buffer("stats_loaded", torch.tensor(False))
+        self._stats_loaded = HostFlag()
         self.stats_path = stats
         if stats is not None:
             if Path(stats).is_file():
@@ -396,7 +401,7 @@ class AudioDecVocoder(AudioDecAnalysis):
         Raises:
             CodectkError: when ``stats`` was not given or not loaded.
         """
-        if not bool(self.stats_loaded):
+        if not self._stats_loaded.read(self.stats_loaded):  # no device read per step
             raise CodectkError(
                 f"audiodec: code statistics not loaded (stats={self.stats_path!r}); run "
                 "codectk.bin.code_stats on the symAD experiment and pass --codec_conf.stats"

@@ -19,6 +19,7 @@ from codectk.audio import AudioFormatError, as_float_audio, convert_audio
 from codectk.bitstream import BitstreamError, model_identity, pack_codes, unpack_codes
 from codectk.errors import CodectkError
 from codectk.models import api
+from codectk.quantization.base import Quantizer, is_float32_island
 from codectk.registry import Registry
 
 CODECS = Registry("codec")
@@ -60,16 +61,15 @@ class Codec(nn.Module):
     Subclasses set in ``__init__``: ``sample_rate`` (Hz), ``hop_length`` (samples per
     frame = product of encoder strides), ``n_codebooks`` (K, the most codebooks),
     ``codebook_size`` (entries per codebook), and implement ``encode``, ``decode`` and
-    ``forward``. ``codebooks_per_stream`` (default 1) is the number of consecutive
-    codebooks that are selected together as one bitrate step (ESC's product-VQ streams);
-    decoding records it in ``codes.json`` so that scoring can report per-stream usage.
+    ``forward``. The numbers of codebooks a codec offers (:attr:`valid_n_quantizers`, the
+    ladder) are its ``quantizer``'s (:class:`codectk.quantization.base.Quantizer`); the
+    bitrates, their resolution and the codes check derive from them.
     """
 
     sample_rate: int
     hop_length: int
     n_codebooks: int
     codebook_size: int
-    codebooks_per_stream: int = 1
     channels: int = 1
     #: seconds per window and of context on either side when ``encode`` / ``decode``
     #: run long inputs in windows (:mod:`codectk.models.api`); ``math.inf``: one pass.
@@ -97,9 +97,26 @@ class Codec(nn.Module):
         return n * math.log2(self.codebook_size) * self.frame_rate / 1000.0
 
     @property
+    def valid_n_quantizers(self) -> list[int]:
+        """The ladder: numbers of codebooks K' the codec encodes with, ascending (its
+        quantizer's; 1..K for a codec without a :class:`Quantizer`)."""
+        q = getattr(self, "quantizer", None)
+        if isinstance(q, Quantizer):
+            return q.valid_n_quantizers
+        return list(range(1, self.n_codebooks + 1))
+
+    @property
+    def codebooks_per_stream(self) -> int:
+        """Consecutive codebooks selected together as one step of the ladder (ESC's
+        product-VQ streams, a GRVQ stage of every group; 1 otherwise); decoding records it
+        in ``codes.json`` so that scoring reports per-stream usage."""
+        q = getattr(self, "quantizer", None)
+        return q.codebooks_per_step if isinstance(q, Quantizer) else 1
+
+    @property
     def bandwidths(self) -> list[float]:
-        """The selectable bitrates in kbps, one per number of codebooks."""
-        return [self.bitrate(n) for n in range(1, self.n_codebooks + 1)]
+        """The selectable bitrates in kbps, one per entry of :attr:`valid_n_quantizers`."""
+        return [self.bitrate(n) for n in self.valid_n_quantizers]
 
     def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
         """Number of codebooks giving exactly bitrate ``kbps`` (None: all); configs use
@@ -110,7 +127,7 @@ class Codec(nn.Module):
         """
         if kbps is None:
             return self.n_codebooks
-        for n, b in enumerate(self.bandwidths, 1):
+        for n, b in zip(self.valid_n_quantizers, self.bandwidths):
             if math.isclose(b, kbps, rel_tol=1e-3, abs_tol=1e-3):
                 return n
         choices = [round(b, 3) for b in self.bandwidths]
@@ -161,7 +178,8 @@ class Codec(nn.Module):
 
     def low_precision_modules(self) -> list[str]:
         """Names of the submodules that :meth:`set_inference_dtype` may run in a low
-        precision. The default: none (the codec stays in float32)."""
+        precision (never a float32 island; islands inside them stay float32). The
+        default: none (the codec stays in float32)."""
         return []
 
     def set_inference_dtype(self, dtype: torch.dtype) -> None:
@@ -170,7 +188,9 @@ class Codec(nn.Module):
         The submodules named by :meth:`low_precision_modules` get their parameters and
         buffers cast to ``dtype`` and their ``forward`` wrapped to cast floating-point
         inputs to ``dtype`` and floating-point outputs back to float32, so everything
-        else (codebook search and lookup, STFT front ends) stays float32. Convolutions
+        else (codebook search and lookup, STFT front ends) stays float32. Float32 islands
+        (:func:`codectk.quantization.base.is_float32_island`: every quantizer) are never
+        cast, also inside a named module, where their outputs are cast to ``dtype``. Convolutions
         and matrix products then accumulate in float32 from bfloat16 operands (up to 2x
         the float32 throughput on CPUs with AVX-512 BF16 or AMX, and on GPUs; measured
         1.4x for ESC, 2x for EnCodec and DAC on AMD Zen 4), at the cost of a
@@ -180,22 +200,20 @@ class Codec(nn.Module):
         float32 again casts the weights back, but they keep their bfloat16 rounding.
 
         Raises:
-            ValueError: ``dtype`` is not a floating-point type, or the codec names no
-                low-precision modules.
+            ValueError: ``dtype`` is not a floating-point type, the codec names no
+                low-precision modules, or it names a float32 island.
         """
         if not dtype.is_floating_point:
             raise ValueError(f"inference dtype must be floating point, got {dtype}")
         names = self.low_precision_modules()
         if dtype != torch.float32 and not names:
             raise ValueError(f"{type(self).__name__} has no modules to run in {dtype}")
+        islands = [n for n in names if is_float32_island(self.get_submodule(n))]
+        if islands:
+            raise ValueError(f"{islands} of {type(self).__name__} are float32 islands")
         for name in names:
             module = self.get_submodule(name)
-            module.to(dtype)
-            forward = getattr(module.forward, "__wrapped_forward__", module.forward)
-            if dtype == torch.float32:
-                module.forward = forward
-            else:
-                module.forward = _cast_io(forward, dtype)
+            _set_dtype(module, dtype, torch.float32)
 
     def on_train_step(self, step: int) -> None:
         """Called by the trainer before training step ``step`` (1-based), also after a
@@ -203,12 +221,22 @@ class Codec(nn.Module):
         freezing the encoder from step N). The default does nothing."""
 
     def check_codes(self, codes: Tensor) -> None:
-        """Raise ``ValueError`` unless ``codes`` is a (B, K, F) integer tensor within range."""
+        """Raise ``ValueError`` unless ``codes`` is a (B, K', F) integer tensor within range,
+        K' one of :attr:`valid_n_quantizers`."""
         if codes.dim() != 3 or codes.dtype not in (torch.int64, torch.int32, torch.int16):
             raise ValueError(f"codes must be an integer tensor (B, K, F), got {tuple(codes.shape)}")
-        if not 1 <= codes.shape[1] <= self.n_codebooks:
+        k, ladder, g = codes.shape[1], self.valid_n_quantizers, self.codebooks_per_stream
+        if not 1 <= k <= self.n_codebooks:
+            raise ValueError(f"codes have {k} codebooks; this codec has 1 to {self.n_codebooks}")
+        if k not in ladder and len(ladder) == 1:
+            name = type(self).__name__
+            raise ValueError(f"codes have {k} codebooks; this {name} decodes {ladder[0]}")
+        if k not in ladder:
+            unit = getattr(getattr(self, "quantizer", None), "step_name", "step")
+            why = f", not a multiple of the {g} codebooks per {unit}" if g > 1 else ""
             raise ValueError(
-                f"codes have {codes.shape[1]} codebooks; this codec has 1 to {self.n_codebooks}"
+                f"codes have {k} codebooks{why}: n_quantizers {k} not supported; choose one "
+                f"of {ladder}"
             )
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
             raise ValueError(f"code values must lie in [0, {self.codebook_size})")
@@ -329,9 +357,33 @@ class Codec(nn.Module):
         raise NotImplementedError
 
 
-def _cast_io(forward, dtype: torch.dtype):
+def _set_dtype(module: nn.Module, dtype: torch.dtype, out_dtype: torch.dtype) -> None:
+    """Cast ``module`` to ``dtype`` with its ``forward`` taking ``dtype`` in and giving
+    ``out_dtype`` out (unwrapped again for float32); float32 islands inside keep float32
+    and give ``dtype`` out."""
+    if is_float32_island(module):
+        _wrap_forward(module, torch.float32, dtype)
+        return
+    module._apply(lambda t: t.to(dtype) if t.is_floating_point() else t, recurse=False)
+    _wrap_forward(module, dtype, out_dtype)
+    for child in module.children():
+        if is_float32_island(child) or any(is_float32_island(m) for m in child.modules()):
+            _set_dtype(child, dtype, dtype)
+        else:
+            child.to(dtype)
+
+
+def _wrap_forward(module: nn.Module, dtype: torch.dtype, out_dtype: torch.dtype) -> None:
+    forward = getattr(module.forward, "__wrapped_forward__", module.forward)
+    if dtype == out_dtype == torch.float32:
+        module.forward = forward
+    else:
+        module.forward = _cast_io(forward, dtype, out_dtype)
+
+
+def _cast_io(forward, dtype: torch.dtype, out_dtype: torch.dtype = torch.float32):
     """``forward`` with floating-point tensor arguments cast to ``dtype`` and
-    floating-point tensor results cast to float32."""
+    floating-point tensor results cast to ``out_dtype``."""
 
     def cast(x, to):
         if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != to:
@@ -345,7 +397,7 @@ def _cast_io(forward, dtype: torch.dtype):
     def wrapped(*args, **kwargs):
         args = cast(args, dtype)
         kwargs = {k: cast(v, dtype) for k, v in kwargs.items()}
-        return cast(forward(*args, **kwargs), torch.float32)
+        return cast(forward(*args, **kwargs), out_dtype)
 
     wrapped.__wrapped_forward__ = forward
     return wrapped
@@ -359,10 +411,11 @@ class AutoencoderCodec(Codec):
     :class:`codectk.quantization.rvq.ResidualVectorQuantizer`), ``decoder`` (latent
     (B, D, F) -> waveform (B, C, F * hop_length)) and ``channels``, and may override:
 
-    * :meth:`latent` / :meth:`synthesise` for a front end (e.g. FreqCodec's STFT);
-    * :meth:`training_n_quantizers` for model-level bitrate sampling (EnCodec's target
-      bandwidths, FunCodec's structured dropout); the default leaves quantizer dropout to
-      the quantizer.
+    * :meth:`latent` / :meth:`synthesise` for a front end (e.g. FreqCodec's STFT).
+
+    Quantizer dropout (SoundStream's, EnCodec's target bandwidths, FunCodec's choices,
+    DAC's per example) is the quantizer's policy
+    (:class:`codectk.quantization.dropout.QuantizerDropout`).
     """
 
     def low_precision_modules(self) -> list[str]:
@@ -389,9 +442,12 @@ class AutoencoderCodec(Codec):
         return self.decoder(z_q)
 
     def training_n_quantizers(self, device: torch.device) -> int | None:
-        """K' for a training batch when ``forward`` is given none (None: the quantizer's
-        own dropout decides)."""
-        return None
+        """K' that the quantizer's dropout policy draws for a training batch (None: it
+        has no policy, or draws per example); ``forward`` lets the quantizer draw."""
+        d = getattr(self.quantizer, "dropout", None)
+        if d is None or d.per_example:
+            return None
+        return self.quantizer.sample_n_quantizers(1, device)[0]
 
     def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
         """See :meth:`Codec.encode`; never updates the codebooks (works under inference_mode).
@@ -399,9 +455,7 @@ class AutoencoderCodec(Codec):
         Raises:
             ValueError: for a wav that is not (B, channels, T) or a bad ``n_quantizers``.
         """
-        z = self.latent(wav)
-        with torch.autocast(z.device.type, enabled=False):  # codebook search in float32
-            return self.quantizer.encode(z.float(), n_quantizers)
+        return self.quantizer.encode(self.latent(wav), n_quantizers)  # a float32 island
 
     def decode(self, codes: Tensor) -> Tensor:
         """See :meth:`Codec.decode`.
@@ -420,10 +474,7 @@ class AutoencoderCodec(Codec):
         """
         length = wav.shape[-1]
         z = self.latent(wav)  # (B, D, F)
-        if n_quantizers is None and self.training:
-            n_quantizers = self.training_n_quantizers(z.device)
-        with torch.autocast(z.device.type, enabled=False):  # codebooks stay float32 under AMP
-            q = self.quantizer(z.float(), n_quantizers)
+        q = self.quantizer(z, n_quantizers)  # a float32 island; draws its dropout
         return CodecOutput(
             wav=self.synthesise(q.z_q)[..., :length],
             codes=q.codes,

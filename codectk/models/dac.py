@@ -30,7 +30,7 @@ from torch import nn
 
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.dac_net import DACDecoder, DACEncoder
-from codectk.quantization.factorized_vq import FactorizedResidualVectorQuantizer
+from codectk.quantization import QUANTIZERS
 from codectk.registry import check_kwargs
 
 
@@ -78,8 +78,15 @@ class DAC(AutoencoderCodec):
         if latent_dim is None:
             latent_dim = encoder_dim * 2 ** len(encoder_rates)
         self.encoder = DACEncoder(encoder_dim, encoder_rates, latent_dim, channels)
-        self.quantizer = FactorizedResidualVectorQuantizer(
-            latent_dim, n_codebooks, codebook_size, codebook_dim, quantizer_dropout
+        self.quantizer = QUANTIZERS.build(
+            "factorized_rvq",
+            dict(
+                dimension=latent_dim,
+                n_codebooks=n_codebooks,
+                codebook_size=codebook_size,
+                codebook_dim=codebook_dim,
+                quantizer_dropout=quantizer_dropout,
+            ),
         )
         self.decoder = DACDecoder(latent_dim, decoder_dim, decoder_rates, channels)
         if self.encoder.hop_length != self.decoder.hop_length:

@@ -32,12 +32,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
-from codectk.quantization.rvq import ResidualVectorQuantizer
-from codectk.quantization.vq import broadcast_
+from codectk.quantization import QUANTIZERS, QuantizerDropout
 from codectk.registry import check_kwargs
 
 N_QUANTIZERS_SAMPLING = ("targets", "uniform")
@@ -161,18 +158,20 @@ class EnCodec(AutoencoderCodec):
         )
         self.encoder = SEANetEncoder(**seanet)
         self.decoder = SEANetDecoder(**seanet)
-        self.quantizer = ResidualVectorQuantizer(
-            dimension=dimension,
-            n_codebooks=n_codebooks,
-            codebook_size=codebook_size,
-            decay=ema_decay,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            threshold_ema_dead_code=threshold_ema_dead_code,
-            quantizer_dropout=0.0,  # K' is drawn here (training_n_quantizers)
-            ema_init=ema_init,
-            dead_code=dead_code,
-            detach_residual=detach_residual,
+        self.quantizer = QUANTIZERS.build(
+            "rvq",
+            dict(
+                dimension=dimension,
+                n_codebooks=n_codebooks,
+                codebook_size=codebook_size,
+                decay=ema_decay,
+                kmeans_init=kmeans_init,
+                kmeans_iters=kmeans_iters,
+                threshold_ema_dead_code=threshold_ema_dead_code,
+                ema_init=ema_init,
+                dead_code=dead_code,
+                detach_residual=detach_residual,
+            ),
         )
         self.sample_rate = sample_rate
         self.channels = channels
@@ -186,28 +185,12 @@ class EnCodec(AutoencoderCodec):
             raise ValueError("target_bandwidths must not be empty")
         self.target_bandwidths = [float(b) for b in bws]
         self.target_n_quantizers = [self.n_quantizers_for_bandwidth(b) for b in bws]
-
-    def training_n_quantizers(self, device: torch.device) -> int | None:
-        """Variable-bandwidth training: K' codebooks for this batch.
-
-        With probability ``quantizer_dropout`` (one ``torch.rand`` draw, none when it is
-        1), K' is the codebook count of a bandwidth drawn uniformly from
-        ``target_bandwidths`` ("targets") or uniform in 1..K ("uniform": one
-        ``torch.randint(1, K + 1)`` draw, as audiocraft); else all K. Under
-        ``torch.distributed`` rank 0's draw is broadcast so every rank runs the same
-        codebooks (EMA updates stay in sync).
-
-        Returns:
-            int: K' for this batch.
-        """
-        n = torch.tensor(self.n_codebooks, device=device)
-        if self.quantizer_dropout >= 1.0 or torch.rand(()) < self.quantizer_dropout:
-            if self.n_quantizers_sampling == "uniform":
-                n.fill_(int(torch.randint(1, self.n_codebooks + 1, (1,))))
-            else:
-                i = int(torch.randint(len(self.target_n_quantizers), ()))
-                n.fill_(self.target_n_quantizers[i])
-        return int(broadcast_(n))
+        # Variable-bandwidth training: with probability quantizer_dropout (the coin is not
+        # tossed when it is 1), K' is the codebook count of a bandwidth drawn uniformly
+        # from target_bandwidths ("targets") or uniform in 1..K ("uniform": audiocraft's
+        # torch.randint(1, K + 1)); else all K (codectk.quantization.dropout).
+        targets = None if n_quantizers_sampling == "uniform" else self.target_n_quantizers
+        self.quantizer.set_dropout_(QuantizerDropout(quantizer_dropout, targets, coin="uncertain"))
 
 
 def encodec_24khz_conf() -> dict[str, Any]:

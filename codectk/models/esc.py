@@ -46,7 +46,6 @@ conv as one conv (:mod:`codectk.nn.swin`; same outputs up to float rounding), an
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -54,8 +53,7 @@ from torch import Tensor, nn
 
 from codectk.models.base import CODECS, Codec, CodecOutput
 from codectk.nn.swin import PatchDeEmbed, PatchEmbed, SwinStage
-from codectk.quantization.csrvq import CrossScaleRVQ, stream_dropout
-from codectk.quantization.vq import broadcast_
+from codectk.quantization import QUANTIZERS
 from codectk.registry import check_kwargs
 
 
@@ -164,59 +162,27 @@ class ESC(Codec):
         q_freqs = [top // 2 ** (n_streams - 1)] + [
             top // 2 ** (n_streams - 1 - i) for i in range(n_streams - 1)
         ]
-        self.quantizer = CrossScaleRVQ(
-            q_dims, q_freqs, overlap, groups, codebook_size, codebook_dims
+        self.quantizer = QUANTIZERS.build(
+            "csrvq",
+            dict(
+                dims=q_dims,
+                n_freqs=q_freqs,
+                overlap=overlap,
+                groups=groups,
+                codebook_size=codebook_size,
+                codebook_dims=codebook_dims,
+                dropout_rate=dropout_rate,
+            ),
         )
         self.sample_rate = sample_rate
         self.hop_length = stft_hop_length * patch_size[1] * overlap
-        self.n_streams, self.codebooks_per_stream = n_streams, groups
+        self.n_streams = n_streams
         self.n_codebooks, self.codebook_size = n_streams * groups, codebook_size
         self.pretrain_steps, self.dropout_rate = pretrain_steps, dropout_rate
         self.stft_loss_weight, self.stft_loss_power = stft_loss_weight, stft_loss_power
         self.quantizer_bypass = False
 
     # ------------------------------------------------------------------ interface
-    @property
-    def bandwidths(self) -> list[float]:
-        """Selectable bitrates in kbps, one per number of streams (1.5, 3, ..., 9)."""
-        g = self.codebooks_per_stream
-        return [self.bitrate(g * s) for s in range(1, self.n_streams + 1)]
-
-    def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
-        """Codebooks (3 per stream) giving bitrate ``kbps`` (None: all).
-
-        Raises:
-            ValueError: ``kbps`` is not one of :attr:`bandwidths`.
-        """
-        if kbps is None:
-            return self.n_codebooks
-        for s, b in enumerate(self.bandwidths, 1):
-            if math.isclose(b, kbps, rel_tol=1e-3, abs_tol=1e-3):
-                return s * self.codebooks_per_stream
-        choices = [round(b, 3) for b in self.bandwidths]
-        raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
-
-    def _streams(self, n_quantizers: int | None) -> int:
-        if n_quantizers is None:
-            return self.n_streams
-        g = self.codebooks_per_stream
-        if n_quantizers % g or not 1 <= n_quantizers // g <= self.n_streams:
-            choices = [g * s for s in range(1, self.n_streams + 1)]
-            raise ValueError(
-                f"n_quantizers {n_quantizers} not supported: ESC selects whole streams of "
-                f"{g} codebooks; choose one of {choices}"
-            )
-        return n_quantizers // g
-
-    def check_codes(self, codes: Tensor) -> None:
-        """:meth:`Codec.check_codes` plus K a multiple of ``codebooks_per_stream``."""
-        super().check_codes(codes)
-        if codes.shape[1] % self.codebooks_per_stream:
-            raise ValueError(
-                f"codes have {codes.shape[1]} codebooks, not a multiple of the "
-                f"{self.codebooks_per_stream} codebooks per stream"
-            )
-
     def low_precision_modules(self) -> list[str]:
         """Every Swin stage and the patch (de-)embeddings, each on its own: the
         cross-scale quantizer between the decoder stages (projections, codebook search
@@ -304,7 +270,7 @@ class ESC(Codec):
         Raises:
             ValueError: for a bad wav or ``n_quantizers`` not a multiple of 3 in 3..3 S.
         """
-        n_streams = self._streams(n_quantizers)
+        n_streams = self.quantizer.check_n_quantizers(n_quantizers) // self.quantizer.groups
         enc = self.encoder_features(self.spectrum(wav))
         return self.quantizer.encode(enc, self.decoder, n_streams)
 
@@ -327,15 +293,13 @@ class ESC(Codec):
             ValueError: for a bad wav or ``n_quantizers``.
         """
         length = wav.shape[-1]
-        n_streams = self._streams(n_quantizers)
         bypass = self.training and self.quantizer_bypass
-        if bypass:
-            n_streams = self.n_streams
-        elif self.training and n_quantizers is None:
-            draw = torch.tensor(
-                stream_dropout(self.n_streams, self.dropout_rate), device=wav.device
-            )
-            n_streams = int(broadcast_(draw))
+        if bypass:  # every stream, without lookup
+            self.quantizer.check_n_quantizers(n_quantizers)
+            k = self.n_codebooks
+        else:  # n_quantizers, or stream dropout (the quantizer's policy) in training
+            k = self.quantizer.n_for_forward(wav, n_quantizers)[0]
+        n_streams = k // self.quantizer.groups
         feat = self.spectrum(wav)
         enc = self.encoder_features(feat)
         dec, codes, commit, codebook = self.quantizer(enc, self.decoder, n_streams, bypass)
@@ -350,7 +314,7 @@ class ESC(Codec):
             codes=codes,
             commitment_loss=commit.mean(),
             codebook_loss=codebook.mean(),
-            n_quantizers=n_streams * self.codebooks_per_stream,
+            n_quantizers=k,
             extras={"n_streams": n_streams, "quantizer_bypass": bypass},
             losses=losses,
         )

@@ -44,8 +44,7 @@ from torch import Tensor
 from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
 from codectk.nn.seanet2d import SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
-from codectk.quantization.rvq import ResidualVectorQuantizer
-from codectk.quantization.vq import broadcast_
+from codectk.quantization import QUANTIZERS, QuantizerDropout
 from codectk.registry import check_kwargs
 
 _EPS = 1e-6
@@ -212,17 +211,23 @@ class FreqCodec(AutoencoderCodec):
         self.encoder = SEANet2dEncoder(
             self.domain.channels, kernel_size=kernel_size, last_kernel_size=last_kernel_size, **net
         )
-        self.quantizer = ResidualVectorQuantizer(
-            dimension=dimension,
-            n_codebooks=n_codebooks,
-            codebook_size=codebook_size,
-            codebook_dim=codebook_dim,
-            decay=ema_decay,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            threshold_ema_dead_code=threshold_ema_dead_code,
-            ema_init=ema_init,
-            dead_code=dead_code,
+        # structured dropout: K' uniform over the choices in every training batch (FunCodec)
+        dropout = QuantizerDropout(1.0, choices, coin="uncertain") if choices else None
+        self.quantizer = QUANTIZERS.build(
+            "rvq",
+            dict(
+                dimension=dimension,
+                n_codebooks=n_codebooks,
+                codebook_size=codebook_size,
+                codebook_dim=codebook_dim,
+                decay=ema_decay,
+                kmeans_init=kmeans_init,
+                kmeans_iters=kmeans_iters,
+                threshold_ema_dead_code=threshold_ema_dead_code,
+                ema_init=ema_init,
+                dead_code=dead_code,
+                dropout=dropout,
+            ),
         )
         self.decoder = SEANet2dDecoder(
             self.domain.channels,
@@ -237,14 +242,6 @@ class FreqCodec(AutoencoderCodec):
         self.hop_length = stft_hop_length * math.prod(r[1] for r in ratios)
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
-
-    def training_n_quantizers(self, device: torch.device) -> int | None:
-        """Structured quantizer dropout: K' uniform over the choices (rank 0's draw)."""
-        if not self.quantizer_dropout_choices:
-            return None
-        index = int(torch.randint(len(self.quantizer_dropout_choices), ()))
-        n = torch.tensor(self.quantizer_dropout_choices[index], device=device)
-        return int(broadcast_(n))
 
     def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
         """See :meth:`AutoencoderCodec.forward`; with ``commitment_average: all`` the

@@ -30,7 +30,7 @@ from typing import Any
 
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.hifigan import HiFiCodecEncoder, HiFiGANGenerator
-from codectk.quantization.grvq import GroupResidualVectorQuantizer
+from codectk.quantization import QUANTIZERS
 from codectk.registry import check_kwargs
 
 
@@ -117,17 +117,20 @@ class HiFiCodec(AutoencoderCodec):
             threshold_ema_dead_code = (
                 2.0 if threshold_ema_dead_code is None else threshold_ema_dead_code
             )
-        self.quantizer = GroupResidualVectorQuantizer(
-            dimension=dimension,
-            n_groups=n_groups,
-            n_codebooks_per_group=n_codebooks_per_group,
-            codebook_size=codebook_size,
-            decay=ema_decay,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            threshold_ema_dead_code=threshold_ema_dead_code,
-            quantizer_dropout=quantizer_dropout,
-            codebook_update=codebook_update,
+        self.quantizer = QUANTIZERS.build(
+            "grvq",
+            dict(
+                dimension=dimension,
+                n_groups=n_groups,
+                n_codebooks_per_group=n_codebooks_per_group,
+                codebook_size=codebook_size,
+                decay=ema_decay,
+                kmeans_init=kmeans_init,
+                kmeans_iters=kmeans_iters,
+                threshold_ema_dead_code=threshold_ema_dead_code,
+                quantizer_dropout=quantizer_dropout,
+                codebook_update=codebook_update,
+            ),
         )
         self.decoder = HiFiGANGenerator(
             dimension,
@@ -139,25 +142,6 @@ class HiFiCodec(AutoencoderCodec):
         self.hop_length = math.prod(layout["upsample_rates"])
         self.n_codebooks = self.quantizer.n_codebooks
         self.codebook_size = codebook_size
-
-    @property
-    def bandwidths(self) -> list[float]:
-        """Selectable bitrates in kbps: one per number of GRVQ stages (K' = G, 2G, ..., K)."""
-        return [self.bitrate(n) for n in self.quantizer.valid_n_quantizers]
-
-    def n_quantizers_for_bandwidth(self, kbps: float | None) -> int:
-        """Number of codebooks giving bitrate ``kbps`` (None: all K).
-
-        Raises:
-            ValueError: ``kbps`` is not one of :attr:`bandwidths`.
-        """
-        if kbps is None:
-            return self.n_codebooks
-        for n in self.quantizer.valid_n_quantizers:
-            if math.isclose(self.bitrate(n), kbps, rel_tol=1e-3, abs_tol=1e-3):
-                return n
-        choices = [round(b, 3) for b in self.bandwidths]
-        raise ValueError(f"bandwidth {kbps} kbps not supported; choose one of {choices}")
 
 
 def hificodec_16k_conf() -> dict[str, Any]:

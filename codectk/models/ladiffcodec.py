@@ -56,6 +56,7 @@ from codectk.diffusion import GaussianDiffusion, UNet1D
 from codectk.errors import CodectkError
 from codectk.models.base import CODECS, AutoencoderCodec, Codec, CodecOutput
 from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
+from codectk.quantization.base import HostFlag
 
 SCALINGS = ("global", "feature", "none")
 COND_SCALINGS = ("max", "none")
@@ -290,6 +291,7 @@ class LaDiffCodec(Codec):
         self.register_buffer("latent_mean", torch.zeros(d))
         self.register_buffer("latent_std", torch.ones(d))
         self.register_buffer("scaling_fitted", torch.tensor(scaling == "none"))
+        self._scaling_fitted = HostFlag()
         self.sample_rate = discrete.sample_rate
         self.hop_length = discrete.hop_length
         self.n_codebooks = self.n_quantizers
@@ -391,6 +393,11 @@ class LaDiffCodec(Codec):
         return math.ceil(n_samples / self.ae.hop_length)
 
     # ------------------------------------------------------------- codec API
+    @property
+    def valid_n_quantizers(self) -> list[int]:
+        """One rung: the K codebooks of ``cond_bandwidth`` the diffusion model is trained on."""
+        return [self.n_codebooks]
+
     def encode(self, wav: Tensor, n_quantizers: int | None = None) -> Tensor:
         """The discrete codec's codes (B, K, F_c) at ``cond_bandwidth``.
 
@@ -398,7 +405,7 @@ class LaDiffCodec(Codec):
             ValueError: ``n_quantizers`` other than the trained K, or a bad ``wav``.
         """
         n = self.n_codebooks if n_quantizers is None else n_quantizers
-        if n != self.n_codebooks:
+        if n not in self.valid_n_quantizers:
             raise ValueError(
                 f"this LaDiffCodec is trained on {self.n_codebooks} codebooks "
                 f"({self.bitrate():.3f} kbps); got n_quantizers {n}"
@@ -419,11 +426,7 @@ class LaDiffCodec(Codec):
         Raises:
             ValueError: codes of a bad shape, dtype, value or number of codebooks.
         """
-        self.check_codes(codes)
-        if codes.shape[1] != self.n_codebooks:
-            raise ValueError(
-                f"codes have {codes.shape[1]} codebooks; this LaDiffCodec decodes {self.n_codebooks}"
-            )
+        self.check_codes(codes)  # K on the ladder: the one rung n_codebooks
         n_samples = codes.shape[-1] * self.hop_length
         n_frames = self.latent_frames(n_samples)
         c = self.condition(codes, n_frames)
@@ -453,7 +456,7 @@ class LaDiffCodec(Codec):
         Raises:
             CodectkError: the scaling statistics were never fitted.
         """
-        if not bool(self.scaling_fitted):
+        if not self._scaling_fitted.read(self.scaling_fitted):  # no device read per step
             raise CodectkError(
                 "ladiffcodec: latent scaling statistics are not fitted; prepare the "
                 "experiment with python -m codectk.bin.ladiffcodec_prepare (or call "

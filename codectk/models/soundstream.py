@@ -26,7 +26,7 @@ from typing import Any
 
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
-from codectk.quantization.rvq import ResidualVectorQuantizer
+from codectk.quantization import QUANTIZERS
 from codectk.registry import check_kwargs
 
 
@@ -110,16 +110,19 @@ class SoundStream(AutoencoderCodec):
         )
         self.encoder = SEANetEncoder(last_kernel_size=last_kernel_size, **seanet)
         self.decoder = SEANetDecoder(last_kernel_size=decoder_last_kernel_size, **seanet)
-        self.quantizer = ResidualVectorQuantizer(
-            dimension=dimension,
-            n_codebooks=n_codebooks,
-            codebook_size=codebook_size,
-            codebook_dim=codebook_dim,
-            decay=ema_decay,
-            kmeans_init=kmeans_init,
-            kmeans_iters=kmeans_iters,
-            threshold_ema_dead_code=threshold_ema_dead_code,
-            quantizer_dropout=quantizer_dropout,
+        self.quantizer = QUANTIZERS.build(
+            "rvq",
+            dict(
+                dimension=dimension,
+                n_codebooks=n_codebooks,
+                codebook_size=codebook_size,
+                codebook_dim=codebook_dim,
+                decay=ema_decay,
+                kmeans_init=kmeans_init,
+                kmeans_iters=kmeans_iters,
+                threshold_ema_dead_code=threshold_ema_dead_code,
+                quantizer_dropout=quantizer_dropout,
+            ),
         )
         self.sample_rate = sample_rate
         self.channels = channels

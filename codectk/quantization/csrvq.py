@@ -23,6 +23,9 @@ Transformers", EMNLP 2024 (arXiv 2404.19441), §3.2 and the authors' ``csrvq.py`
 * ``bypass``: the authors' pre-training phase (``freeze_vq``) -- the down/up
   projections run but the codeword lookup is skipped (z_q = up(down(z))), with zero
   losses.
+* Stream dropout (the authors' ``quantization_dropout``): with probability ``dropout_rate``
+  a batch uses S' ~ U{1..S} streams, otherwise all S; the ladder of codebook counts is
+  ``groups``, 2 ``groups``, ..., S ``groups`` (whole streams).
 * In training, the parameters of the streams not transmitted (and, in pre-training, the
   codebooks) get zero gradients, not none, as in the authors' forward, which runs them
   and multiplies them by 0: AdamW's weight decay and momentum keep moving them.
@@ -35,6 +38,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from codectk.quantization import QUANTIZERS
+from codectk.quantization.base import Quantizer, QuantizerPart
+from codectk.quantization.dropout import QuantizerDropout
 from codectk.quantization.factorized_vq import l2_nearest_codes
 
 
@@ -61,7 +67,7 @@ def split_dimension(total: int, parts: int) -> list[int]:
     return [base] * (parts - 1) + [total - base * (parts - 1)]
 
 
-class ProductVectorQuantizer(nn.Module):
+class ProductVectorQuantizer(QuantizerPart):
     """One ESC stream: product VQ of (C, H) x ``overlap`` frame vectors (see module doc).
 
     Args:
@@ -127,8 +133,8 @@ class ProductVectorQuantizer(nn.Module):
 
     def _lookup(self, z_e: Tensor, g: int) -> Tensor:
         b, f, d = z_e.shape
-        flat = z_e.reshape(b * f, d).float()
-        return l2_nearest_codes(flat, self.codebooks[g].weight.float()).view(b, f)
+        flat = z_e.reshape(b * f, d)  # (B, F, D_c) -> (B * F, D_c)
+        return l2_nearest_codes(flat, self.codebooks[g].weight).view(b, f)
 
     def forward(self, x: Tensor, bypass: bool = False) -> ProductQuantizerOutput:
         """Quantize a feature (training or evaluation).
@@ -140,10 +146,6 @@ class ProductVectorQuantizer(nn.Module):
         Returns:
             ProductQuantizerOutput: z_q (B, H, W, C), codes (B, groups, F), losses (B,).
         """
-        with torch.autocast(x.device.type, enabled=False):  # float32 under AMP
-            return self._forward(x.float(), bypass)
-
-    def _forward(self, x: Tensor, bypass: bool) -> ProductQuantizerOutput:
         v = self.to_vectors(x)
         outs, codes = [], []
         commit = codebook = v.new_zeros(v.shape[0])
@@ -179,11 +181,14 @@ class ProductVectorQuantizer(nn.Module):
         return self.from_vectors(torch.cat(outs, dim=-1))
 
 
-class CrossScaleRVQ(nn.Module):
+@QUANTIZERS.register("csrvq")
+class CrossScaleRVQ(Quantizer):
     """The streams of ESC, bottom (coarsest) first, and the cross-scale residual loop.
 
     The decoder is passed in as ``blocks`` (stream s > 1 is applied before
-    ``blocks[s - 2]``; each block maps (B, H, W, C_s) to the next scale).
+    ``blocks[s - 2]``; each block maps (B, H, W, C_s) to the next scale), so the loop is
+    not a float32 island; each stream (:class:`ProductVectorQuantizer`) is. The ladder
+    steps by whole streams of ``groups`` codebooks.
 
     Args:
         dims (list[int]): channels C of the feature each stream quantizes (S values).
@@ -192,10 +197,15 @@ class CrossScaleRVQ(nn.Module):
         groups (int): codebooks per stream.
         codebook_size (int): codewords per codebook.
         codebook_dims (list[int]): lookup dimension of each stream's codebooks.
+        dropout_rate (float): stream dropout probability (the policy drawn by
+            :meth:`~codectk.quantization.base.Quantizer.sample_n_quantizers`).
 
     Raises:
-        ValueError: lists of different lengths.
+        ValueError: lists of different lengths, or ``dropout_rate`` outside [0, 1].
     """
+
+    float32_island = False
+    step_name = "stream"
 
     def __init__(
         self,
@@ -205,13 +215,14 @@ class CrossScaleRVQ(nn.Module):
         groups: int,
         codebook_size: int,
         codebook_dims: list[int],
+        dropout_rate: float = 0.0,
     ):
-        super().__init__()
         if not len(dims) == len(n_freqs) == len(codebook_dims) >= 1:
             raise ValueError(
                 f"dims {dims}, n_freqs {n_freqs} and codebook_dims {codebook_dims} need one "
                 "value per stream"
             )
+        super().__init__(len(dims) * groups, codebook_size, groups, _stream_dropout(dropout_rate))
         self.n_streams, self.groups = len(dims), groups
         self.streams = nn.ModuleList(
             ProductVectorQuantizer(d, h, overlap, groups, codebook_size, cd)
@@ -286,18 +297,24 @@ class CrossScaleRVQ(nn.Module):
         return dec
 
 
+def _stream_dropout(rate: float) -> QuantizerDropout:
+    """ESC's stream-dropout policy (a coin on every batch, then S' ~ U{1..S})."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"dropout_rate {rate} must lie in [0, 1]")
+    return QuantizerDropout(rate, coin="always")
+
+
 def stream_dropout(max_streams: int, rate: float, generator: torch.Generator | None = None) -> int:
     """ESC's quantization dropout: with probability ``rate`` a batch uses S' ~ U{1..S}
-    streams, otherwise all S (the authors' ``quantization_dropout``).
+    streams, otherwise all S (the authors' ``quantization_dropout``), drawn from
+    ``generator`` (None: the global one) as :class:`CrossScaleRVQ` draws it.
 
     Raises:
         ValueError: ``rate`` outside [0, 1].
     """
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"dropout_rate {rate} must lie in [0, 1]")
-    if float(torch.rand((), generator=generator)) < rate:
-        return int(torch.randint(1, max_streams + 1, (), generator=generator))
-    return max_streams
+    ladder = list(range(1, max_streams + 1))
+    policy = _stream_dropout(rate)
+    return policy.sample(ladder, torch.device("cpu"), sync_free=False, generator=generator)
 
 
 __all__ = [

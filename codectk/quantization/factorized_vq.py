@@ -28,27 +28,19 @@ DDP synchronises them through their gradients like any other parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from codectk.quantization import QUANTIZERS
-from codectk.quantization.rvq import QuantizerOutput, residual_decode, residual_encode
-
-
-@dataclass
-class FactorizedQuantizerOutput(QuantizerOutput):
-    """:class:`~codectk.quantization.rvq.QuantizerOutput` plus per-example codebook counts.
-
-    Attributes:
-        per_example (Tensor): LongTensor (B,), codebooks K'_b each example used (quantizer
-            dropout); ``codes`` holds all ``n_quantizers`` = max_b K'_b stages' codes.
-    """
-
-    per_example: Tensor | None = None
+from codectk.quantization.base import (
+    QuantizerOutput,
+    QuantizerPart,
+    ResidualQuantizer,
+    residual_loop,
+)
+from codectk.quantization.dropout import dropout_policy
 
 
 def l2_nearest_codes(x: Tensor, codebook: Tensor) -> Tensor:
@@ -71,7 +63,7 @@ def l2_nearest_codes(x: Tensor, codebook: Tensor) -> Tensor:
     return dist.argmin(dim=1)  # (N,)
 
 
-class FactorizedVectorQuantizer(nn.Module):
+class FactorizedVectorQuantizer(QuantizerPart):
     """One factorized, L2-normalised VQ stage (DAC ``VectorQuantize``).
 
     Args:
@@ -107,30 +99,31 @@ class FactorizedVectorQuantizer(nn.Module):
         """
         b = z_e.shape[0]
         flat = z_e.transpose(1, 2).reshape(-1, self.codebook_dim)  # (B, D_c, F) -> (B*F, D_c)
-        dtype = torch.promote_types(flat.dtype, torch.float32)  # at least float32
-        codes = l2_nearest_codes(flat.to(dtype), self.codebook.weight.to(dtype))
-        return codes.view(b, -1)  # (B*F,) -> (B, F)
+        return l2_nearest_codes(flat, self.codebook.weight).view(b, -1)  # (B*F,) -> (B, F)
 
     def embed(self, codes: Tensor) -> Tensor:
         """Unnormalised codewords (B, D_c, F) of codes (B, F)."""
         return self.codebook(codes.long()).transpose(1, 2)  # (B, F, D_c) -> (B, D_c, F)
 
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, z: Tensor, per_example: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Quantise with the straight-through estimator.
 
         Args:
             z (Tensor): (B, D, F).
+            per_example (bool): losses per example (B,), as DAC; else their batch means.
 
         Returns:
             tuple[Tensor, Tensor, Tensor, Tensor]: z_q (B, D, F) (the projected codeword,
             straight-through gradient to z); codes LongTensor (B, F); commitment and
-            codebook losses per example, each (B,).
+            codebook losses, means over (D_c, F), per example (B,) or over the batch.
         """
         z_e = self.in_proj(z)  # (B, D_c, F)
         codes = self.lookup(z_e.detach())
         e = self.embed(codes)  # (B, D_c, F)
-        commitment = (z_e - e.detach()).pow(2).mean(dim=(1, 2))
-        codebook = (e - z_e.detach()).pow(2).mean(dim=(1, 2))
+        commitment = (z_e - e.detach()).pow(2).mean(dim=(1, 2))  # (B,)
+        codebook = (e - z_e.detach()).pow(2).mean(dim=(1, 2))  # (B,)
+        if not per_example:
+            commitment, codebook = commitment.mean(), codebook.mean()
         q = z_e + (e - z_e).detach()  # straight-through: forward e, backward identity
         return self.out_proj(q), codes, commitment, codebook
 
@@ -144,7 +137,7 @@ class FactorizedVectorQuantizer(nn.Module):
 
 
 @QUANTIZERS.register("factorized_rvq")
-class FactorizedResidualVectorQuantizer(nn.Module):
+class FactorizedResidualVectorQuantizer(ResidualQuantizer):
     """K factorized VQ stages on successive residuals, with DAC's quantizer dropout.
 
     Args:
@@ -168,51 +161,25 @@ class FactorizedResidualVectorQuantizer(nn.Module):
         codebook_dim: int = 8,
         quantizer_dropout: float = 0.0,
     ):
-        super().__init__()
         if n_codebooks < 1:
             raise ValueError(f"n_codebooks must be >= 1, got {n_codebooks}")
-        if not 0.0 <= quantizer_dropout <= 1.0:
-            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
+        # per example, drawn even when p = 0: DAC draws B numbers in every training forward
+        dropout = dropout_policy(quantizer_dropout, per_example=True)
+        super().__init__(n_codebooks, codebook_size, dropout=dropout)
         self.dimension = dimension
-        self.n_codebooks = n_codebooks
-        self.codebook_size = codebook_size
         self.quantizer_dropout = quantizer_dropout
         self.layers = nn.ModuleList(
             FactorizedVectorQuantizer(dimension, codebook_size, codebook_dim)
             for _ in range(n_codebooks)
         )
 
-    def check_n_quantizers(self, n_quantizers: int | None) -> int:
-        """Resolve ``n_quantizers`` (None: all K).
-
-        Raises:
-            ValueError: unless 1 <= n_quantizers <= K.
-        """
-        if n_quantizers is None:
-            return self.n_codebooks
-        if not 1 <= n_quantizers <= self.n_codebooks:
-            raise ValueError(
-                f"n_quantizers {n_quantizers} not supported; choose 1 to {self.n_codebooks}"
-            )
-        return int(n_quantizers)
-
-    def sample_n_quantizers(self, batch: int, device: torch.device) -> Tensor:
-        """Quantizer dropout: K'_b ~ U{1..K} for the first floor(B * p) examples, else K.
-
-        B numbers are drawn from the global CPU generator whatever p (as DAC), so the
-        random stream after a training forward does not depend on p.
-
-        Returns:
-            Tensor: LongTensor (B,) of codebook counts.
-        """
-        draws = torch.randint(1, self.n_codebooks + 1, (batch,))  # (B,), CPU generator
-        n = torch.full((batch,), self.n_codebooks, dtype=torch.long)
-        n_drop = int(batch * self.quantizer_dropout)  # floor, as DAC's int()
-        n[:n_drop] = draws[:n_drop]
-        return n.to(device)
-
-    def forward(self, z: Tensor, n_quantizers: int | None = None) -> FactorizedQuantizerOutput:
+    def forward(self, z: Tensor, n_quantizers: int | None = None) -> QuantizerOutput:
         """Quantise (DAC ``ResidualVectorQuantize.forward``).
+
+        Quantizer dropout (exact form, the CPU default): K'_b for all B examples from the
+        global CPU generator, as DAC's ``torch.randint`` (its random stream), copied to
+        the device; sync-free form (the CUDA default): drawn on the device, same
+        distribution (:class:`~codectk.quantization.dropout.QuantizerDropout`).
 
         Args:
             z (Tensor): latents (B, D, F).
@@ -221,64 +188,23 @@ class FactorizedResidualVectorQuantizer(nn.Module):
                 masked per example), all K in eval.
 
         Returns:
-            FactorizedQuantizerOutput: z_q (B, D, F); codes (B, K', F) of the K' stages
-            that ran (the per-example counts are in ``per_example``); the stage losses
-            summed over stages (scalars); K'.
+            QuantizerOutput: z_q (B, D, F); codes (B, K', F) of the K' stages that ran
+            (the per-example counts are in ``per_example``); the stage losses summed over
+            stages (scalars); K'.
 
         Raises:
             ValueError: for an ``n_quantizers`` outside 1..K.
         """
-        b = z.shape[0]
-        if n_quantizers is None and self.training:
-            per_example = self.sample_n_quantizers(b, z.device)
-            n_run = self.n_codebooks
-        else:
-            n_run = self.check_n_quantizers(n_quantizers)
-            per_example = torch.full((b,), n_run, dtype=torch.long, device=z.device)
-        residual, z_q = z, torch.zeros_like(z)
-        codes, commitment, codebook = [], z.new_zeros(()), z.new_zeros(())
-        for i, layer in enumerate(self.layers[:n_run]):
-            q, c, commit_i, codebook_i = layer(residual)
-            mask = (per_example > i).to(z.dtype)  # (B,): stage i used by example b
-            z_q = z_q + q * mask[:, None, None]
-            residual = residual - q
-            commitment = commitment + (commit_i * mask).mean()
-            codebook = codebook + (codebook_i * mask).mean()
-            codes.append(c)
-        return FactorizedQuantizerOutput(
+        n_run, counts = self.n_for_forward(z, n_quantizers)
+        if counts is None:
+            counts = torch.full((z.shape[0],), n_run, dtype=torch.long, device=z.device)
+        z_q, codes, (commitment, codebook) = residual_loop(self.layers, z, n_run, counts)
+        zero = z.new_zeros(())
+        return QuantizerOutput(
             z_q=z_q,
-            codes=torch.stack(codes, dim=1),  # K' x (B, F) -> (B, K', F)
-            commitment_loss=commitment,
-            codebook_loss=codebook,
+            codes=codes,
+            commitment_loss=sum(commitment, zero),
+            codebook_loss=sum(codebook, zero),
             n_quantizers=n_run,
-            per_example=per_example,
+            per_example=counts,
         )
-
-    def encode(self, z: Tensor, n_quantizers: int | None = None) -> Tensor:
-        """Codes of latents.
-
-        Args:
-            z (Tensor): (B, D, F).
-            n_quantizers (int | None): K' (None: all K).
-
-        Returns:
-            Tensor: LongTensor (B, K', F).
-
-        Raises:
-            ValueError: for an ``n_quantizers`` outside 1..K.
-        """
-        return residual_encode(self.layers, z, self.check_n_quantizers(n_quantizers))
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """Sum of the K' projected codewords.
-
-        Args:
-            codes (Tensor): integer (B, K', F), 1 <= K' <= K.
-
-        Returns:
-            Tensor: z_q (B, D, F).
-
-        Raises:
-            ValueError: for a codes tensor that is not (B, K', F) with 1 <= K' <= K.
-        """
-        return residual_decode(self.layers, codes, self.n_codebooks)

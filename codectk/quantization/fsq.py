@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from codectk.quantization import QUANTIZERS
-from codectk.quantization.rvq import QuantizerOutput
+from codectk.quantization.base import Quantizer, QuantizerOutput
 
 
 def round_ste(x: Tensor) -> Tensor:
@@ -38,7 +38,7 @@ def round_ste(x: Tensor) -> Tensor:
 
 
 @QUANTIZERS.register("fsq")
-class FiniteScalarQuantizer(nn.Module):
+class FiniteScalarQuantizer(Quantizer):
     """FSQ over (B, D, F) latents, K codebooks of ``prod(levels)`` implicit codewords.
 
     Args:
@@ -60,16 +60,14 @@ class FiniteScalarQuantizer(nn.Module):
         n_codebooks: int = 1,
         eps: float = 1e-3,
     ):
-        super().__init__()
         levels = [8, 5, 5, 5] if levels is None else list(levels)
         if not levels or min(levels) < 2:
             raise ValueError(f"levels must be a non-empty list of ints >= 2, got {levels}")
         if n_codebooks < 1:
             raise ValueError(f"n_codebooks must be >= 1, got {n_codebooks}")
+        super().__init__(n_codebooks, math.prod(levels))
         self.dimension = dimension
         self.levels = levels
-        self.n_codebooks = n_codebooks
-        self.codebook_size = math.prod(levels)
         self.eps = eps
         d = len(levels)
         project = dimension != n_codebooks * d
@@ -87,20 +85,6 @@ class FiniteScalarQuantizer(nn.Module):
     def half_width(self) -> Tensor:
         """⌊L_i / 2⌋ per dimension, shape (d,), float."""
         return (self._levels // 2).float()
-
-    def check_n_quantizers(self, n_quantizers: int | None) -> int:
-        """Resolve ``n_quantizers`` (None: all K).
-
-        Raises:
-            ValueError: unless 1 <= n_quantizers <= K.
-        """
-        if n_quantizers is None:
-            return self.n_codebooks
-        if not 1 <= n_quantizers <= self.n_codebooks:
-            raise ValueError(
-                f"n_quantizers {n_quantizers} not supported; choose 1 to {self.n_codebooks}"
-            )
-        return int(n_quantizers)
 
     def bound(self, x: Tensor) -> Tensor:
         """f(z) of eq. (1) with the even-level shift: (..., d) -> (..., d) in (-L/2, L/2)."""
@@ -134,7 +118,7 @@ class FiniteScalarQuantizer(nn.Module):
     def _groups(self, z: Tensor) -> Tensor:
         if z.dim() != 3 or z.shape[1] != self.dimension:
             raise ValueError(f"z must be (B, {self.dimension}, F), got {tuple(z.shape)}")
-        x = self.project_in(z.float().transpose(1, 2))  # (B, D, F) -> (B, F, K * d)
+        x = self.project_in(z.transpose(1, 2))  # (B, D, F) -> (B, F, K * d)
         return x.unflatten(-1, (self.n_codebooks, len(self.levels)))  # -> (B, F, K, d)
 
     def _output(self, values: Tensor, n: int, dtype: torch.dtype) -> Tensor:
@@ -160,10 +144,9 @@ class FiniteScalarQuantizer(nn.Module):
             ValueError: for a bad ``z`` shape or ``n_quantizers``.
         """
         n = self.check_n_quantizers(n_quantizers)
-        with torch.autocast(z.device.type, enabled=False):
-            values = self.quantize(self._groups(z))  # (B, F, K, d)
-            codes = self.values_to_codes(values.detach())[..., :n]  # (B, F, K')
-            z_q = self._output(values, n, z.dtype)
+        values = self.quantize(self._groups(z))  # (B, F, K, d)
+        codes = self.values_to_codes(values.detach())[..., :n]  # (B, F, K')
+        z_q = self._output(values, n, z.dtype)
         zero = z.new_zeros(())
         return QuantizerOutput(
             z_q=z_q,
@@ -187,8 +170,7 @@ class FiniteScalarQuantizer(nn.Module):
             ValueError: for a bad ``z`` shape or ``n_quantizers``.
         """
         n = self.check_n_quantizers(n_quantizers)
-        with torch.autocast(z.device.type, enabled=False):
-            codes = self.values_to_codes(self.quantize(self._groups(z)))[..., :n]  # (B, F, K')
+        codes = self.values_to_codes(self.quantize(self._groups(z)))[..., :n]  # (B, F, K')
         return codes.transpose(1, 2).contiguous()  # (B, F, K') -> (B, K', F)
 
     def decode(self, codes: Tensor) -> Tensor:

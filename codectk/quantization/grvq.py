@@ -30,8 +30,10 @@ Codebooks (``codebook_update``):
   averaged over its stages, ``models.py:506-507``). These codebooks are parameters, so
   DDP averages their gradients.
 
-Quantizer dropout draws the number of stages n ~ U{1..N_q} once per batch (rank 0's draw
-is broadcast) and applies it to every group.
+Quantizer dropout draws the number of stages n ~ U{1..N_q} once per batch and applies it to
+every group: K' = n G is drawn on the ladder G, 2G, ..., K
+(:class:`~codectk.quantization.dropout.QuantizerDropout`); per-example dropout runs every
+stage with DAC's masks (:func:`~codectk.quantization.base.residual_loop`).
 """
 
 from __future__ import annotations
@@ -41,13 +43,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.quantization import QUANTIZERS
-from codectk.quantization.rvq import (
+from codectk.quantization.base import (
+    Quantizer,
     QuantizerOutput,
-    ResidualVectorQuantizer,
+    QuantizerPart,
     residual_decode,
     residual_encode,
+    residual_loop,
 )
-from codectk.quantization.vq import broadcast_, nearest_codes
+from codectk.quantization.dropout import QuantizerDropout, dropout_policy
+from codectk.quantization.rvq import ResidualVectorQuantizer
+from codectk.quantization.vq import nearest_codes
 
 CODEBOOK_UPDATES = ("ema", "gradient")
 _EMA_DEFAULTS = dict(
@@ -55,7 +61,7 @@ _EMA_DEFAULTS = dict(
 )
 
 
-class LearnedCodebookVQ(nn.Module):
+class LearnedCodebookVQ(QuantizerPart):
     """One VQ stage whose codebook is learned by gradient (VQ-VAE, van den Oord et al. 2017).
 
     Nearest codeword by squared Euclidean distance (eq. 1); the straight-through output
@@ -73,22 +79,30 @@ class LearnedCodebookVQ(nn.Module):
         self.embedding = nn.Embedding(codebook_size, dim)
         nn.init.uniform_(self.embedding.weight, -1.0 / codebook_size, 1.0 / codebook_size)
 
-    def forward(self, r: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(
+        self, r: Tensor, per_example: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Quantise residuals.
 
         Args:
             r (Tensor): (B, D, F).
+            per_example (bool): the losses per example (B,) instead of scalars.
 
         Returns:
             tuple[Tensor, Tensor, Tensor, Tensor]: straight-through z_q (B, D, F) (value:
             the codewords; gradient w.r.t. r: identity), codes LongTensor (B, F), the
-            commitment loss mean (r - sg(q))^2 and the codebook loss mean (sg(r) - q)^2.
+            commitment loss mean (r - sg(q))^2 and the codebook loss mean (sg(r) - q)^2
+            (over all elements, or each example's).
         """
         x = r.transpose(1, 2)  # (B, D, F) -> (B, F, D)
         codes = self.encode(r)
         q = self.embedding(codes)  # (B, F, D)
-        commitment = F.mse_loss(x, q.detach())
-        codebook = F.mse_loss(q, x.detach())
+        if per_example:
+            commitment = (x - q.detach()).pow(2).mean(dim=(1, 2))  # (B,)
+            codebook = (q - x.detach()).pow(2).mean(dim=(1, 2))  # (B,)
+        else:
+            commitment = F.mse_loss(x, q.detach())
+            codebook = F.mse_loss(q, x.detach())
         q = x + (q - x).detach()
         return q.transpose(1, 2), codes, commitment, codebook  # (B, F, D) -> (B, D, F)
 
@@ -104,7 +118,8 @@ class LearnedCodebookVQ(nn.Module):
 
 
 class LearnedResidualVQ(nn.Module):
-    """Residual VQ over :class:`LearnedCodebookVQ` stages (SoundStream Algorithm 1).
+    """The :class:`LearnedCodebookVQ` stages of one group (SoundStream Algorithm 1, run by
+    :func:`~codectk.quantization.base.residual_loop`).
 
     Args:
         dimension (int): latent dimension D.
@@ -119,36 +134,9 @@ class LearnedResidualVQ(nn.Module):
             LearnedCodebookVQ(dimension, codebook_size) for _ in range(n_codebooks)
         )
 
-    def forward(self, z: Tensor, n: int) -> QuantizerOutput:
-        """Quantise with the first ``n`` stages; losses are means over the stages."""
-        residual, z_q = z, torch.zeros_like(z)
-        codes, commit, codebook = [], [], []
-        for layer in self.layers[:n]:
-            q, c, lc, lb = layer(residual)
-            residual = residual - q
-            z_q = z_q + q
-            codes.append(c)
-            commit.append(lc)
-            codebook.append(lb)
-        return QuantizerOutput(
-            z_q=z_q,
-            codes=torch.stack(codes, dim=1),  # n x (B, F) -> (B, n, F)
-            commitment_loss=torch.stack(commit).mean(),
-            codebook_loss=torch.stack(codebook).mean(),
-            n_quantizers=n,
-        )
-
-    def encode(self, z: Tensor, n: int) -> Tensor:
-        """Codes (B, n, F)."""
-        return residual_encode(self.layers, z, n)
-
-    def decode(self, codes: Tensor) -> Tensor:
-        """z_q (B, D, F) of codes (B, n, F)."""
-        return residual_decode(self.layers, codes, self.n_codebooks)
-
 
 @QUANTIZERS.register("grvq")
-class GroupResidualVectorQuantizer(nn.Module):
+class GroupResidualVectorQuantizer(Quantizer):
     """G independent residual VQs over G channel groups of the latent.
 
     Args:
@@ -168,12 +156,17 @@ class GroupResidualVectorQuantizer(nn.Module):
         quantizer_dropout (float): in training with ``n_quantizers=None``, probability of
             drawing the stages n ~ U{1..N_q} (all groups alike) instead of using all.
         codebook_update (str): "ema" or "gradient" (see the module doc).
+        dropout (QuantizerDropout | None): a dropout policy over K' = G, 2G, ..., K instead
+            of ``quantizer_dropout`` (e.g. per example).
 
     Raises:
         ValueError: for a D not divisible by G, fewer than one group or stage, a
             ``quantizer_dropout`` outside [0, 1], an unknown ``codebook_update``, or an
-            EMA option given with ``codebook_update: gradient``.
+            EMA option given with ``codebook_update: gradient``, or both
+            ``quantizer_dropout`` and ``dropout``.
     """
+
+    step_name = "stage"
 
     def __init__(
         self,
@@ -189,8 +182,8 @@ class GroupResidualVectorQuantizer(nn.Module):
         threshold_ema_dead_code: float | None = None,
         quantizer_dropout: float = 0.0,
         codebook_update: str = "ema",
+        dropout: QuantizerDropout | None = None,
     ):
-        super().__init__()
         if codebook_update not in CODEBOOK_UPDATES:
             raise ValueError(
                 f"codebook_update {codebook_update!r} not supported; choose one of "
@@ -217,13 +210,11 @@ class GroupResidualVectorQuantizer(nn.Module):
             )
         if dimension % n_groups:
             raise ValueError(f"dimension {dimension} is not divisible by n_groups {n_groups}")
-        if not 0.0 <= quantizer_dropout <= 1.0:
-            raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
+        dropout = dropout_policy(quantizer_dropout, dropout)
+        super().__init__(n_groups * n_codebooks_per_group, codebook_size, n_groups, dropout)
         self.dimension = dimension
         self.n_groups = n_groups
         self.n_codebooks_per_group = n_codebooks_per_group
-        self.n_codebooks = n_groups * n_codebooks_per_group
-        self.codebook_size = codebook_size
         self.quantizer_dropout = quantizer_dropout
         self.codebook_update = codebook_update
         self.groups = nn.ModuleList(
@@ -239,33 +230,6 @@ class GroupResidualVectorQuantizer(nn.Module):
             )
             for _ in range(n_groups)
         )
-
-    @property
-    def valid_n_quantizers(self) -> list[int]:
-        """The allowed numbers of codebooks K': G, 2G, ..., K."""
-        return [self.n_groups * n for n in range(1, self.n_codebooks_per_group + 1)]
-
-    def check_n_quantizers(self, n_quantizers: int | None) -> int:
-        """Stages per group for ``n_quantizers`` codebooks (None: all).
-
-        Raises:
-            ValueError: unless ``n_quantizers`` is one of :attr:`valid_n_quantizers`.
-        """
-        if n_quantizers is None:
-            return self.n_codebooks_per_group
-        if n_quantizers not in self.valid_n_quantizers:
-            raise ValueError(
-                f"n_quantizers {n_quantizers} not supported; choose one of "
-                f"{self.valid_n_quantizers} (multiples of n_groups {self.n_groups})"
-            )
-        return int(n_quantizers) // self.n_groups
-
-    def sample_n_stages(self, device: torch.device) -> int:
-        """Quantizer dropout: n ~ U{1..N_q} with probability ``quantizer_dropout``, else N_q."""
-        n = torch.tensor(self.n_codebooks_per_group, device=device)
-        if torch.rand(()) < self.quantizer_dropout:
-            n.fill_(int(torch.randint(1, self.n_codebooks_per_group + 1, ())))
-        return int(broadcast_(n))
 
     def _split(self, z: Tensor) -> tuple[Tensor, ...]:
         if z.dim() != 3 or z.shape[1] != self.dimension:
@@ -294,17 +258,23 @@ class GroupResidualVectorQuantizer(nn.Module):
             ValueError: for a bad ``z`` shape or ``n_quantizers``.
         """
         parts = self._split(z)
-        if n_quantizers is None and self.training and self.quantizer_dropout > 0:
-            n = self.sample_n_stages(z.device)
-        else:
-            n = self.check_n_quantizers(n_quantizers)
-        outs = [rvq(part, n) for rvq, part in zip(self.groups, parts)]
+        k, counts = self.n_for_forward(z, n_quantizers)
+        n = k // self.n_groups  # stages per group
+        stages = None if counts is None else counts // self.n_groups  # (B,)
+        z_q, codes, commit, codebook = [], [], [], []
+        for group, part in zip(self.groups, parts):
+            q, c, terms = residual_loop(group.layers, part, n, stages)
+            z_q.append(q)
+            codes.append(c)
+            commit.append(torch.stack(terms[0]).mean())  # over the group's stages
+            codebook.append(torch.stack(terms[1]).mean() if len(terms) > 1 else z.new_zeros(()))
         return QuantizerOutput(
-            z_q=torch.cat([o.z_q for o in outs], dim=1),  # G x (B, D / G, F) -> (B, D, F)
-            codes=self._interleave([o.codes for o in outs]),
-            commitment_loss=torch.stack([o.commitment_loss for o in outs]).mean(),
-            codebook_loss=torch.stack([o.codebook_loss for o in outs]).mean(),
-            n_quantizers=n * self.n_groups,
+            z_q=torch.cat(z_q, dim=1),  # G x (B, D / G, F) -> (B, D, F)
+            codes=self._interleave(codes),
+            commitment_loss=torch.stack(commit).mean(),
+            codebook_loss=torch.stack(codebook).mean(),
+            n_quantizers=k,
+            per_example=counts,
         )
 
     def encode(self, z: Tensor, n_quantizers: int | None = None) -> Tensor:
@@ -321,8 +291,10 @@ class GroupResidualVectorQuantizer(nn.Module):
             ValueError: for a bad ``z`` shape or ``n_quantizers``.
         """
         parts = self._split(z)
-        n = self.check_n_quantizers(n_quantizers)
-        return self._interleave([rvq.encode(part, n) for rvq, part in zip(self.groups, parts)])
+        n = self.check_n_quantizers(n_quantizers) // self.n_groups
+        return self._interleave(
+            [residual_encode(g.layers, part, n) for g, part in zip(self.groups, parts)]
+        )
 
     def decode(self, codes: Tensor) -> Tensor:
         """Quantised latents of stage-major codes.
@@ -338,8 +310,11 @@ class GroupResidualVectorQuantizer(nn.Module):
         """
         if codes.dim() != 3:
             raise ValueError(f"codes must be (B, K', F), got {tuple(codes.shape)}")
-        n = self.check_n_quantizers(codes.shape[1])
+        n = self.check_n_quantizers(codes.shape[1]) // self.n_groups
         b, _, f = codes.shape
         per_group = codes.reshape(b, n, self.n_groups, f)  # (B, n * G, F) -> (B, n, G, F)
-        z_q = [rvq.decode(per_group[:, :, g]) for g, rvq in enumerate(self.groups)]
+        z_q = [
+            residual_decode(group.layers, per_group[:, :, g], self.n_codebooks_per_group)
+            for g, group in enumerate(self.groups)
+        ]
         return torch.cat(z_q, dim=1)  # G x (B, D / G, F) -> (B, D, F)

@@ -28,29 +28,21 @@ number of training forwards through each codebook.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.quantization.base import HostFlag, QuantizerPart
+from codectk.quantization.distributed import all_reduce_sum_, broadcast_
 
-def _world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
-
-
-def all_reduce_sum_(tensor: Tensor) -> Tensor:
-    """Sum ``tensor`` over all ranks in place (no-op without an initialised process group)."""
-    if _world_size() > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
-def broadcast_(tensor: Tensor, src: int = 0) -> Tensor:
-    """Overwrite ``tensor`` with rank ``src``'s copy in place (no-op when not distributed)."""
-    if _world_size() > 1:
-        dist.broadcast(tensor, src=src)
-    return tensor
+__all__ = [
+    "EuclideanCodebook",
+    "VectorQuantizer",
+    "all_reduce_sum_",
+    "broadcast_",
+    "kmeans",
+    "nearest_codes",
+    "sample_vectors",
+]
 
 
 def sample_vectors(samples: Tensor, num: int) -> Tensor:
@@ -87,6 +79,16 @@ def nearest_codes(x: Tensor, embed: Tensor) -> Tensor:
     return dist2.argmin(dim=1)
 
 
+def code_counts(codes: Tensor, num: int, dtype: torch.dtype) -> Tensor:
+    """How often each of ``num`` codes occurs in ``codes`` (N,): (num,) of ``dtype``.
+
+    ``index_add_`` of ones, not ``torch.bincount``, whose CUDA kernel reads the largest
+    code back to the host; the counts are exact integers either way.
+    """
+    ones = torch.ones(codes.shape[0], dtype=dtype, device=codes.device)
+    return torch.zeros(num, dtype=dtype, device=codes.device).index_add_(0, codes, ones)
+
+
 def kmeans(samples: Tensor, num_clusters: int, num_iters: int = 10) -> tuple[Tensor, Tensor]:
     """Lloyd's k-means, initialised with random samples; empty clusters keep their centre.
 
@@ -103,7 +105,7 @@ def kmeans(samples: Tensor, num_clusters: int, num_iters: int = 10) -> tuple[Ten
     counts = torch.zeros(num_clusters, dtype=samples.dtype, device=samples.device)
     for _ in range(num_iters):
         codes = nearest_codes(samples, means)
-        counts = torch.bincount(codes, minlength=num_clusters).to(samples.dtype)
+        counts = code_counts(codes, num_clusters, samples.dtype)
         sums = torch.zeros_like(means).index_add_(0, codes, samples)
         new = sums / counts.clamp(min=1)[:, None]
         means = torch.where(counts[:, None] > 0, new, means)
@@ -115,7 +117,7 @@ DEAD_CODES = ("reset", "before_ema")
 RANDOM_INITS = ("kaiming_uniform", "normal")
 
 
-class EuclideanCodebook(nn.Module):
+class EuclideanCodebook(QuantizerPart):
     """A codebook of ``codebook_size`` vectors of size ``dim`` trained by EMA.
 
     Buffers: ``embed`` (V, D) the codewords; ``embed_avg`` (V, D) and ``cluster_size`` (V,)
@@ -207,6 +209,12 @@ class EuclideanCodebook(nn.Module):
         self.register_buffer("cluster_size", torch.full((codebook_size,), start))
         self.register_buffer("embed", embed)
         self.register_buffer("embed_avg", embed.clone())
+        self._initialized = HostFlag()
+
+    def is_initialized(self) -> bool:
+        """The ``initialized`` buffer, read from the device once per change of it (a load,
+        a fill, a move), not once per training forward (:class:`HostFlag`)."""
+        return self._initialized.read(self.initialized)
 
     @torch.no_grad()
     def init_embed_(self, x: Tensor) -> None:
@@ -226,7 +234,7 @@ class EuclideanCodebook(nn.Module):
             self.cluster_size.copy_(counts)
         for buf in (self.embed, self.embed_avg, self.cluster_size):
             broadcast_(buf)
-        self.initialized.fill_(True)
+        self._initialized.set(self.initialized, True)
 
     def encode(self, x: Tensor) -> Tensor:
         """Codes of the nearest codewords; never updates the codebook.
@@ -237,9 +245,8 @@ class EuclideanCodebook(nn.Module):
         Returns:
             Tensor: LongTensor (...).
         """
-        with torch.autocast(x.device.type, enabled=False):  # distances in codebook dtype
-            flat = x.reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
-            return nearest_codes(flat, self.embed).view(x.shape[:-1])  # (N,) -> (...)
+        flat = x.reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
+        return nearest_codes(flat, self.embed).view(x.shape[:-1])  # (N,) -> (...)
 
     def decode(self, codes: Tensor) -> Tensor:
         """Codewords of ``codes``.
@@ -263,14 +270,13 @@ class EuclideanCodebook(nn.Module):
         Returns:
             tuple[Tensor, Tensor]: quantised (..., D) (no gradient) and codes, LongTensor (...).
         """
-        with torch.autocast(x.device.type, enabled=False):  # fp32 search and EMA under AMP
-            flat = x.detach().reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
-            if self.training and not bool(self.initialized):
-                self.init_embed_(flat)
-            codes = nearest_codes(flat, self.embed)
-            quantized = F.embedding(codes, self.embed).to(x.dtype)
-            if self.training:
-                self.ema_update_(flat, codes)
+        flat = x.detach().reshape(-1, self.dim).to(self.embed.dtype)  # (..., D) -> (N, D)
+        if self.training and not self.is_initialized():
+            self.init_embed_(flat)
+        codes = nearest_codes(flat, self.embed)
+        quantized = F.embedding(codes, self.embed).to(x.dtype)
+        if self.training:
+            self.ema_update_(flat, codes)
         return quantized.view(x.shape), codes.view(x.shape[:-1])  # (N, D), (N,) -> (..., D), (...)
 
     @torch.no_grad()
@@ -288,7 +294,7 @@ class EuclideanCodebook(nn.Module):
         """
         if self.dead_code == "before_ema":
             self.expire_codes_(flat)
-        counts = torch.bincount(codes, minlength=self.codebook_size).to(flat.dtype)  # (V,)
+        counts = code_counts(codes, self.codebook_size, flat.dtype)  # (V,)
         sums = torch.zeros_like(self.embed).index_add_(0, codes, flat)  # (V, D)
         all_reduce_sum_(counts)
         all_reduce_sum_(sums)
@@ -310,12 +316,22 @@ class EuclideanCodebook(nn.Module):
         the codebook rows change (see the class doc). The decision is identical on all
         ranks (cluster sizes are synchronised); the vectors come from rank 0.
 
+        Exact form: the dead codes are counted on the host, nothing is drawn when there
+        are none, and n_dead rows are drawn (``sample_vectors``). Sync-free form
+        (:meth:`~codectk.quantization.base.QuantizerPart.is_sync_free`): the same rows
+        are drawn and written through masks whatever the count, so a batch without dead
+        codes still draws (the device's random stream then differs from the exact
+        form's); with at least V frames in the batch the codebook is the exact form's.
+
         Args:
             flat (Tensor): (N, D) batch vectors.
         """
         if self.threshold_ema_dead_code <= 0:
             return
         dead = self.cluster_size < self.threshold_ema_dead_code  # (V,)
+        if self.is_sync_free(flat.device):
+            self._expire_masked_(flat, dead)
+            return
         n_dead = int(dead.sum())
         if n_dead == 0:
             return
@@ -328,8 +344,29 @@ class EuclideanCodebook(nn.Module):
         self.embed_avg[dead] = new * self.threshold_ema_dead_code
         self.cluster_size[dead] = self.threshold_ema_dead_code
 
+    def _expire_masked_(self, flat: Tensor, dead: Tensor) -> None:
+        """Sync-free dead-code replacement: every codeword gets a candidate row, the dead
+        ones take it (:meth:`expire_codes_`). "reset": the i-th dead code takes row
+        ``randperm(N)[i]`` as the exact form does; past N dead codes (a batch of fewer
+        than V frames), rows drawn with replacement."""
+        dead_rows = dead[:, None]  # (V, 1)
+        v, n = self.codebook_size, flat.shape[0]
+        if self.dead_code == "before_ema":
+            new = broadcast_(sample_vectors(flat, v).contiguous())  # (V, D)
+            self.embed.copy_(torch.where(dead_rows, new, self.embed))
+            return
+        rank = (dead.cumsum(0) - 1).clamp(min=0)  # (V,): place of each code among the dead
+        index = torch.randperm(n, device=flat.device)  # (N,)
+        if n < v:  # more codes than frames: rows drawn with replacement after the first N
+            index = torch.cat([index, torch.randint(0, n, (v - n,), device=flat.device)])
+        new = broadcast_(flat[index[rank]].contiguous())  # (V, D)
+        thr = self.threshold_ema_dead_code
+        self.embed.copy_(torch.where(dead_rows, new, self.embed))
+        self.embed_avg.copy_(torch.where(dead_rows, new * thr, self.embed_avg))
+        self.cluster_size.masked_fill_(dead, thr)
 
-class VectorQuantizer(nn.Module):
+
+class VectorQuantizer(QuantizerPart):
     """One EMA vector quantiser over (B, D, F) latents, with optional projections.
 
     When ``codebook_dim != dim``, frames are projected to ``codebook_dim`` by a linear
@@ -380,21 +417,25 @@ class VectorQuantizer(nn.Module):
         )
         self.codebook_size = codebook_size
 
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, z: Tensor, per_example: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         """Quantise with the straight-through estimator (VQ-VAE eq. 3).
 
         Args:
             z (Tensor): (B, D, F).
+            per_example (bool): the commitment loss per example (B,) instead of a scalar.
 
         Returns:
             tuple[Tensor, Tensor, Tensor]: z_q (B, D, F) whose value is the (projected)
             codeword and whose gradient w.r.t. z passes straight through; codes, LongTensor
-            (B, F); commitment loss, scalar mean ||x - sg(q)||^2 over elements, with x the
-            (projected) frames.
+            (B, F); commitment loss, mean ||x - sg(q)||^2 over elements (over each
+            example's with ``per_example``), with x the (projected) frames.
         """
         x = self.project_in(z.transpose(1, 2))  # (B, D, F) -> (B, F, D_c)
         q, codes = self.codebook(x)
-        commitment = F.mse_loss(x, q.detach())
+        if per_example:
+            commitment = (x - q.detach()).pow(2).mean(dim=(1, 2))  # (B,)
+        else:
+            commitment = F.mse_loss(x, q.detach())
         q = x + (q - x).detach()  # straight-through: forward q, backward identity
         z_q = self.project_out(q).transpose(1, 2)  # (B, F, D_c) -> (B, D, F)
         return z_q, codes, commitment
