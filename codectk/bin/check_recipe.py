@@ -8,8 +8,8 @@ Usage (codec.sh passes its options through)::
         [--decode_bandwidths "1.5 3"] [--anchors "opus codec2"] ...
 
     python -m codectk.bin.check_recipe --expdir exp \\
-        --phase conf/symAD_16k_tiny.yaml "--max_steps 6" \\
-        --phase conf/AudioDec_v1_symAD_16k_tiny.yaml ""
+        --phase conf/symAD_16k_tiny.yaml --phase_args="--max_steps 6" \\
+        --phase conf/AudioDec_v1_symAD_16k_tiny.yaml
 
 Without ``--phase`` it checks, for the stages that run (``--stage`` .. ``--stop_stage``
 less the ``--skip_*`` ones), in this order:
@@ -25,9 +25,11 @@ less the ``--skip_*`` ones), in this order:
   ``--decode_bandwidths`` target on the codec's ladder (rounded down with a note), the
   ``--anchors`` names and their tools.
 
-With ``--phase CONFIG TRAIN_ARGS`` (repeated, in training order) it checks a chain of
-phases instead: each config with its overrides, and each reference naming an earlier
-phase (its file name) or an experiment already in ``--expdir``.
+With ``--phase CONFIG`` (repeated, in training order; each optionally followed by
+``--phase_args=TRAIN_ARGS``, its overrides) it checks a chain of phases instead: each
+config with its overrides, and each reference naming an earlier phase (its file name)
+or an experiment already in ``--expdir``. Write ``--opt=value`` for the options whose
+value may begin with ``--`` (``--train_args``, ``--phase_args``).
 
 The first problem is one ``ERROR:`` line naming the option, the file and the stage that
 makes it; the exit status is then 1 (codec.sh turns it into 2).
@@ -35,6 +37,7 @@ makes it; the exit status is then 1 (codec.sh turns it into 2).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shlex
 import sys
@@ -70,14 +73,20 @@ def build_parser():
     a("--decode_bandwidths", default="", help="space-separated target kbps")
     a("--anchors", default="", help="space or comma list of anchors")
     a("--hf_repo", default="", help="stage 9 repository")
-    a(
-        "--phase",
-        nargs=2,
-        action="append",
-        metavar=("CONFIG", "TRAIN_ARGS"),
-        help="a phase of a chain (repeat, in order)",
-    )
+    a("--phase", action="append", default=[], help="a config of a chain (repeat, in order)")
+    a("--phase_args", action=PhaseArgs, help="the --train_args of the --phase before it")
     return p
+
+
+class PhaseArgs(argparse.Action):
+    """``--phase_args`` belongs to the ``--phase`` given just before it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if not namespace.phase:
+            parser.error("--phase_args must follow the --phase it belongs to")
+        args = dict(getattr(namespace, self.dest) or {})
+        args[len(namespace.phase) - 1] = values
+        setattr(namespace, self.dest, args)
 
 
 class Recipe:
@@ -247,7 +256,7 @@ def check_anchors(anchors: str) -> None:
 
 
 def check_phases(phases: list[list[str]], expdir: str) -> None:
-    """A chain of phases (``--phase CONFIG TRAIN_ARGS`` in order): each config with its
+    """A chain of phases ([config, train_args] in order): each config with its
     overrides, and each reference to an earlier phase or an existing experiment.
 
     Raises:
@@ -270,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     if args.phase:
-        check_phases(args.phase, args.expdir)
+        phase_args = args.phase_args or {}
+        check_phases([[c, phase_args.get(i, "")] for i, c in enumerate(args.phase)], args.expdir)
         return 0
     recipe = Recipe(args)
     recipe.options()

@@ -136,6 +136,7 @@ def test_training_config_and_its_references(recipe: Path):
     made("dump/raw/tr/wav.scp", "dump/raw/dv/wav.scp")
     args = ["--stage", "5", "--stop_stage", "5"]
     assert check(*args, "--train_args", "--max_steps 3 --num_threads 1") == 0
+    assert check(*args, "--train_args=--max_steps=3") == 0  # a value that begins with --
     with pytest.raises(ConfigError, match=r"--max_step 3 \(--train_args\): unknown key"):
         check(*args, "--train_args", "--max_step 3 --num_threads 1")
     with pytest.raises(ConfigError, match=r"c.yaml: init_from: \$\{exp:a\} is exp/codec_a, but"):
@@ -155,9 +156,14 @@ def test_anchors(recipe: Path):
 
 def test_phase_chain(recipe: Path):
     write_conf(recipe / "b.yaml", init_from="${exp:c}")
-    assert check_recipe.main(["--phase", "c.yaml", "--max_steps 2", "--phase", "b.yaml", ""]) == 0
+    chain = ["--phase", "c.yaml", "--phase_args=--max_steps=2", "--phase", "b.yaml"]
+    assert check_recipe.main(chain) == 0
     with pytest.raises(ConfigError, match=r"b.yaml: init_from: \$\{exp:c\} names c, which is"):
-        check_recipe.main(["--phase", "b.yaml", "", "--phase", "c.yaml", ""])
+        check_recipe.main(["--phase", "b.yaml", "--phase", "c.yaml"])
     with pytest.raises(ConfigError, match=r"--max_step 2 \(the train_args of c.yaml\): unknown"):
-        check_recipe.main(["--phase", "c.yaml", "--max_step 2", "--phase", "b.yaml", ""])
+        check_recipe.main(
+            ["--phase", "c.yaml", "--phase_args", "--max_step 2", "--phase", "b.yaml"]
+        )
+    with pytest.raises(SystemExit):
+        check_recipe.main(["--phase_args=--max_steps=2", "--phase", "c.yaml"])
     assert sorted(os.listdir(recipe)) == ["b.yaml", "c.yaml"]  # nothing written

@@ -82,8 +82,9 @@ data_dump="${dumpdir}/raw"
 
 # The chain, checked before any work: configs and their overrides, each phase naming
 # an earlier one (or a finished experiment).
-phases=(--phase "${symad_config}" "${symad_args}" --phase "${vocoder_config}" "${vocoder_args}")
-[ "${denoise}" = true ] && phases+=(--phase "${denoise_config}" "${denoise_args}")
+phases=(--phase "${symad_config}" --phase_args="${symad_args}")
+phases+=(--phase "${vocoder_config}" --phase_args="${vocoder_args}")
+[ "${denoise}" = true ] && phases+=(--phase "${denoise_config}" --phase_args="${denoise_args}")
 if ! "${python}" -m codectk.bin.check_recipe --expdir "${expdir}" "${phases[@]}"; then
     log "${help_message}"
     log "Error: bad phase configs (the line above says which); nothing was run"

@@ -120,7 +120,7 @@ if ! ${python} -m codectk.bin.check_recipe --stage "${stage}" --stop_stage "${st
     --skip_data_prep "${skip_data_prep}" --skip_train "${skip_train}" --skip_eval "${skip_eval}" \
     --skip_packing "${skip_packing}" --train_set "${train_set}" --valid_set "${valid_set}" \
     --test_sets "${test_sets}" --token_sets "${token_sets}" --dumpdir "${dumpdir}" --expdir "${expdir}" \
-    --train_config "${train_config}" --train_args "${train_args}" --tag "${tag}" --codec_exp "${codec_exp}" \
+    --train_config "${train_config}" --train_args="${train_args}" --tag "${tag}" --codec_exp "${codec_exp}" \
     --inference_config "${inference_config}" --inference_model "${inference_model}" \
     --inference_tag "${inference_tag}" --decode_bandwidths "${decode_bandwidths}" --anchors "${anchors}" \
     --hf_repo "${hf_repo}"; then

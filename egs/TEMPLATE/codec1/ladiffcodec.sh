@@ -77,9 +77,10 @@ _diff_check=${diff_args}
 if [ -n "${codec_exp}" ]; then
     _diff_check="--phase_inputs.discrete_codec ${codec_exp} ${diff_args}"
 else
-    phases+=(--phase "${codec_config}" "${codec_args}")
+    phases+=(--phase "${codec_config}" --phase_args="${codec_args}")
 fi
-phases+=(--phase "${ae_config}" "${ae_args}" --phase "${diff_config}" "${_diff_check}")
+phases+=(--phase "${ae_config}" --phase_args="${ae_args}")
+phases+=(--phase "${diff_config}" --phase_args="${_diff_check}")
 if ! "${python}" -m codectk.bin.check_recipe --expdir "${expdir}" "${phases[@]}"; then
     log "Error: bad phase configs (the line above says which); nothing was run"
     exit 2
