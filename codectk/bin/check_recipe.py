@@ -111,6 +111,7 @@ class Recipe:
         return not (a.skip_data_prep if n <= 4 else skip.get(n, False))
 
     def options(self) -> None:
+        """The options alone (sets, stage range, config files, --codec_exp, --hf_repo)."""
         a = self.a
         for name in ("train_set", "valid_set", "test_sets"):
             if not getattr(a, name).strip():
@@ -129,7 +130,8 @@ class Recipe:
                 "no experiment: give --train_config <yaml> (its name is the tag), --tag or "
                 "--codec_exp"
             )
-        if a.codec_exp and not self.runs(5) and not Path(a.codec_exp).exists():
+        reads_model = any(self.runs(n) for n in (6, 7, 8, 9, 10))
+        if a.codec_exp and reads_model and not self.runs(5) and not Path(a.codec_exp).exists():
             raise ConfigError(
                 f"--codec_exp {a.codec_exp}: no such experiment folder, model file or .zip"
             )
@@ -146,6 +148,7 @@ class Recipe:
 
     @staticmethod
     def need(path: str | Path, option: str, stage: int) -> None:
+        """``path``, named by ``option``, exists; else an error naming ``stage``."""
         if not Path(path).exists():
             raise ConfigError(
                 f"{option}: {path} not found; stage {stage} makes it (run it first, or check "
@@ -153,6 +156,7 @@ class Recipe:
             )
 
     def files(self) -> None:
+        """What an earlier stage makes exists where that stage does not run now."""
         a, runs, need, dump = self.a, self.runs, self.need, self.dump
         train, valid, tests = a.train_set, a.valid_set, a.test_sets.split()
 
