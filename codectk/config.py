@@ -92,7 +92,8 @@ class TrainConfig:
             counted warning.
         init_from (str | None): a finished experiment folder, model file or packed model
             whose weights initialise the codec before step 1 (chained experiments:
-            AudioDec's vocoder, LaDiffCodec's phases). Ignored when resuming.
+            AudioDec's vocoder, LaDiffCodec's phases); ``${exp:NAME}`` names a sibling
+            experiment (:mod:`codectk.phase`). Ignored when resuming.
         init_modules (list[str]): parameter-name prefixes copied from ``init_from``
             (``encoder``, ``quantizer.layers.0``...); empty copies every parameter and
             buffer whose name and shape match. A prefix matching nothing is an error.
@@ -153,6 +154,17 @@ class TrainConfig:
             its generator optimizer once after pre-training, at its 0-based step
             ``pretraining_steps + 1`` (``scripts/trainer_adv.py:140-143``,
             ``trainer_no_adv.py:75-78``): our step ``pretrain_steps + 2``.
+
+    Multi-phase recipes (:mod:`codectk.phase`):
+
+    Attributes:
+        phase_inputs (dict[str, str]): the earlier experiments, by role, that a
+            preparation step builds this phase from (LaDiffCodec's phase 3:
+            ``discrete_codec`` and ``autoencoder``, read by
+            ``codectk.bin.ladiffcodec_prepare``, which writes the config that is
+            trained, without them). Values are paths or ``${exp:NAME}`` references.
+            Empty for every other config: a phase trained directly names its
+            predecessor in ``init_from``.
     """
 
     codec: str
@@ -198,6 +210,8 @@ class TrainConfig:
     gan_step_order: str = "d_first"
     discriminator_loss_gate: str = "none"
     optim_reset_step: int = 0
+    # -- multi-phase recipes (codectk.phase) --
+    phase_inputs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -2,20 +2,30 @@
 
 Usage::
 
-    python -m codectk.bin.ladiffcodec_prepare --config conf/ladiffcodec_diffusion_16k.yaml \\
-        --codec_exp exp/codec_soundstream_16k_tiny --ae_exp exp/codec_ladiffcodec_ae_16k_tiny \\
-        --train_data dump/raw/train --out_dir exp/ladiffcodec_prep [--max_utts 100]
+    python -m codectk.bin.ladiffcodec_prepare --config conf/ladiffcodec_diffusion_16k.yaml \
+        --train_data dump/raw/train --out_dir exp/ladiffcodec_prep [--expdir exp] \
+        [--codec_exp exp/dac_16khz/model.pt] [--ae_exp exp/codec_ae] [--max_utts 100]
 
-Reads the discrete codec (``--codec_exp``: an experiment folder, model file, packed
-``.zip`` or converted EnCodec / DAC model file) and the continuous autoencoder
-(``--ae_exp``, a ``continuous_ae`` experiment), and writes to ``--out_dir``:
+The phase-3 YAML names its predecessors in ``phase_inputs`` (:mod:`codectk.phase`)::
+
+    phase_inputs:
+      discrete_codec: ${exp:soundstream_16k_tiny}     # phase 1: <expdir>/codec_<name>
+      autoencoder: ${exp:ladiffcodec_ae_16k_tiny}     # phase 2
+
+``--codec_exp`` / ``--ae_exp`` replace them (an experiment folder, model file, packed
+``.zip`` or converted EnCodec / DAC model file; the autoencoder a ``continuous_ae``
+experiment). ``--expdir`` resolves ``${exp:NAME}`` (default: the parent of
+``--out_dir``). Writes to ``--out_dir``:
 
 * ``config.yaml``: the ``--config`` training YAML with ``codec_conf.discrete_codec``,
   ``discrete_codec_conf`` and ``ae_conf`` filled in from the two experiments (the
-  architecture travels with the phase-3 model) and ``init_from`` set to ``init.pt``;
+  architecture travels with the phase-3 model), ``init_from`` set to ``init.pt`` and
+  ``phase_inputs`` emptied;
 * ``init.pt``: a model file holding the frozen codec and autoencoder weights and the
   latent scaling statistics fitted on ``--train_data`` (the trainer's ``init_from``
-  copies them before step 1; the U-Net starts from the trainer's seed).
+  copies them before step 1; the U-Net starts from the trainer's seed);
+* ``phase_inputs``: ``<role> <path>`` lines, the two experiments read (the recipe
+  decodes the same discrete codec on its own next to the diffusion model).
 
 Stage 5 then trains ``--train_config <out_dir>/config.yaml``.
 """
@@ -32,9 +42,11 @@ from codectk.bin.common import parser, run, setup_logging, timed
 from codectk.config import build_train_config, load_yaml, save_config
 from codectk.data.dataset import UtteranceDataset
 from codectk.errors import ConfigError
+from codectk.fileio import atomic_write
 from codectk.inference import read_model_file
 from codectk.models import CODECS
 from codectk.models.ladiffcodec import LaDiffCodec
+from codectk.phase import check_phase_inputs, resolve_references
 from codectk.train.checkpoint import model_file, save_atomic
 
 log = logging.getLogger("codectk.ladiffcodec_prepare")
@@ -42,39 +54,63 @@ log = logging.getLogger("codectk.ladiffcodec_prepare")
 
 def prepare(
     config: str | Path,
-    codec_exp: str | Path,
-    ae_exp: str | Path,
+    codec_exp: str | Path | None,
+    ae_exp: str | Path | None,
     train_data: str | Path,
     out_dir: str | Path,
     max_utts: int = 100,
     max_seconds: float = 5.0,
     codec_model_file: str | None = None,
     ae_model_file: str | None = None,
+    expdir: str | Path | None = None,
 ) -> Path:
-    """Write ``out_dir/config.yaml`` and ``out_dir/init.pt`` (see the module docstring).
+    """Write ``out_dir/config.yaml``, ``init.pt`` and ``phase_inputs`` (see the module
+    docstring).
 
     Args:
         config: the phase-3 training YAML (``codec: ladiffcodec``).
-        codec_exp: discrete codec experiment folder, model file or packed zip.
-        ae_exp: continuous autoencoder experiment folder, model file or packed zip.
+        codec_exp: discrete codec experiment folder, model file or packed zip (None:
+            the config's ``phase_inputs.discrete_codec``).
+        ae_exp: continuous autoencoder experiment folder, model file or packed zip
+            (None: the config's ``phase_inputs.autoencoder``).
         train_data: dumped training data dir for the scaling statistics.
         out_dir: output folder.
         max_utts (int): training utterances used for the statistics (first ones).
         max_seconds (float): seconds read from each of them.
         codec_model_file, ae_model_file (str | None): model file names inside the folders.
+        expdir: the folder ``${exp:NAME}`` references resolve against (None: the
+            parent of ``out_dir``).
 
     Returns:
         Path: the written ``config.yaml``.
 
     Raises:
-        ConfigError: a config that is not ``ladiffcodec``, an AE experiment that is not
-            ``continuous_ae``, or sample rates that differ.
+        ConfigError: a config that is not ``ladiffcodec``, a predecessor neither given
+            nor named in ``phase_inputs`` (or named there but missing), an AE experiment
+            that is not ``continuous_ae``, or sample rates that differ.
         CheckpointError: an unreadable experiment.
     """
     out = Path(out_dir)
     data = load_yaml(config)
     if data.get("codec") != "ladiffcodec":
         raise ConfigError(f"{config}: codec must be ladiffcodec, got {data.get('codec')!r}")
+    check_phase_inputs(data, str(config))
+    inputs = dict(data.pop("phase_inputs", None) or {})
+    for role, given, option in (
+        ("discrete_codec", codec_exp, "--codec_exp"),
+        ("autoencoder", ae_exp, "--ae_exp"),
+    ):
+        if given is not None:
+            inputs[role] = str(given)
+        elif role not in inputs:
+            raise ConfigError(
+                f"{config}: no phase_inputs.{role} (the {role} experiment); name it there "
+                f"(${{exp:<name>}}) or give {option}"
+            )
+    inputs = resolve_references(
+        inputs, out.parent if expdir is None else expdir, f"{config} phase_inputs"
+    )
+    codec_exp, ae_exp = inputs["discrete_codec"], inputs["autoencoder"]
     codec_obj, codec_where = read_model_file(codec_exp, codec_model_file)
     ae_obj, ae_where = read_model_file(ae_exp, ae_model_file)
     codec_cfg = build_train_config(codec_obj["config"], where=codec_where)
@@ -122,6 +158,8 @@ def prepare(
     metrics = {"codec_exp": codec_where, "ae_exp": ae_where, "stats_utterances": n}
     save_atomic(model_file(train_config.to_dict(), frozen, 0, metrics), out / "init.pt")
     save_config(train_config, out / "config.yaml")
+    with atomic_write(out / "phase_inputs") as f:
+        f.write(f"discrete_codec {codec_exp}\nautoencoder {ae_exp}\n")
     log.info(
         "wrote %s and %s (%s at %.3f kbps, %d codebooks; AE hop %d, D %d)",
         out / "config.yaml",
@@ -138,12 +176,19 @@ def prepare(
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
     p.add_argument("--config", required=True, help="phase-3 training YAML (codec: ladiffcodec)")
-    p.add_argument("--codec_exp", required=True, help="discrete codec: exp folder, .pt or .zip")
+    p.add_argument(
+        "--codec_exp", default=None, help="discrete codec (default: phase_inputs.discrete_codec)"
+    )
     p.add_argument("--codec_model_file", default=None, help="model file inside --codec_exp")
-    p.add_argument("--ae_exp", required=True, help="continuous_ae experiment")
+    p.add_argument(
+        "--ae_exp",
+        default=None,
+        help="continuous_ae experiment (default: phase_inputs.autoencoder)",
+    )
     p.add_argument("--ae_model_file", default=None, help="model file inside --ae_exp")
     p.add_argument("--train_data", required=True, help="dumped training data dir")
     p.add_argument("--out_dir", required=True, help="folder for config.yaml and init.pt")
+    p.add_argument("--expdir", default=None, help="experiments folder (default: out_dir's parent)")
     p.add_argument("--max_utts", type=int, default=100, help="utterances for the statistics")
     p.add_argument("--max_seconds", type=float, default=5.0, help="seconds per utterance")
     p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads (0: default)")
@@ -161,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args.max_seconds,
         args.codec_model_file,
         args.ae_model_file,
+        args.expdir,
     )
     return 0
 

@@ -5,6 +5,12 @@ Usage::
     codectk stream IN.wav OUT.wav --model exp/codec_x [--chunk_ms 12.5] [--num_threads 1]
         [--engine fast|compiled|module] [--precision fp32|bf16] [--autotune true|false]
         [--device cpu]
+    codectk stream --in_scp wav.3.scp --out_dir exp/codec_x/stream_test/wav --model ...
+
+With ``--in_scp`` (one job of a ``run.pl JOB=1:N`` array) every utterance of the
+wav.scp streams in turn through one loaded model, to ``<out_dir>/<utt>.wav``, each a
+new stream from the zero state, and the log ends with the per-chunk times over all of
+them.
 
 Reads IN (its rate must be the model's; channels must match its ``input_channels``,
 a mono model averages them), splits it into chunks of ``chunk_ms`` (the last one
@@ -33,6 +39,7 @@ import torch
 
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.bin.common import parser, run, setup_logging, str2bool
+from codectk.datadir import read_scp
 from codectk.errors import CodectkError
 from codectk.inference import PRECISIONS, load_codec
 from codectk.models.audiodec import AudioDecAnalysis
@@ -177,8 +184,10 @@ def chunk_samples(chunk_ms: float, sample_rate: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
-    p.add_argument("input", help="input audio file")
-    p.add_argument("output", help="output WAV file")
+    p.add_argument("input", nargs="?", help="input audio file")
+    p.add_argument("output", nargs="?", help="output WAV file")
+    p.add_argument("--in_scp", default=None, help="wav.scp to stream (instead of IN OUT)")
+    p.add_argument("--out_dir", default=None, help="with --in_scp: folder of <utt>.wav")
     p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
     p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
     p.add_argument("--chunk_ms", type=float, default=12.5, help="chunk duration (ms)")
@@ -194,44 +203,77 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads (0: default)")
     args = p.parse_args(argv)
+    single, scp = (args.input, args.output), (args.in_scp, args.out_dir)
+    if sum(None not in x for x in (single, scp)) != 1 or any(
+        x.count(None) == 1 for x in (single, scp)
+    ):
+        p.error("give IN OUT, or --in_scp and --out_dir")
     setup_logging()
     log = logging.getLogger("codectk.stream")
+    if args.in_scp is None:
+        pairs = [(args.input, args.output, args.input)]
+    else:
+        table = read_scp(args.in_scp)
+        pairs = [
+            (spec, f"{args.out_dir}/{utt}.wav", f"{args.in_scp}:{i}")
+            for i, (utt, spec) in enumerate(table.items(), 1)
+        ]
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     codec = load_codec(args.model, args.model_file, args.device, fold_weight_norm=True)
     engine = args.engine or ("fast" if args.device == "cpu" else "module")
     dtype = precision_dtype(args.precision, engine)
-    wav, fs = read_audio(args.input, args.input)
-    if fs != codec.sample_rate:
-        raise AudioError(f"{args.input} is {fs} Hz; the model expects {codec.sample_rate} Hz")
-    if codec.channels == 1:
-        wav = to_mono(wav)[None]
-    elif wav.shape[0] != codec.channels:
-        raise AudioError(
-            f"{args.input} has {wav.shape[0]} channels; the model takes {codec.channels}"
-        )
     chunk = chunk_samples(args.chunk_ms, codec.sample_rate)
     streamer = ChunkStreamer(codec, engine, dtype, chunk, args.autotune)
-    y, times = stream_array(
-        streamer, torch.from_numpy(np.ascontiguousarray(wav)), chunk, args.device
-    )
-    write_audio(args.output, y.numpy(), codec.sample_rate)
-    s = summarise_ms(times)
-    log.info(
-        "stream: %d chunks of %d samples (%.2f ms), engine %s (%s), %d thread(s): compute per chunk "
-        "mean %.2f ms, p50 %.2f ms, p95 %.2f ms; algorithmic delay %.2f ms (chunk, no look-ahead) -> %s",
-        len(times),
-        chunk,
-        args.chunk_ms,
-        engine,
-        args.precision,
-        torch.get_num_threads(),
-        s["mean_ms"],
-        s["p50_ms"],
-        s["p95_ms"],
-        args.chunk_ms,
-        args.output,
-    )
+    all_times = []
+    for path, output, where in pairs:
+        wav, fs = read_audio(path, where)
+        if fs != codec.sample_rate:
+            raise AudioError(
+                f"{where}: {path} is {fs} Hz; the model expects {codec.sample_rate} Hz"
+            )
+        if codec.channels == 1:
+            wav = to_mono(wav)[None]
+        elif wav.shape[0] != codec.channels:
+            raise AudioError(
+                f"{where}: {path} has {wav.shape[0]} channels; the model takes {codec.channels}"
+            )
+        streamer.reset()
+        y, times = stream_array(
+            streamer, torch.from_numpy(np.ascontiguousarray(wav)), chunk, args.device
+        )
+        write_audio(output, y.numpy(), codec.sample_rate)
+        all_times += times
+        s = summarise_ms(times)
+        log.info(
+            "stream: %d chunks of %d samples (%.2f ms), engine %s (%s), %d thread(s): compute per chunk "
+            "mean %.2f ms, p50 %.2f ms, p95 %.2f ms; algorithmic delay %.2f ms (chunk, no look-ahead) -> %s",
+            len(times),
+            chunk,
+            args.chunk_ms,
+            engine,
+            args.precision,
+            torch.get_num_threads(),
+            s["mean_ms"],
+            s["p50_ms"],
+            s["p95_ms"],
+            args.chunk_ms,
+            output,
+        )
+    if args.in_scp is not None:
+        s = summarise_ms(all_times)
+        log.info(
+            "stream: %d utterances of %s, %d chunks: compute per chunk mean %.2f ms, p50 %.2f ms, "
+            "p95 %.2f ms, max %.2f ms -> %s",
+            len(pairs),
+            args.in_scp,
+            len(all_times),
+            s["mean_ms"],
+            s["p50_ms"],
+            s["p95_ms"],
+            s["max_ms"],
+            args.out_dir,
+        )
     return 0
 
 

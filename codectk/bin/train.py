@@ -7,7 +7,9 @@ Usage::
         --output_dir exp/codec_soundstream_16k_tiny [--ngpu 0] [--num_nodes 1] \\
         [--resume true] [--max_steps 200 --amp bf16 --codec_conf.n_filters 16 ...]
 
-Options after the known ones override config keys (dotted for nested keys). A re-run
+Options after the known ones override config keys (dotted for nested keys);
+``${exp:NAME}`` in the config is ``<output_dir's parent>/codec_NAME``, an earlier phase
+(:mod:`codectk.phase`). A re-run
 resumes from ``<output_dir>/checkpoint.pt``; a finished run only re-averages.
 
 ``--ngpu N`` with N > 1 re-executes this command under ``torchrun --standalone
@@ -24,6 +26,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -35,6 +38,7 @@ from codectk.bin.common import (
     str2bool,
     timed,
 )
+from codectk.phase import resolve_train_config
 from codectk.train.distributed import LAUNCHED_ENV, launch_command
 
 
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     config = load_config_with_overrides(args.config, overrides)
+    config = resolve_train_config(config, args.config, Path(args.output_dir).parent)
     cuda = torch.cuda.is_available()
     nproc = max(1, args.ngpu)
     launched = os.environ.get(LAUNCHED_ENV) == "1" or "LOCAL_RANK" in os.environ

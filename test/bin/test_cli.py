@@ -43,23 +43,3 @@ def test_top_level_help(capsys):
 def test_plain_text():
     doc = "See :func:`codectk.x.y` and :mod:`~codectk.batching`, ``--n 2``.\n\nUsage::\n\n    a\n"
     assert plain_text(doc) == "See codectk.x.y and batching, --n 2.\n\nUsage:\n\n    a"
-
-
-def test_check_recipe_accepts_the_training_steps_own_options(tmp_path):
-    """--train_args mixes config overrides with codectk.bin.train's options (--num_threads,
-    --ngpu): the check before stage 1 must accept those and still catch a misspelt key."""
-    from codectk.bin import check_recipe
-    from codectk.errors import ConfigError
-    from test.helpers import write_conf
-
-    conf = write_conf(tmp_path / "c.yaml")
-    assert (
-        check_recipe.main(
-            ["--train_config", str(conf), "--train_args", "--max_steps 3 --num_threads 1"]
-        )
-        == 0
-    )
-    with pytest.raises(ConfigError, match="max_step"):
-        check_recipe.main(
-            ["--train_config", str(conf), "--train_args", "--max_step 3 --num_threads 1"]
-        )

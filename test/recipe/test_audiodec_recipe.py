@@ -1,6 +1,7 @@
 """AudioDec's chain through the bundled recipe at tiny size (run_audiodec.sh): symAD in two
-phases, code statistics, the AD v1 vocoder on them, decoding and scoring (stages 6, 7),
-and streaming that reproduces the whole-file decoding."""
+phases, code statistics, the AD v1 vocoder on them (its config names the symAD
+experiment), decoding and scoring (stages 6, 7), streaming as one job array that
+reproduces the whole-file decoding, and the denoising phase."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 from codectk.datadir import read_scp
 from test.conftest import CORPUS, REPO
@@ -59,10 +61,16 @@ def test_audiodec_chain(tmp_path: Path):
     stats = np.load(symad / "code_stats.npy")
     assert stats.shape == (2, 16) and (stats[1] > 0).all()
     voc = d / "exp/codec_AudioDec_v1_symAD_16k_tiny"
+    resolved = yaml.safe_load((voc / "config.yaml").read_text())  # the config named its phase
+    assert resolved["init_from"] == "exp/codec_symAD_16k_tiny"
+    assert resolved["codec_conf"]["stats"] == "exp/codec_symAD_16k_tiny/code_stats.npy"
     summary = json.loads((voc / f"scores/{test}/summary.json").read_text())
     assert summary, "stage 7 wrote no summary"
     decoded = read_scp(voc / f"decode_{test}/wav.scp")
     assert set(decoded) == set(read_scp(d / f"dump/raw/{test}/wav.scp"))
+    logs = sorted((voc / f"stream_{test}/logdir").glob("stream.*.log"))  # one job array
+    assert len(logs) == 4 and all("utterances of" in log.read_text() for log in logs)
+    assert set(read_scp(voc / f"stream_{test}/wav.scp")) == set(decoded)
     for utt, path in decoded.items():  # streaming == whole-file decoding (16-bit WAVs)
         whole, _ = sf.read(path, dtype="float32")
         streamed, _ = sf.read(voc / f"stream_{test}/wav/{utt}.wav", dtype="float32")

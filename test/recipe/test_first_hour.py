@@ -80,7 +80,7 @@ def test_unknown_set_is_one_line_and_touches_nothing(recipe: Path):
     proc = run(recipe, "--stage", "2", "--stop_stage", "2", "--test_sets", "nope")
     assert proc.returncode == 2
     text = console(proc)
-    assert "Error: --test_sets nope: data/nope/wav.scp not found; stage 1 makes it" in text
+    assert "--test_sets nope: data/nope/wav.scp not found; stage 1 makes it" in text
     for noise in ("integer expression", "seq:", "Usage: utils/split_scp.pl", "run.pl"):
         assert noise not in text
     assert not (recipe / "JOB=1:").exists() and not (recipe / "dump/raw/nope").exists()
@@ -154,3 +154,38 @@ def test_train_log_grows_over_reruns(recipe: Path):
     assert log.count("# Started at") == 2 and log.count("# Ended (code 0)") == 2
     assert "the inference model is the untrained step-0 model" in log
     assert mode(recipe / "exp/codec_tiny/valid.mel_distance.best.pt") == 0o664
+
+
+def test_codec_exp_decodes_and_scores_a_model_file(recipe: Path):
+    """--codec_exp: stages 6-7 of a model file without training (an untrained tiny model
+    here; a converted released model the same), its outputs in exp/codec_<file name>;
+    a failing decoding job shows its log's tail and leaves no half-made set."""
+    from codectk.config import load_train_config
+    from codectk.models import CODECS
+    from codectk.train.checkpoint import model_file, save_atomic
+
+    config = load_train_config(recipe / "conf" / "tiny.yaml")
+    codec = CODECS.build(config.codec, config.codec_conf)
+    save_atomic(
+        model_file(config.to_dict(), codec.state_dict(), 0, {}), recipe / "models/untrained.pt"
+    )
+    proc = ok(run(recipe, "--stage", "6", "--codec_exp", "models/untrained.pt"))
+    exp = recipe / "exp/codec_untrained"
+    assert "Stage 8: nothing to pack: --codec_exp models/untrained.pt is a model file" in (
+        proc.stdout
+    )
+    utts = (recipe / "dump/raw/test/wav.scp").read_text().split("\n")
+    assert len((exp / "decode_test/wav.scp").read_text().splitlines()) == len(utts) - 1
+    assert (exp / "scores/test/summary.json").is_file() and (exp / "report/index.html").is_file()
+    assert not (exp / "packed").exists()
+    proc = run(recipe, "--stage", "5", "--codec_exp", "models/untrained.pt")
+    assert proc.returncode == 2 and "stage 5 needs an experiment folder" in console(proc)
+    proc = run(
+        recipe, "--stage", "6", "--stop_stage", "6", "--codec_exp", "models/untrained.pt",
+        "--tag", "broken", "--inference_args", "--precision fp64",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    text = console(proc)
+    assert "run.pl: the last lines of exp/codec_broken/decode_test/logdir/decode." in text
+    assert "fp64" in text and "Error: Stage 6 (decoding dump/raw/test) failed" in text
+    assert not (recipe / "exp/codec_broken/decode_test/wav").exists()

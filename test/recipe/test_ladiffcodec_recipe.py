@@ -49,12 +49,18 @@ def test_three_phase_chain_side_by_side(tmp_path: Path):
     for step in range(1, 7):
         assert f"Step {step}:" in proc.stdout, f"step {step} did not run"
     diff = d / "exp/codec_ladiffcodec_diffusion_16k_tiny"
-    plain = d / "exp/codec_ladiffcodec_diffusion_16k_tiny_plain_codec"
+    plain = d / "exp/codec_soundstream_16k_tiny"  # the phase-1 experiment the config names
+    prep = (d / "exp/ladiffcodec_prep_ladiffcodec_diffusion_16k_tiny/phase_inputs").read_text()
+    assert prep == (
+        "discrete_codec exp/codec_soundstream_16k_tiny\n"
+        "autoencoder exp/codec_ladiffcodec_ae_16k_tiny\n"
+    )
     test_utts = set(read_scp(d / f"dump/raw/{test_set}/wav.scp"))
     assert set(read_scp(diff / f"decode_{test_set}/wav.scp")) == test_utts
-    assert set(read_scp(plain / f"decode_{test_set}/wav.scp")) == test_utts
+    # the plain codec: ./run.sh --codec_exp <phase 1> --decode_bandwidths 0.8 (stages 6, 7)
+    assert set(read_scp(plain / f"decode_{test_set}_0.8kbps/wav.scp")) == test_utts
     s_diff = json.loads((diff / f"scores/{test_set}/summary.json").read_text())
-    s_plain = json.loads((plain / f"scores/{test_set}/summary.json").read_text())
+    s_plain = json.loads((plain / f"scores/{test_set}_0.8kbps/summary.json").read_text())
     assert s_diff["bitrate_kbps"] == pytest.approx(0.8) == s_plain["bitrate_kbps"]
     assert s_diff["pesq"]["n"] == 6 and s_diff["pesq"]["n_nan"] == 0
     table = (diff / f"scores/{test_set}_vs_plain_codec.txt").read_text()

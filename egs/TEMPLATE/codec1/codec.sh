@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # codectk's staged codec recipe (stage numbers as ESPnet's codec1). Every recipe's
 # run.sh states its corpus choices and calls this script. Each stage is a few lines
-# calling `python -m codectk.bin.<step>`; logic lives in tested Python.
+# calling `python -m codectk.bin.<step>`; logic lives in tested Python (the options and
+# the files each stage needs are checked first, by codectk.bin.check_recipe).
+# --codec_exp decodes and scores (stages 6, 7, 10) any experiment folder, model file
+# (e.g. `codectk convert` of a released model) or packed .zip without training:
+#   ./run.sh --stage 6 --stop_stage 7 --codec_exp exp/dac_44khz/model.pt --tag dac_44khz
 set -euo pipefail
 
 log() {
     local fname=${BASH_SOURCE[1]##*/}
     echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
-min() { if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 SECONDS=0
 run_args=$(printf '%q ' "$0" "$@")
 
@@ -43,6 +46,7 @@ test_sets=""         # space-separated evaluation sets
 train_config=""      # training YAML
 train_args=""        # config overrides, e.g. "--max_steps 200 --codec_conf.n_filters 16"
 tag=""               # experiment name suffix (default: from train_config and train_args)
+codec_exp=""         # experiment folder (default: ${expdir}/codec_${tag}), or a model file / packed .zip for stages 6, 7, 10 (outputs: ${expdir}/codec_${tag}, tag default: its file name)
 
 # Decoding and scoring options.
 inference_config=""  # YAML of decoding options (e.g. target_bandwidth: 1.6)
@@ -83,50 +87,47 @@ fi
 # train_cmd, cuda_cmd and decode_cmd come from the recipe's cmd.sh.
 : "${train_cmd:?cmd.sh must set train_cmd}" "${cuda_cmd:?cmd.sh must set cuda_cmd}" "${decode_cmd:?cmd.sh must set decode_cmd}"
 
-# Everything this run reads is checked before any stage starts; each problem is one
-# "Error:" line and exit status 2.
-for opt in train_set valid_set test_sets; do
-    if [ -z "${!opt}" ]; then
-        log "Error: --${opt} is required"
-        exit 2
-    fi
-done
 if [ "${show_sets}" = true ]; then  # the phase drivers (audiodec.sh, ladiffcodec.sh) ask run.sh
     printf '%s=%s\n' train_set "${train_set}" valid_set "${valid_set}" test_sets "${test_sets}" \
         dumpdir "${dumpdir}" expdir "${expdir}" python "${python}"
     exit 0
 fi
-if ! [[ "${stage}" =~ ^[0-9]+$ && "${stop_stage}" =~ ^[0-9]+$ ]] || [ "${stage}" -lt 1 ] \
-    || [ "${stage}" -gt 10 ] || [ "${stage}" -gt "${stop_stage}" ]; then
-    log "Error: --stage ${stage} --stop_stage ${stop_stage}: stages are 1 to 10 (1 data prep ... 10 token extraction), stage <= stop_stage"
-    exit 2
-fi
-if [ "${stop_stage}" -ge 5 ] && [ ! -f "${train_config}" ]; then
-    log "Error: --train_config '${train_config}': no such file (stages 5-10 need it)"
-    exit 2
-fi
-if [ -n "${inference_config}" ] && [ ! -f "${inference_config}" ]; then
-    log "Error: --inference_config '${inference_config}': no such file"
-    exit 2
-fi
-# runs N: stage N runs in this call (range and --skip_* options).
-runs() {
-    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
-    case $1 in
-        1|2|3|4) ! "${skip_data_prep}" ;;
-        5) ! "${skip_train}" ;;
-        6|7) ! "${skip_eval}" ;;
-        8) ! "${skip_packing}" ;;
-        *) true ;;
-    esac
-}
-# need <file> <option> <stage that makes it>: the file an earlier stage made must exist.
-need() {
-    if [ ! -e "$1" ]; then
-        log "Error: ${2}: $1 not found; stage $3 makes it (run it first, or check the name)"
-        exit 2
+# The model stages 6-10 read (model_args) and the folder stages 5-10 write (out_exp).
+if [ -f "${codec_exp}" ]; then  # a model file or packed .zip, read as it is
+    [ -n "${tag}" ] || { tag=$(basename "${codec_exp}"); tag=${tag%.*}; }
+    out_exp="${expdir}/codec_${tag}"
+    model_args=(--model "${codec_exp}")
+else
+    if [ -z "${tag}" ] && [ -n "${train_config}" ]; then
+        tag="$(basename "${train_config}" .yaml)"
+        [ -n "${train_args}" ] && tag+="$(echo "${train_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
     fi
-}
+    out_exp=${codec_exp:-${expdir}/codec_${tag}}
+    model_args=(--model "${out_exp}" --model_file "${inference_model}")
+    # The averaged n-best model of any criterion (valid.<metric>.ave.pt) is the default: no suffix.
+    if [ -z "${inference_tag}" ] && [[ "${inference_model}" != valid.*.ave.pt ]]; then
+        inference_tag="$(basename "${inference_model}" .pt)"
+    fi
+fi
+stats_dir="${expdir}/codec_stats_${fs}"
+data_dump="${dumpdir}/raw"
+_sfx=${inference_tag:+_${inference_tag}}
+_decode_device=cpu
+[ "${gpu_inference}" = true ] && _decode_device=cuda
+
+# Everything this run reads is checked before any stage starts (options, the files earlier
+# stages make, config keys, bitrates, anchors): one line naming the problem, exit 2.
+if ! ${python} -m codectk.bin.check_recipe --stage "${stage}" --stop_stage "${stop_stage}" \
+    --skip_data_prep "${skip_data_prep}" --skip_train "${skip_train}" --skip_eval "${skip_eval}" \
+    --skip_packing "${skip_packing}" --train_set "${train_set}" --valid_set "${valid_set}" \
+    --test_sets "${test_sets}" --token_sets "${token_sets}" --dumpdir "${dumpdir}" --expdir "${expdir}" \
+    --train_config "${train_config}" --train_args="${train_args}" --tag "${tag}" --codec_exp "${codec_exp}" \
+    --inference_config "${inference_config}" --inference_model "${inference_model}" \
+    --inference_tag "${inference_tag}" --decode_bandwidths "${decode_bandwidths}" --anchors "${anchors}" \
+    --hf_repo "${hf_repo}"; then
+    log "Error: bad options (the line above says which); nothing was run"
+    exit 2
+fi
 
 # Split <scp> into at most <n> parts <dir>/<name>.JOB.scp; prints the number of parts.
 split_list() {
@@ -136,7 +137,7 @@ split_list() {
         return 1
     fi
     lines=$(wc -l < "${scp}")
-    n=$(min "${n}" "${lines}")
+    [ "${n}" -le "${lines}" ] || n=${lines}
     for i in $(seq "${n}"); do outs+=("${dir}/${name}.${i}.scp"); done
     utils/split_scp.pl "${scp}" "${outs[@]}" || return 1
     echo "${n}"
@@ -158,71 +159,6 @@ failed() {
     log "Error: ${what} failed; the error is above (full logs: the files run.pl named)"
     exit 1
 }
-
-if [ -z "${tag}" ]; then
-    tag="$(basename "${train_config}" .yaml)"
-    [ -n "${train_args}" ] && tag+="$(echo "${train_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
-fi
-codec_exp="${expdir}/codec_${tag}"
-stats_dir="${expdir}/codec_stats_${fs}"
-data_dump="${dumpdir}/raw"
-# The averaged n-best model of any criterion (valid.<metric>.ave.pt) is the default: no suffix.
-if [ -z "${inference_tag}" ] && [[ "${inference_model}" != valid.*.ave.pt ]]; then
-    inference_tag="$(basename "${inference_model}" .pt)"
-fi
-_sfx=${inference_tag:+_${inference_tag}}
-_decode_device=cpu
-[ "${gpu_inference}" = true ] && _decode_device=cuda
-
-if runs 2 && ! runs 1; then
-    for dset in ${train_set} ${valid_set} ${test_sets}; do
-        _opt=--test_sets
-        [ "${dset}" = "${train_set}" ] && _opt=--train_set
-        [ "${dset}" = "${valid_set}" ] && _opt=--valid_set
-        need "data/${dset}/wav.scp" "${_opt} ${dset}" 1
-    done
-fi
-if runs 3 && ! runs 2; then
-    need "${data_dump}/org/${train_set}/wav.scp" "--train_set ${train_set}" 2
-    need "${data_dump}/org/${valid_set}/wav.scp" "--valid_set ${valid_set}" 2
-fi
-if { runs 4 || runs 5; } && ! runs 3; then
-    need "${data_dump}/${train_set}/wav.scp" "--train_set ${train_set}" 3
-    need "${data_dump}/${valid_set}/wav.scp" "--valid_set ${valid_set}" 3
-fi
-if { runs 6 || runs 7; } && ! runs 2; then
-    for dset in ${test_sets}; do need "${data_dump}/${dset}/wav.scp" "--test_sets ${dset}" 2; done
-fi
-if { runs 6 || runs 8 || runs 10; } && ! runs 5; then
-    need "${codec_exp}/${inference_model}" "--inference_model ${inference_model}" 5
-fi
-if runs 7 && ! runs 6; then
-    for dset in ${test_sets}; do
-        for bw in ${decode_bandwidths:-all}; do
-            need "${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")/wav.scp" "--test_sets ${dset}" 6
-        done
-    done
-fi
-if runs 9 && ! runs 8; then
-    need "${codec_exp}/packed/codec_${tag}.zip" "--tag ${tag}" 8
-fi
-if runs 10 && ! runs 3; then
-    for dset in ${token_sets}; do need "${data_dump}/${dset}/wav.scp" "--token_sets ${dset}" 2; done
-fi
-# The model options, read and built by Python as the stages will (config keys, decoding
-# bitrates, anchors): a typo stops here, before any stage, with the real message.
-_check=()
-runs 5 && _check+=(--train_config "${train_config}" --train_args "${train_args}")
-if runs 6 && [ -n "${decode_bandwidths}" ]; then
-    runs 5 || _check+=(--model "${codec_exp}" --model_file "${inference_model}")
-    _check+=(--bandwidths "${decode_bandwidths}")
-fi
-runs 7 && [ -n "${anchors}" ] && _check+=(--anchors "${anchors}")
-if [ ${#_check[@]} -gt 0 ] && ! ${python} -m codectk.bin.check_recipe "${_check[@]}"; then
-    log "Error: bad options (the line above says which); nothing was run"
-    exit 2
-fi
-
 
 if ! "${skip_data_prep}"; then
     if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -293,23 +229,23 @@ if ! "${skip_data_prep}"; then
 fi
 
 if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    log "Stage 5: training: ${train_config} ${train_args} -> ${codec_exp} (log: ${codec_exp}/train.log)"
-    mkdir -p "${codec_exp}"
-    echo "${run_args} # $(date)" >> "${codec_exp}/run.sh"
+    log "Stage 5: training: ${train_config} ${train_args} -> ${out_exp} (log: ${out_exp}/train.log)"
+    mkdir -p "${out_exp}"
+    echo "${run_args} # $(date)" >> "${out_exp}/run.sh"
     # train.log grows over re-runs (--append-log): a resumed run keeps its first part's log.
     # shellcheck disable=SC2086
-    if ! ${cuda_cmd} --append-log true --gpu "${ngpu}" --num_nodes "${num_nodes}" "${codec_exp}/train.log" \
+    if ! ${cuda_cmd} --append-log true --gpu "${ngpu}" --num_nodes "${num_nodes}" "${out_exp}/train.log" \
         ${python} -m codectk.bin.train --config "${train_config}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
             --train_data "${data_dump}/${train_set}" --valid_data "${data_dump}/${valid_set}" \
-            --output_dir "${codec_exp}" ${train_args}; then
-        if [ -f "${codec_exp}/checkpoint.pt" ]; then
-            log "Error: training failed (the error is above; log: ${codec_exp}/train.log); ${codec_exp}/checkpoint.pt holds the last validated step: re-running stage 5 resumes from it"
+            --output_dir "${out_exp}" ${train_args}; then
+        if [ -f "${out_exp}/checkpoint.pt" ]; then
+            log "Error: training failed (the error is above; log: ${out_exp}/train.log); ${out_exp}/checkpoint.pt holds the last validated step: re-running stage 5 resumes from it"
         else
-            log "Error: training failed before its first checkpoint (the error is above; log: ${codec_exp}/train.log); fix it and re-run stage 5"
+            log "Error: training failed before its first checkpoint (the error is above; log: ${out_exp}/train.log); fix it and re-run stage 5"
         fi
         exit 1
     fi
-    log "Stage 5 done at ${SECONDS} s: $(grep -o 'inference model: .*' "${codec_exp}/train.log" | tail -n 1)"
+    log "Stage 5 done at ${SECONDS} s: $(grep -o 'inference model: .*' "${out_exp}/train.log" | tail -n 1)"
 fi
 
 if ! "${skip_eval}"; then
@@ -320,16 +256,16 @@ if ! "${skip_eval}"; then
         [ "${gpu_inference}" = true ] && _cmd=${cuda_cmd}
         for dset in ${test_sets}; do
           for bw in ${decode_bandwidths:-all}; do
-            dir="${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
+            dir="${out_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
             _bw_opts=()
             [ "${bw}" != all ] && _bw_opts=(--target_bandwidth "${bw}")
-            log "Stage 6: decoding: ${data_dump}/${dset} with ${codec_exp}/${inference_model} ${_bw_opts[*]} -> ${dir}"
+            log "Stage 6: decoding: ${data_dump}/${dset} with ${model_args[*]} ${_bw_opts[*]} -> ${dir}"
             mkdir -p "${dir}/logdir"
             rm -rf "${dir}"/logdir/output.*
             _nj=$(split_list "${data_dump}/${dset}/wav.scp" "${inference_nj}" "${dir}/logdir" keys)
             # shellcheck disable=SC2086
             ${_cmd} JOB=1:"${_nj}" "${dir}/logdir/decode.JOB.log" \
-                ${python} -m codectk.bin.decode --model "${codec_exp}" --model_file "${inference_model}" \
+                ${python} -m codectk.bin.decode "${model_args[@]}" \
                     --in_scp "${dir}/logdir/keys.JOB.scp" --out_dir "${dir}/logdir/output.JOB" \
                     --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" "${_bw_opts[@]}" ${inference_args} \
                 || failed "Stage 6 (decoding ${data_dump}/${dset})" "${dir}/wav" "${dir}"/logdir/output.* \
@@ -349,23 +285,19 @@ if ! "${skip_eval}"; then
           _score_opts=(${metrics:+--metrics "${metrics}"})  # with the set's transcripts (wer, cer)
           if [ -f "${data_dump}/${dset}/text" ]; then _score_opts+=(--text "${data_dump}/${dset}/text"); fi
           for bw in ${decode_bandwidths:-all}; do
-            dir="${codec_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
-            out="${codec_exp}/scores/${dset}${_sfx}$(bw_sfx "${bw}")"
+            dir="${out_exp}/decode_${dset}${_sfx}$(bw_sfx "${bw}")"
+            out="${out_exp}/scores/${dset}${_sfx}$(bw_sfx "${bw}")"
             _outs+=("${out}")
             log "Stage 7: scoring: ${dir} against ${data_dump}/${dset} -> ${out} (log: ${out}/score.log)"
             # shellcheck disable=SC2086
-            if ! ${decode_cmd} "${out}/score.log" \
-                ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" --deg_scp "${dir}/wav.scp" \
-                    --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
-                    --out_dir "${out}" "${_score_opts[@]}" ${scoring_opts}; then
-                log "Error: scoring failed, see ${out}/score.log"
-                exit 1
-            fi
+            ${decode_cmd} "${out}/score.log" ${python} -m codectk.bin.score --ref_scp "${data_dump}/${dset}/wav.scp" \
+                --deg_scp "${dir}/wav.scp" --codes_scp "${dir}/codes.scp" --bitrate_kbps "$(cat "${dir}/bitrate")" \
+                --out_dir "${out}" "${_score_opts[@]}" ${scoring_opts} || failed "Stage 7 (scoring ${dir})"
             cat "${out}/summary.txt"
           done
           if [ -n "${decode_bandwidths}" ]; then
-            log "Stage 7: one table over bitrates -> ${codec_exp}/scores/${dset}${_sfx}_bitrates.{tsv,txt}"
-            ${python} -m codectk.bin.bitrate_table "${_outs[@]}" --out "${codec_exp}/scores/${dset}${_sfx}_bitrates"
+            log "Stage 7: one table over bitrates -> ${out_exp}/scores/${dset}${_sfx}_bitrates.{tsv,txt}"
+            ${python} -m codectk.bin.bitrate_table "${_outs[@]}" --out "${out_exp}/scores/${dset}${_sfx}_bitrates"
           fi
         done
         for dset in ${anchors:+${test_sets}}; do
@@ -378,26 +310,28 @@ if ! "${skip_eval}"; then
                 "${_score_opts[@]}" ${anchor_opts} \
                 || failed "Stage 7 (anchors on ${data_dump}/${dset})"
         done
-        log "Stage 7: report -> ${codec_exp}/report/{index,mushra}.html"
+        log "Stage 7: report -> ${out_exp}/report/{index,mushra}.html"
         # shellcheck disable=SC2086
-        ${python} -m codectk.bin.report --exp_dirs "${codec_exp}" ${report_exps} --anchors_dir "${expdir}/anchors" \
-            --sets ${test_sets} --suffix "${_sfx}" --out_dir "${codec_exp}/report" ${report_opts}
+        ${python} -m codectk.bin.report --exp_dirs "${out_exp}" ${report_exps} --anchors_dir "${expdir}/anchors" \
+            --sets ${test_sets} --suffix "${_sfx}" --out_dir "${out_exp}/report" ${report_opts}
         log "Stage 7 done at ${SECONDS} s"
     fi
 fi
 
-if ! "${skip_packing}" && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-    packed="${codec_exp}/packed/codec_${tag}.zip"
-    log "Stage 8: packing: ${codec_exp}/${inference_model} -> ${packed}"
-    ${python} -m codectk.bin.pack --exp_dir "${codec_exp}" --model_file "${inference_model}" \
-        --out "${packed}" --scores_dir "${codec_exp}/scores"
+if ! "${skip_packing}" && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ] && [ -f "${codec_exp}" ]; then
+    log "Stage 8: nothing to pack: --codec_exp ${codec_exp} is a model file already"
+elif ! "${skip_packing}" && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    packed="${out_exp}/packed/codec_${tag}.zip"
+    log "Stage 8: packing: ${out_exp}/${inference_model} -> ${packed}"
+    ${python} -m codectk.bin.pack --exp_dir "${out_exp}" --model_file "${inference_model}" \
+        --out "${packed}" --scores_dir "${out_exp}/scores"
     log "Stage 8 done at ${SECONDS} s"
 fi
 
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
-    log "Stage 9: upload: ${codec_exp} -> ${codec_exp}/hf_repo -> huggingface.co/${hf_repo:?stage 9 needs --hf_repo user/name}"
-    ${python} -m codectk.bin.upload --exp_dir "${codec_exp}" --packed "${codec_exp}/packed/codec_${tag}.zip" \
-        --repo_id "${hf_repo}" --out_dir "${codec_exp}/hf_repo" --report_dir "${codec_exp}/report" \
+    log "Stage 9: upload: ${out_exp} -> ${out_exp}/hf_repo -> huggingface.co/${hf_repo}"
+    ${python} -m codectk.bin.upload --exp_dir "${out_exp}" --packed "${out_exp}/packed/codec_${tag}.zip" \
+        --repo_id "${hf_repo}" --out_dir "${out_exp}/hf_repo" --report_dir "${out_exp}/report" \
         --train_data "${data_dump}/${train_set}" --valid_data "${data_dump}/${valid_set}"
     log "Stage 9 done at ${SECONDS} s"
 fi
@@ -406,11 +340,11 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     _cmd=${decode_cmd}
     [ "${gpu_inference}" = true ] && _cmd=${cuda_cmd}
     for dset in ${token_sets:-${train_set} ${valid_set} ${test_sets}}; do
-        out="${codec_exp}/tokens/${dset}"
+        out="${out_exp}/tokens/${dset}"
         log "Stage 10: token extraction: ${data_dump}/${dset} -> ${out} (log: ${out}/extract_tokens.log)"
         # shellcheck disable=SC2086
-        ${_cmd} "${out}/extract_tokens.log" ${python} -m codectk.bin.extract_tokens --model "${codec_exp}" \
-            --model_file "${inference_model}" --data "${data_dump}/${dset}" --out_dir "${out}" \
+        ${_cmd} "${out}/extract_tokens.log" ${python} -m codectk.bin.extract_tokens "${model_args[@]}" \
+            --data "${data_dump}/${dset}" --out_dir "${out}" \
             --device "${_decode_device}" ${token_opts} || failed "Stage 10 (tokens of ${data_dump}/${dset})"
     done
     log "Stage 10 done at ${SECONDS} s"

@@ -11,5 +11,6 @@ set -euo pipefail
 ./audiodec.sh \
     --symad_config conf/symAD_vctk_48000_hop300.yaml \
     --vocoder_config conf/AudioDec_v1_symAD_vctk_48000_hop300_clean.yaml \
+    --denoise_config conf/symAD_vctk_48000_hop300_denoise.yaml \
     --test_set test \
     "$@"
