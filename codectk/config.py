@@ -37,6 +37,7 @@ from codectk.errors import ConfigError
 from codectk.fileio import atomic_write
 
 __all__ = [
+    "DISCRIMINATOR_BATCHES",
     "DISCRIMINATOR_LOSS_GATES",
     "GAN_STEP_ORDERS",
     "ConfigError",
@@ -53,6 +54,8 @@ __all__ = [
 GAN_STEP_ORDERS = ("d_first", "g_first", "g_first_regenerate", "d_first_regenerate")
 # TrainConfig.discriminator_loss_gate values
 DISCRIMINATOR_LOSS_GATES = ("none", "generator_loss")
+# TrainConfig.discriminator_batch values: turns that run real and fake in one call
+DISCRIMINATOR_BATCHES = ("both", "d_turn", "none")
 
 
 @dataclass
@@ -114,8 +117,17 @@ class TrainConfig:
         max_train_time (str | None): wall-clock budget of one invocation ("11h30m",
             "45m"): at the first step past it, validate, checkpoint and stop with an error
             that says to re-run stage 5 (for SLURM time limits).
-        compile (bool): run the generator's forward through ``torch.compile`` (opt-in;
-            the first steps pay the compilation).
+        compile (bool): compile regions with ``torch.compile`` (opt-in; the first steps
+            pay the compilation): the generator's residual units and blocks, each
+            sub-discriminator and the spectral losses, each on its own
+            (:mod:`codectk.train.regions`); the quantizer and validation stay eager.
+        discriminator_batch (str): run real and fake audio through the discriminator in
+            one call of twice the batch: in both turns (``both``), in the
+            discriminator's turn only (``d_turn``, where the generator's turn would spend
+            a backward pass on the real half), or never (``none``, two calls). Per
+            example the outputs are those of two calls (up to float rounding); a
+            discriminator with per-call state (spectral norm's power iteration, batch
+            norm, dropout) always takes two calls.
         gan_step_order (str): the order of the two updates of a step that trains the
             discriminator (see :data:`GAN_STEP_ORDERS`); on other steps only the
             generator is updated, whatever the order.
@@ -198,6 +210,7 @@ class TrainConfig:
     gan_step_order: str = "d_first"
     discriminator_loss_gate: str = "none"
     optim_reset_step: int = 0
+    discriminator_batch: str = "both"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -259,6 +272,11 @@ class TrainConfig:
             raise ConfigError(
                 f"discriminator_loss_gate {self.discriminator_loss_gate!r} not supported; "
                 f"choose one of {list(DISCRIMINATOR_LOSS_GATES)}"
+            )
+        if self.discriminator_batch not in DISCRIMINATOR_BATCHES:
+            raise ConfigError(
+                f"discriminator_batch {self.discriminator_batch!r} not supported; choose one "
+                f"of {list(DISCRIMINATOR_BATCHES)}"
             )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")
