@@ -201,3 +201,61 @@ def test_the_discriminator_turn_draw_is_the_old_torch_draw():
             assert (torch_cpu_uniform(s) < as_float32(p)) == bool(
                 torch.rand((), generator=torch.Generator().manual_seed(s)) < p
             )
+
+
+def _ddp_worker(rank: int, world: int, rdv: str, out: str, train: str, valid: str, conf: dict):
+    """One rank of a fused DDP run whose rank 1 alone has a NaN loss at step 2."""
+    import datetime
+
+    import torch.distributed as dist
+
+    from codectk.train.distributed import DistInfo
+
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{rdv}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
+    try:
+        torch.set_num_threads(1)
+        info = DistInfo(rank=rank, world_size=world)
+        t = Trainer(build_train_config(conf), Path(out) / "exp", train, valid, dist_info=info)
+        real = t.loss.generator
+
+        def poisoned(*args, **kwargs):
+            total, parts = real(*args, **kwargs)
+            return (total * float("nan") if t.step == 2 and rank == 1 else total), parts
+
+        t.loss.generator = poisoned
+        try:
+            t.run()
+            message = ""
+        except NonFiniteLossError as exc:
+            message = str(exc)
+        torch.save(
+            {"message": message, "step": t.step, "codec": t.codec.state_dict()},
+            Path(out) / f"rank{rank}.pt",
+        )
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_ranks_skip_together_and_stop_at_the_same_log_line(tmp_path: Path, dumped):
+    import torch.multiprocessing as mp
+
+    from test.train.test_ddp import _deterministic_conf
+
+    conf = _deterministic_conf(max_steps=4, log_interval=4, valid_interval=4)
+    conf["optim_conf"] = {**conf["optim_conf"], **FUSED}
+    conf["optim2_conf"] = {**conf["optim2_conf"], **FUSED}
+    args = (str(tmp_path / "rdv"), str(tmp_path), str(dumped["train"]), str(dumped["valid"]))
+    mp.spawn(_ddp_worker, args=(2, *args, conf), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["step"] == r1["step"] == 4
+    assert "at step 2 on utterances" in r0["message"] and "(rank 0 of 2)" in r0["message"]
+    assert "non-finite generator loss (nan)" in r1["message"] and "(rank 1 of 2)" in r1["message"]
+    assert "the generator's update of that step was skipped" in r0["message"]
+    for k, v in r0["codec"].items():
+        assert torch.equal(v, r1["codec"][k]), f"codec.{k} differs between ranks"
