@@ -103,10 +103,12 @@ def _profile_counts(prof, device: str) -> dict:
     runtime = [e for e in events if e.device_type == DeviceType.CPU and inside(e)]
     launches = sum(e.name in LAUNCH_CALLS for e in runtime)
     syncs = sum(e.name in SYNC_CALLS for e in runtime)
-    gpu = sorted(
+    gpu = sorted(  # kernels, copies and memsets; not the annotations mirrored on the GPU
         (e.time_range.start, e.time_range.end)
         for e in events
-        if e.device_type == DeviceType.CUDA and e.time_range.end > e.time_range.start
+        if e.device_type == DeviceType.CUDA
+        and not e.is_user_annotation
+        and e.time_range.end > e.time_range.start
     )
     busy, end = 0.0, None
     t0 = spans[0][0] if spans else 0.0
@@ -138,9 +140,8 @@ def train_job(
 
     from codectk.train.trainer import Trainer
 
-    tf32 = precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    # torch's defaults in both precisions, as a recipe runs: cuDNN convolutions in TF32
+    # (allow_tf32 True), float32 matrix products in float32 ("tf32": amp none)
     overrides = variant_overrides(variant, precision, device)
     overrides += ["--discriminator_start_step", "0"]  # every step trains both networks
     if quick:

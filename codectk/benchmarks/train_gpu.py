@@ -13,7 +13,7 @@ recipe trainer's own step (``Trainer._train_step`` plus its step log):
   of every loss and norm, real and fake in separate discriminator calls), ``sync_free``
   (fused optimizers with the device-side skip, one discriminator call: the defaults),
   ``compiled`` (``sync_free`` + ``compile: true``); each in bf16 autocast and in float32
-  with TF32 matmuls and convolutions;
+  (``tf32``: torch's defaults, cuDNN convolutions in TF32, matrix products in float32);
 * metrics: steps/s and audio s/s over the timed steps; host reads per step (calls that
   read a tensor's value on the host: ``item``, ``float``, ``bool``...; the foreach
   optimizers' reads of their CPU step counters included, which are not device syncs);

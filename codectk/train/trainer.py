@@ -237,7 +237,8 @@ class Trainer:
         spectral losses, each compiled in place (:mod:`codectk.train.regions`)."""
         regions = generator_regions(self.codec)
         if self.disc is not None:
-            example = torch.zeros(1, 1, self.train_set.segment_length, device=self.device)
+            channels = getattr(self.codec, "channels", 1)
+            example = torch.zeros(1, channels, self.train_set.segment_length, device=self.device)
             regions += [
                 (f"discriminator.{n}", m) for n, m in discriminator_regions(self.disc, example)
             ]
