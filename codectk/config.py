@@ -92,7 +92,9 @@ class TrainConfig:
         seed (int): seed of model init, crops and quantizer dropout.
         nonfinite_policy (str): on a NaN/inf loss or gradient, ``stop`` (naming the step,
             the utterances and the last good checkpoint) or ``skip`` the batch with a
-            counted warning.
+            counted warning. With fused optimizers (the default on CUDA) the update is
+            skipped on the device and the step reported at the next logging step (the
+            learning-rate schedulers still advance by that step).
         init_from (str | None): a finished experiment folder, model file or packed model
             whose weights initialise the codec before step 1 (chained experiments:
             AudioDec's vocoder, LaDiffCodec's phases). Ignored when resuming.
@@ -115,8 +117,10 @@ class TrainConfig:
             (``steps = epochs * total training samples / (batch_size * segment)``);
             with ``max_steps`` too, whichever comes first.
         max_train_time (str | None): wall-clock budget of one invocation ("11h30m",
-            "45m"): at the first step past it, validate, checkpoint and stop with an error
-            that says to re-run stage 5 (for SLURM time limits).
+            "45m"): at the first step past it (under DDP: the first logging or validation
+            step, where the ranks agree on it without a collective every step), validate,
+            checkpoint and stop with an error that says to re-run stage 5 (for SLURM time
+            limits).
         compile (bool): compile regions with ``torch.compile`` (opt-in; the first steps
             pay the compilation): the generator's residual units and blocks, each
             sub-discriminator and the spectral losses, each on its own
