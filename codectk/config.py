@@ -37,6 +37,7 @@ from codectk.errors import ConfigError
 from codectk.fileio import atomic_write
 
 __all__ = [
+    "DISCRIMINATOR_BATCHES",
     "DISCRIMINATOR_LOSS_GATES",
     "GAN_STEP_ORDERS",
     "ConfigError",
@@ -53,6 +54,8 @@ __all__ = [
 GAN_STEP_ORDERS = ("d_first", "g_first", "g_first_regenerate", "d_first_regenerate")
 # TrainConfig.discriminator_loss_gate values
 DISCRIMINATOR_LOSS_GATES = ("none", "generator_loss")
+# TrainConfig.discriminator_batch values: turns that run real and fake in one call
+DISCRIMINATOR_BATCHES = ("both", "d_turn", "none")
 
 
 @dataclass
@@ -89,7 +92,9 @@ class TrainConfig:
         seed (int): seed of model init, crops and quantizer dropout.
         nonfinite_policy (str): on a NaN/inf loss or gradient, ``stop`` (naming the step,
             the utterances and the last good checkpoint) or ``skip`` the batch with a
-            counted warning.
+            counted warning. With fused optimizers (the default on CUDA) the update is
+            skipped on the device and the step reported at the next logging step (the
+            learning-rate schedulers still advance by that step).
         init_from (str | None): a finished experiment folder, model file or packed model
             whose weights initialise the codec before step 1 (chained experiments:
             AudioDec's vocoder, LaDiffCodec's phases); ``${exp:NAME}`` names a sibling
@@ -113,10 +118,21 @@ class TrainConfig:
             (``steps = epochs * total training samples / (batch_size * segment)``);
             with ``max_steps`` too, whichever comes first.
         max_train_time (str | None): wall-clock budget of one invocation ("11h30m",
-            "45m"): at the first step past it, validate, checkpoint and stop with an error
-            that says to re-run stage 5 (for SLURM time limits).
-        compile (bool): run the generator's forward through ``torch.compile`` (opt-in;
-            the first steps pay the compilation).
+            "45m"): at the first step past it (under DDP: the first logging or validation
+            step, where the ranks agree on it without a collective every step), validate,
+            checkpoint and stop with an error that says to re-run stage 5 (for SLURM time
+            limits).
+        compile (bool): compile regions with ``torch.compile`` (opt-in; the first steps
+            pay the compilation): the generator's residual units and blocks, each
+            sub-discriminator and the spectral losses, each on its own
+            (:mod:`codectk.train.regions`); the quantizer and validation stay eager.
+        discriminator_batch (str): run real and fake audio through the discriminator in
+            one call of twice the batch: in both turns (``both``), in the
+            discriminator's turn only (``d_turn``, where the generator's turn would spend
+            a backward pass on the real half), or never (``none``, two calls). Per
+            example the outputs are those of two calls (up to float rounding); a
+            discriminator with per-call state (spectral norm's power iteration, batch
+            norm, dropout) always takes two calls.
         gan_step_order (str): the order of the two updates of a step that trains the
             discriminator (see :data:`GAN_STEP_ORDERS`); on other steps only the
             generator is updated, whatever the order.
@@ -210,6 +226,7 @@ class TrainConfig:
     gan_step_order: str = "d_first"
     discriminator_loss_gate: str = "none"
     optim_reset_step: int = 0
+    discriminator_batch: str = "both"
     # -- multi-phase recipes (codectk.phase) --
     phase_inputs: dict = field(default_factory=dict)
 
@@ -273,6 +290,11 @@ class TrainConfig:
             raise ConfigError(
                 f"discriminator_loss_gate {self.discriminator_loss_gate!r} not supported; "
                 f"choose one of {list(DISCRIMINATOR_LOSS_GATES)}"
+            )
+        if self.discriminator_batch not in DISCRIMINATOR_BATCHES:
+            raise ConfigError(
+                f"discriminator_batch {self.discriminator_batch!r} not supported; choose one "
+                f"of {list(DISCRIMINATOR_BATCHES)}"
             )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")

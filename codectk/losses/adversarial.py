@@ -15,6 +15,13 @@ References:
     (hinge discriminator loss with the linear generator loss -D(G(x)), ``hinge_linear``;
     what EnCodec's training code, audiocraft 1.3.0, calls "hinge":
     ``audiocraft/adversarial/losses.py:175-192``).
+
+Precision: under mixed precision the discriminator's outputs arrive in the compute dtype
+(bf16/fp16) and are not copied to float32: the logits (small) are upcast, and each
+feature-map term is reduced with a float32 accumulator and a float32 result
+(:func:`l1_mean`: on CUDA the upcast happens inside the reduction kernel, no copy). The
+elementwise |a - b| of two bf16 maps is then rounded to bf16 (relative error <= 2^-9 per
+element); float32 inputs are computed exactly as before.
 """
 
 from __future__ import annotations
@@ -26,6 +33,33 @@ from torch import Tensor
 LOSS_TYPES = ("hinge", "mse", "hinge_linear")
 
 DiscOutputs = list[list[Tensor]]
+
+
+def l1_mean(a: Tensor, b: Tensor) -> Tensor:
+    """mean |a - b| as a float32 scalar (float64 for float64 inputs), accumulated in
+    float32 whatever the inputs' dtype, without a float32 copy of either input on CUDA.
+
+    Args:
+        a, b (Tensor): same shape, any floating dtype.
+
+    Returns:
+        Tensor: 0-dim.
+    """
+    return (a - b).abs().mean(dtype=_acc_dtype(a))
+
+
+def abs_mean(a: Tensor) -> Tensor:
+    """mean |a| in float32 (or float64), as :func:`l1_mean`."""
+    return a.abs().mean(dtype=_acc_dtype(a))
+
+
+def _acc_dtype(t: Tensor) -> torch.dtype:
+    return torch.promote_types(t.dtype, torch.float32)
+
+
+def _logits(t: Tensor) -> Tensor:
+    """Logits in float32 (or float64): small tensors, upcast before the nonlinearity."""
+    return t.to(_acc_dtype(t))
 
 
 def _check(loss_type: str, *outs: DiscOutputs) -> None:
@@ -63,7 +97,7 @@ def discriminator_loss_terms(
     _check(loss_type, real_outs, fake_outs)
     real, fake = [], []
     for r, f in zip(real_outs, fake_outs):
-        d_real, d_fake = r[-1], f[-1]
+        d_real, d_fake = _logits(r[-1]), _logits(f[-1])
         if loss_type in ("hinge", "hinge_linear"):
             real.append(F.relu(1 - d_real).mean())
             fake.append(F.relu(1 + d_fake).mean())
@@ -107,12 +141,13 @@ def generator_adversarial_loss(fake_outs: DiscOutputs, loss_type: str = "hinge")
         ValueError: unknown ``loss_type`` or empty outputs.
     """
     _check(loss_type, fake_outs)
+    logits = [_logits(f[-1]) for f in fake_outs]
     if loss_type == "hinge":
-        losses = [F.relu(1 - f[-1]).mean() for f in fake_outs]
+        losses = [F.relu(1 - d).mean() for d in logits]
     elif loss_type == "hinge_linear":
-        losses = [-f[-1].mean() for f in fake_outs]
+        losses = [-d.mean() for d in logits]
     else:
-        losses = [(1 - f[-1]).pow(2).mean() for f in fake_outs]
+        losses = [(1 - d).pow(2).mean() for d in logits]
     return torch.stack(losses).mean()
 
 
@@ -147,9 +182,9 @@ def feature_matching_loss(
         terms = []
         for fr, ff in zip(r[:-1], f[:-1]):
             fr = fr.detach()
-            term = (fr - ff).abs().mean()
+            term = l1_mean(fr, ff)
             if relative:
-                term = term / fr.abs().mean().clamp(min=1e-8)
+                term = term / abs_mean(fr).clamp(min=1e-8)
             terms.append(term)
         per_disc.append(torch.stack(terms).mean())
     return torch.stack(per_disc).mean()

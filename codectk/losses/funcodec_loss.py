@@ -41,6 +41,7 @@ from codectk.features import mel_filterbank
 from codectk.losses.adversarial import (
     discriminator_objective,
     generator_adversarial_loss,
+    l1_mean,
 )
 from codectk.losses.codec_loss import LOSSES
 
@@ -144,7 +145,7 @@ def flat_feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -
     for r, f in zip(real_outs, fake_outs):
         if len(r) != len(f):
             raise ValueError(f"{len(r)} real vs {len(f)} fake tensors in a sub-discriminator")
-        terms += [F.l1_loss(fr.detach(), ff) for fr, ff in zip(r[:-1], f[:-1])]
+        terms += [l1_mean(fr.detach(), ff) for fr, ff in zip(r[:-1], f[:-1])]
     if not terms:
         raise ValueError("no feature maps: every sub-discriminator returned only logits")
     return torch.stack(terms).mean()

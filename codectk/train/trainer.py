@@ -43,8 +43,19 @@ from codectk.train.checkpoint import (
     save_atomic,
 )
 from codectk.train.distributed import DistInfo, all_true, any_true, barrier
+from codectk.train.draws import as_float32, torch_cpu_uniform
 from codectk.train.optim import build_optimizer, build_scheduler
 from codectk.train.plot import plot_history
+from codectk.train.regions import (
+    cached_weights,
+    compile_regions,
+    discriminator_regions,
+    generator_regions,
+    loss_regions,
+    per_call_state,
+    split_batch,
+)
+from codectk.train.steplog import StepLog, StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +73,14 @@ class TrainingTimeBudgetReached(CodectkError, RuntimeError):
     """``max_train_time`` was used up: the state is checkpointed; re-run to continue."""
 
 
-def _to_float(tree):
-    """Cast every floating tensor of a nested list/tuple to float32 (losses after AMP)."""
-    if isinstance(tree, torch.Tensor):
-        return tree.float() if tree.is_floating_point() else tree
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_to_float(t) for t in tree)
-    return tree
+def _add_parts(parts: dict, new: dict, n: int, prefix: str = "") -> None:
+    """``parts[prefix + k] += new[k] / n`` without reading any tensor (tensors stay on
+    their device; numbers stay Python numbers)."""
+    for k, v in new.items():
+        v = v.detach() if isinstance(v, torch.Tensor) else float(v)
+        v = v if n == 1 else v / n
+        key = prefix + k
+        parts[key] = v if key not in parts else parts[key] + v
 
 
 class Trainer:
@@ -157,6 +169,29 @@ class Trainer:
             self.max_steps = min(self.max_steps, max(1, math.ceil(c.max_epochs * per_epoch)))
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[c.amp]
         self.scaler = torch.amp.GradScaler(self.device.type) if c.amp == "fp16" else None
+        # A non-finite step is skipped on the device where every optimizer reads the
+        # found_inf flag (fused Adam/AdamW/SGD: the GradScaler protocol); elsewhere (the
+        # CPU default, fp16's scaler) the host checks each loss and norm as it is made.
+        self.device_skip = self.scaler is None and all(
+            getattr(o, "_step_supports_amp_scaling", False)
+            for o in (self.opt, self.opt_d)
+            if o is not None
+        )
+        self.steplog = StepLog()  # step reports, read at logging and validation steps
+        self._checks: list[tuple[str, torch.Tensor]] = []  # this step's checked values
+        self._skips: list[tuple[str, torch.Tensor]] = []  # this step's found_inf flags
+        self._bad: torch.Tensor | None = None  # this step's device-side non-finite flag
+        # real and fake through the discriminator in one call (D turn; G turn with "both")
+        self.disc_state = per_call_state(self.disc) if self.disc is not None else None
+        self.batch_d = self.disc is not None and c.discriminator_batch != "none"
+        if self.batch_d and self.disc_state:
+            log.info(
+                "discriminator_batch %s: real and fake take separate calls (%s)",
+                c.discriminator_batch,
+                self.disc_state,
+            )
+            self.batch_d = False
+        self.batch_g = self.batch_d and c.discriminator_batch == "both"
         self.step = 0
         self.nbest: list[tuple[float, int]] = []  # (criterion value, step), best first
         self.history: list[dict] = []
@@ -182,6 +217,8 @@ class Trainer:
             save_config(c, self.out / "config.yaml")
         if not self.resumed_rng:  # per-rank stream from the one seed (and the step, on resume)
             torch.manual_seed(c.seed + 1000 * self.dist.rank + 7919 * self.step)
+        if c.compile:
+            self._compile_regions()
         self.codec_fwd, self.disc_fwd = self.codec, self.disc
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -193,9 +230,20 @@ class Trainer:
             )
             if self.disc is not None:
                 self.disc_fwd = DDP(self.disc, device_ids=ids, forward_sync_buffers=False)
-        if c.compile:
-            self.codec_fwd = torch.compile(self.codec_fwd)
         self.writer = None
+
+    def _compile_regions(self) -> None:
+        """``compile: true``: the generator's blocks, each sub-discriminator and the
+        spectral losses, each compiled in place (:mod:`codectk.train.regions`)."""
+        regions = generator_regions(self.codec)
+        if self.disc is not None:
+            channels = getattr(self.codec, "channels", 1)
+            example = torch.zeros(1, channels, self.train_set.segment_length, device=self.device)
+            regions += [
+                (f"discriminator.{n}", m) for n, m in discriminator_regions(self.disc, example)
+            ]
+        regions += [(f"loss.{n}", m) for n, m in loss_regions(self.loss)]
+        compile_regions(regions)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -309,51 +357,152 @@ class Trainer:
         return self.out / f"{step}steps.pt"
 
     # ------------------------------------------------------------- training
+    def _last_checkpoint_text(self) -> str:
+        last = self.out / "checkpoint.pt"
+        return f"{last} (step {self.checkpoint_step})" if last.exists() else "none yet"
+
+    def _rank_text(self) -> str:
+        if not self.dist.distributed:
+            return ""
+        return f" (rank {self.dist.rank} of {self.dist.world_size})"
+
     def _check_finite(self, value: torch.Tensor, what: str, utts: list[str]) -> None:
-        """Raise :class:`NonFiniteLossError` on every rank when ``value`` is NaN/inf on any."""
+        """Check that ``value`` is finite.
+
+        With :attr:`device_skip` the value joins this step's device-side flag (read by the
+        optimizers' ``found_inf``, reported at the next logging step); otherwise raise
+        :class:`NonFiniteLossError` on every rank when it is NaN/inf on any.
+        """
+        if self.device_skip:
+            v = value.detach()
+            self._checks.append((what, v))
+            bad = torch.isfinite(v).all().logical_not()
+            self._bad = bad if self._bad is None else self._bad.logical_or(bad)
+            return
         if all_true(bool(torch.isfinite(value).all()), self.dist, self.device):
             return
-        last = self.out / "checkpoint.pt"
-        last_txt = f"{last} (step {self.checkpoint_step})" if last.exists() else "none yet"
-        rank = (
-            f" (rank {self.dist.rank} of {self.dist.world_size})" if self.dist.distributed else ""
-        )
         raise NonFiniteLossError(
             f"non-finite {what} ({float(value.detach())}) at step {self.step} on utterances "
-            f"{utts}{rank}; last good checkpoint: {last_txt}. Lower the learning rate or "
-            f"grad_clip, check these utterances, and re-run to resume."
+            f"{utts}{self._rank_text()}; last good checkpoint: {self._last_checkpoint_text()}. "
+            f"Lower the learning rate or grad_clip, check these utterances, and re-run to resume."
         )
 
+    def _found_inf(self) -> torch.Tensor:
+        """This step's non-finite flag so far as the float32 ``found_inf`` of a fused
+        optimizer (1.0: skip the update), or-reduced over ranks on the device."""
+        if self._bad is None:
+            found = torch.zeros((), device=self.device)
+        else:
+            found = self._bad.float()
+        if self.dist.distributed:
+            import torch.distributed as torch_dist
+
+            torch_dist.all_reduce(found, op=torch_dist.ReduceOp.MAX)
+            self._bad = found > 0  # later checks of this step include the other ranks'
+        return found
+
+    def _report_skipped(self, rec: StepRecord) -> None:
+        """A step whose update(s) a fused optimizer skipped on the device: raise
+        :class:`NonFiniteLossError` (``nonfinite_policy: stop``) or warn and count it."""
+        bad = rec.nonfinite
+        what = (
+            ", ".join(f"non-finite {w} ({v})" for w, v in bad)
+            if bad
+            else "a non-finite loss or gradient on another rank"
+        )
+        updates = " and ".join(f"the {name}'s" for name in rec.skipped) or "no"
+        msg = (
+            f"{what} at step {rec.step} on utterances {rec.utts}{self._rank_text()}: "
+            f"{updates} update of that step was skipped on the device; last good "
+            f"checkpoint: {self._last_checkpoint_text()}. Lower the learning rate or "
+            f"grad_clip, check these utterances, and re-run to resume."
+        )
+        if self.config.nonfinite_policy == "stop":
+            raise NonFiniteLossError(msg)
+        self.n_skipped += 1
+        log.warning("skipped batch %d (%d skipped so far): %s", rec.step, self.n_skipped, msg)
+
+    def _read_steps(self, acc: dict[str, float], counts: dict[str, int]) -> int:
+        """Read the pending step reports (one device-to-host copy); report the skipped
+        steps and add the others' parts to ``acc`` / ``counts``. Returns their number."""
+        good = 0
+        for rec in self.steplog.read():
+            if rec.skipped or rec.nonfinite:
+                self._report_skipped(rec)
+                continue
+            for k, v in rec.parts.items():
+                acc[k] = acc.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0) + 1
+            good += 1
+        return good
+
     def _discriminator_turn(self) -> bool:
-        """Whether this step updates the discriminator (``discriminator_update_prob``)."""
+        """Whether this step updates the discriminator (``discriminator_update_prob``).
+
+        The draw is ``torch.rand(())`` of a CPU generator seeded with ``seed * 1000003 +
+        step`` (what earlier versions drew), computed in Python: no tensor, no device.
+        """
         p = self.config.discriminator_update_prob
         if p >= 1.0:
             return True
-        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
-        return bool(torch.rand((), generator=g) < p)
+        return torch_cpu_uniform(self.config.seed * 1_000_003 + self.step) < as_float32(p)
 
     def _autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    def _discriminate(self, module, real, fake, batched: bool, fake_first: bool = False):
+        """The discriminator's outputs on ``real`` and ``fake`` (B, 1, T): (real, fake).
+
+        ``batched``: one call on ``cat([real, fake])``, split (the real half detached
+        when ``fake_first``, the generator's turn, so that only the fake half carries
+        gradients). Otherwise two calls under one weight-norm cache: real then fake, or
+        with ``fake_first`` fake then real without gradients (the generator's turn).
+        """
+        if batched:
+            with self._autocast():
+                outs = module(torch.cat([real, fake]))
+            real_outs, fake_outs = split_batch(outs, real.shape[0])
+            if fake_first:
+                real_outs = [[t.detach() for t in sub] for sub in real_outs]
+            return real_outs, fake_outs
+        cache = contextlib.nullcontext() if self.config.compile else cached_weights(self.disc)
+        with cache, self._autocast():
+            if not fake_first:
+                return module(real), module(fake)
+            fake_outs = module(fake)
+            with torch.no_grad():
+                return module(real), fake_outs
+
     def _backward(self, loss: torch.Tensor, inputs: list | None = None) -> None:
         if self.scaler is not None:
             loss = self.scaler.scale(loss)
         loss.backward(inputs=inputs)
 
-    def _optimizer_step(self, opt, sched, module, what: str, utts: list[str]) -> None:
+    def _optimizer_step(self, opt, sched, module, name: str, utts: list[str]) -> None:
+        """Unscale (fp16), clip and check the gradient of ``module`` ("generator" or
+        "discriminator"), then step ``opt`` (on the device, skipped by ``found_inf`` after a
+        non-finite value, with :attr:`device_skip`) and ``sched``."""
         if self.scaler is not None:
             self.scaler.unscale_(opt)
-        self._clip(module, what, utts)
+        self._clip(module, f"{name} gradient", utts)
         if self.scaler is not None:
             self.scaler.step(opt)  # skipped when fp16 gradients overflowed
+        elif self.device_skip:
+            found = self._found_inf()
+            opt.found_inf = found  # read by the fused step, as under a GradScaler
+            try:
+                opt.step()
+            finally:
+                del opt.found_inf
+            self._skips.append((name, found))
         else:
             opt.step()
         if sched is not None:
             sched.step()
 
-    def _train_step(self, batch) -> dict[str, float]:
+    def _train_step(self, batch) -> dict[str, torch.Tensor | float]:
         """One optimizer step of discriminator (from ``discriminator_start_step``) and
         generator over the batch, in ``accum_grad`` micro-batches, in the order
         ``gan_step_order`` (see :class:`~codectk.config.TrainConfig`).
@@ -365,8 +514,16 @@ class Trainer:
         before its update (as ESPnet's GAN trainer with accum_grad). The other orders run
         one turn over all micro-batches, step, then the other turn: the same update as one
         batch (up to float rounding and per-forward EMA codebook updates).
+
+        Nothing here reads a tensor on the host when :attr:`device_skip` holds: the parts
+        come back as detached 0-dim tensors (numbers where the model gives numbers) and
+        the values checked for finiteness are in ``self._checks`` (see :meth:`run`).
+
+        Returns:
+            dict[str, Tensor | float]: ``g_*`` and ``d_*`` loss parts, ``n_quantizers``.
         """
         c = self.config
+        self._checks, self._skips, self._bad = [], [], None
         if self.step == c.optim_reset_step:
             self.opt.state.clear()  # a new optimizer: fresh moments and step counts
         self.codec.on_train_step(self.step)
@@ -379,7 +536,9 @@ class Trainer:
         micro = batch.wav.to(self.device, non_blocking=True).chunk(c.accum_grad)
         # noisy/clean pairs (Batch.target): the losses compare with the clean target
         targets = (
-            micro if batch.target is None else batch.target.to(self.device).chunk(c.accum_grad)
+            micro
+            if batch.target is None
+            else batch.target.to(self.device, non_blocking=True).chunk(c.accum_grad)
         )
         gen_params = [p for p in self.codec.parameters() if p.requires_grad]
         self.opt.zero_grad(set_to_none=True)
@@ -397,7 +556,6 @@ class Trainer:
             parts.update(self._d_turn(micro, targets, fakes, batch.utts))
         if self.scaler is not None:
             self.scaler.update()
-            parts["amp_scale"] = float(self.scaler.get_scale())
         return parts
 
     def _no_sync(self, k: int, n: int, *modules) -> contextlib.ExitStack:
@@ -412,10 +570,10 @@ class Trainer:
     def _d_loss(self, target: torch.Tensor, fake: torch.Tensor, gate_g: torch.Tensor, utts):
         """Discriminator loss on real ``target`` and detached ``fake`` (B, 1, T), times
         [L_D > ``gate_g``] with ``discriminator_loss_gate: generator_loss``; returns
-        (loss, detached parts)."""
-        with self._autocast():
-            real_d, fake_d = self.disc_fwd(target), self.disc_fwd(fake)
-        d_loss, d_parts = self.loss.discriminator(_to_float(real_d), _to_float(fake_d))
+        (loss, detached parts). The feature maps reach the loss in the compute dtype
+        (the losses reduce them in float32)."""
+        real_d, fake_d = self._discriminate(self.disc_fwd, target, fake, self.batch_d)
+        d_loss, d_parts = self.loss.discriminator(real_d, fake_d)
         self._check_finite(d_loss, "discriminator loss", utts)
         if self.config.discriminator_loss_gate == "generator_loss":
             gate = (d_loss.detach() > gate_g).float()
@@ -429,12 +587,10 @@ class Trainer:
         ``discriminator_loss_gate: generator_loss`` it adds 1 / ``n`` (micro-batches) of its
         value without the quantizer terms to :attr:`gate_g_loss`."""
         fake_outs = real_outs = None
-        if adversarial:
-            with self._autocast():
-                fake_outs = self.disc(out.wav)  # no DDP: only the generator learns here
-                with torch.no_grad():
-                    real_outs = self.disc(target)
-            fake_outs, real_outs = _to_float(fake_outs), _to_float(real_outs)
+        if adversarial:  # no DDP: only the generator learns here
+            real_outs, fake_outs = self._discriminate(
+                self.disc, target, out.wav, self.batch_g, fake_first=True
+            )
         g_loss, g_parts = self.loss.generator(
             target,
             out.wav.float(),
@@ -458,7 +614,7 @@ class Trainer:
         optimizer step. Returns the averaged parts and each micro-batch's output
         (detached) as it was before the update."""
         n = len(micro)
-        parts: dict[str, float] = {}
+        parts: dict = {}
         fakes = []
         for k, (wav, target) in enumerate(zip(micro, targets)):
             with self._no_sync(k, n, self.codec_fwd):
@@ -467,20 +623,18 @@ class Trainer:
                 g_loss, g_parts = self._g_loss(target, out, adversarial, n, utts)
                 self._backward(g_loss / n, inputs=gen_params)
             fakes.append(out.wav.detach())
-            step_parts = {"n_quantizers": float(out.n_quantizers)}
-            step_parts.update({f"g_{key}": float(v) for key, v in g_parts.items()})
-            for key, v in step_parts.items():
-                parts[key] = parts.get(key, 0.0) + v / n
-        self._optimizer_step(self.opt, self.sched, self.codec, "generator gradient", utts)
+            _add_parts(parts, {"n_quantizers": out.n_quantizers}, n)
+            _add_parts(parts, g_parts, n, "g_")
+        self._optimizer_step(self.opt, self.sched, self.codec, "generator", utts)
         return parts, fakes
 
-    def _d_turn(self, micro, targets, fakes, utts: list[str]) -> dict[str, float]:
+    def _d_turn(self, micro, targets, fakes, utts: list[str]) -> dict:
         """The discriminator's turn on ``fakes`` (detached outputs, one per micro-batch),
         or with ``fakes`` None on outputs of a new generator forward without gradients
         (training mode: EMA codebooks and quantizer dropout run as in any training
         forward), then its optimizer step. Returns the averaged ``d_*`` parts."""
         n = len(micro)
-        parts: dict[str, float] = {}
+        parts: dict = {}
         gate_g, self.gate_g_loss = self.gate_g_loss, torch.zeros((), device=self.device)
         for k, (wav, target) in enumerate(zip(micro, targets)):
             if fakes is None:
@@ -491,16 +645,15 @@ class Trainer:
             with self._no_sync(k, n, self.disc_fwd):
                 d_loss, d_parts = self._d_loss(target, fake, gate_g, utts)
                 self._backward(d_loss / n)
-            for key, v in d_parts.items():
-                parts[f"d_{key}"] = parts.get(f"d_{key}", 0.0) + float(v) / n
-        self._optimizer_step(self.opt_d, self.sched_d, self.disc, "discriminator gradient", utts)
+            _add_parts(parts, d_parts, n, "d_")
+        self._optimizer_step(self.opt_d, self.sched_d, self.disc, "discriminator", utts)
         return parts
 
     def _step_d_first(self, micro, targets, adversarial, update_d, gen_params, batch):
         """``d_first`` (and every step without a discriminator update); see
         :meth:`_train_step`."""
         n = len(micro)
-        parts: dict[str, float] = {}
+        parts: dict = {}
         if update_d:  # the gate compares with the generator turns before this step
             gate_g, self.gate_g_loss = self.gate_g_loss, torch.zeros((), device=self.device)
         for k, (wav, target) in enumerate(zip(micro, targets)):
@@ -508,32 +661,24 @@ class Trainer:
             with self._no_sync(k, n, *modules):
                 with self._autocast():
                     out = self.codec_fwd(wav)
-                step_parts: dict[str, float] = {"n_quantizers": float(out.n_quantizers)}
+                _add_parts(parts, {"n_quantizers": out.n_quantizers}, n)
                 if update_d:
                     d_loss, d_parts = self._d_loss(target, out.wav.detach(), gate_g, batch.utts)
                     self._backward(d_loss / n)
                     if n == 1:
                         self._optimizer_step(
-                            self.opt_d,
-                            self.sched_d,
-                            self.disc,
-                            "discriminator gradient",
-                            batch.utts,
+                            self.opt_d, self.sched_d, self.disc, "discriminator", batch.utts
                         )
-                    step_parts.update({f"d_{k}": float(v) for k, v in d_parts.items()})
+                    _add_parts(parts, d_parts, n, "d_")
                 g_loss, g_parts = self._g_loss(target, out, adversarial, n, batch.utts)
                 self._backward(g_loss / n, inputs=gen_params)
-                step_parts.update({f"g_{k}": float(v) for k, v in g_parts.items()})
-            for key, v in step_parts.items():
-                parts[key] = parts.get(key, 0.0) + v / n
+                _add_parts(parts, g_parts, n, "g_")
         if update_d and n > 1:
-            self._optimizer_step(
-                self.opt_d, self.sched_d, self.disc, "discriminator gradient", batch.utts
-            )
-        self._optimizer_step(self.opt, self.sched, self.codec, "generator gradient", batch.utts)
+            self._optimizer_step(self.opt_d, self.sched_d, self.disc, "discriminator", batch.utts)
+        self._optimizer_step(self.opt, self.sched, self.codec, "generator", batch.utts)
         return parts
 
-    def _guarded_step(self, batch) -> dict[str, float]:
+    def _guarded_step(self, batch) -> dict:
         try:
             return self._train_step(batch)
         except torch.OutOfMemoryError as exc:
@@ -555,10 +700,19 @@ class Trainer:
         if self.scaler is None:  # with fp16 the scaler skips overflowing steps itself
             self._check_finite(norm, what, utts)
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Reconstruct every validation utterance with all codebooks; mean metrics (under
-        DDP each rank takes its share and the sums are all-reduced)."""
+        DDP each rank takes its share and the sums are all-reduced). Compiled regions
+        run eagerly here (utterances of any length)."""
+        stance = (
+            torch.compiler.set_stance("force_eager")
+            if self.config.compile
+            else contextlib.nullcontext()
+        )
+        with torch.no_grad(), stance:
+            return self._validate()
+
+    def _validate(self) -> dict[str, float]:
         self.codec.eval()
         sums: dict[str, float] = {}
         for i in self.valid_set.shard(self.dist.rank, self.dist.world_size):
@@ -770,7 +924,7 @@ class Trainer:
             self.step += 1
             try:
                 parts = self._guarded_step(batch)
-            except NonFiniteLossError as exc:
+            except NonFiniteLossError as exc:  # host checks (no device_skip)
                 if c.nonfinite_policy == "stop":
                     raise
                 self.n_skipped += 1
@@ -782,16 +936,26 @@ class Trainer:
                     self.opt_d.zero_grad(set_to_none=True)
                 bar.update(1)
                 continue
-            for k, v in parts.items():
-                acc[k] = acc.get(k, 0.0) + v
-                counts[k] = counts.get(k, 0) + 1
-            n_acc += 1
+            # kept on the device; read (one copy) at logging and validation steps
+            self.steplog.add(self.step, batch.utts, parts, self._checks, self._skips)
             bar.update(1)
-            if self.step % c.log_interval == 0 or self.step == self.max_steps:
+            log_now = self.step % c.log_interval == 0 or self.step == self.max_steps
+            valid_now = self.step % c.valid_interval == 0 or self.step == self.max_steps
+            # under DDP the budget is agreed on (a collective read) at log/valid steps only
+            over_budget = (
+                budget is not None
+                and (log_now or valid_now or not self.dist.distributed)
+                and any_true(time.time() - start > budget, self.dist, self.device)
+            )
+            if log_now or valid_now or over_budget:
+                n_acc += self._read_steps(acc, counts)  # raises on a skipped step (stop)
+            if log_now:
                 dt = time.time() - t0
                 means = {k: v / counts[k] for k, v in acc.items()}  # d_* only on D steps
                 if "d_total" in counts:
-                    means["d_update_fraction"] = counts["d_total"] / n_acc
+                    means["d_update_fraction"] = counts["d_total"] / max(n_acc, 1)
+                if self.scaler is not None:
+                    means["amp_scale"] = float(self.scaler.get_scale())
                 means["lr"] = self.opt.param_groups[0]["lr"]
                 means["steps_per_s"] = n_acc / dt
                 means["audio_s_per_s"] = n_acc * c.batch_size * c.segment_duration / dt
@@ -811,10 +975,7 @@ class Trainer:
                     }
                 )
                 acc, counts, n_acc, t0 = {}, {}, 0, time.time()
-            over_budget = budget is not None and any_true(
-                time.time() - start > budget, self.dist, self.device
-            )
-            if self.step % c.valid_interval == 0 or self.step == self.max_steps or over_budget:
+            if valid_now or over_budget:
                 self._after_validation(self.validate())
             if over_budget and self.step < self.max_steps:
                 bar.close()

@@ -2,7 +2,7 @@
 
 Reference: descript-audio-codec 1.0.0, ``dac/nn/loss.py`` (``MelSpectrogramLoss``
 :231-327, ``GANLoss`` :330-368), configured as the authors' ``conf/final/16khz.yml``
-(:58-64: windows 32..2048, mels 5..320, fmin 0, fmax None, pow 1, clamp_eps 1e-5,
+(:63-69: windows 32..2048, mels 5..320, fmin 0, fmax None, pow 1, clamp_eps 1e-5,
 mag_weight 0; log_weight left at 1) and weighted as ``scripts/train.py:255-265`` with
 ``16khz.yml:41-46`` (mel 15, feat 2, adv 1, commitment 0.25, codebook 1). codectk's side is
 the ``dac`` loss (:mod:`codectk.losses.dac_loss`) with its defaults.
@@ -25,6 +25,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
+from codectk.benchmarks import _dac_reference_step
 from codectk.losses import LOSSES
 from test.conftest import bundled_flacs
 from test.parity.dac_reference import assert_rel_close
@@ -34,24 +35,8 @@ from test.single_thread import one_torch_thread  # noqa: F401
 dac = require_package("dac")  # skips the module outside tools/venv-compare
 audiotools = require_package("audiotools")
 
-# conf/final/16khz.yml:58-64
-MEL_CONF = dict(
-    n_mels=[5, 10, 20, 40, 80, 160, 320],
-    window_lengths=[32, 64, 128, 256, 512, 1024, 2048],
-    mel_fmin=[0, 0, 0, 0, 0, 0, 0],
-    mel_fmax=[None] * 7,
-    pow=1.0,
-    clamp_eps=1.0e-5,
-    mag_weight=0.0,
-)
-# conf/final/16khz.yml:41-46
-LAMBDAS = {
-    "mel/loss": 15.0,
-    "adv/feat_loss": 2.0,
-    "adv/gen_loss": 1.0,
-    "vq/commitment_loss": 0.25,
-    "vq/codebook_loss": 1.0,
-}
+# conf/final/16khz.yml:63-69 and :41-46, shared with the step's test and the benchmark
+MEL_CONF, LAMBDAS = _dac_reference_step.MEL_CONF, _dac_reference_step.LAMBDAS
 
 
 def _speech_pair(sample_rate: int, length: int = 6080) -> tuple[torch.Tensor, torch.Tensor]:

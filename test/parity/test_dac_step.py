@@ -2,13 +2,14 @@
 
 The authors' step is not in the ``dac`` package: it is ``train_loop`` in their
 ``scripts/train.py`` (repository commit c7cfc5d2647e26471dc394f95846a0830e7bec34, whose
-``dac/`` files equal the 1.0.0 package's). :func:`reference_step` below is written from
-reading it (lines cited there), with ``conf/final/16khz.yml``'s settings: AdamW lr 1e-4,
-betas (0.8, 0.99) and torch's other defaults (weight decay 0.01; ``train.py:31``,
-``16khz.yml:27-28``), ExponentialLR 0.999996 per step (``train.py:35-37``,
-``16khz.yml:29``), no AMP (``16khz.yml:31``: audiotools' ``Accelerator`` then scales,
-unscales and steps as plain torch), the mel loss of ``16khz.yml:58-64`` and the weights of
-``16khz.yml:41-46``.
+``dac/`` files equal the 1.0.0 package's).
+:func:`codectk.benchmarks._dac_reference_step.reference_step` is written from reading it
+(lines cited there; the GPU benchmark times the same step as its anchor), with
+``conf/final/16khz.yml``'s settings: AdamW lr 1e-4, betas (0.8, 0.99) and torch's other
+defaults (weight decay 0.01; ``train.py:31``, ``16khz.yml:27-28``), ExponentialLR
+0.999996 per step (``train.py:35-37``, ``16khz.yml:29``), no AMP (``16khz.yml:31``:
+audiotools' ``Accelerator`` then scales, unscales and steps as plain torch), the mel loss
+of ``16khz.yml:63-69`` and the weights of ``16khz.yml:41-46``.
 
 codectk's side is :class:`~codectk.train.trainer.Trainer` built from
 ``conf/dac_16k_6kbps.yaml`` (so its optimizer, scheduler, clipping and loss settings are
@@ -54,6 +55,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from codectk.benchmarks._dac_reference_step import ReferenceState, reference_step
 from codectk.config import build_train_config, load_yaml
 from codectk.train.trainer import Trainer
 from test.conftest import REPO
@@ -65,7 +67,6 @@ from test.parity.dac_reference import (
     generator_pairs,
 )
 from test.parity.refs import require_package
-from test.parity.test_dac_losses import LAMBDAS, MEL_CONF
 from test.single_thread import one_torch_thread  # noqa: F401
 
 dac = require_package("dac")  # skips the module outside tools/venv-compare
@@ -109,69 +110,10 @@ def _trainer(tmp_path, dumped) -> Trainer:
     return Trainer(build_train_config(conf), tmp_path / "exp", dumped["train"], dumped["valid"])
 
 
-class Reference:
-    """The authors' state (``train.py:103-121``, built as ``load`` :149-186 does)."""
-
-    def __init__(self):
-        torch.manual_seed(0)
-        self.generator = dac.model.DAC(**TINY)
-        self.discriminator = dac.model.Discriminator(
-            periods=PERIODS, fft_sizes=FFT_SIZES, sample_rate=SR
-        )
-        # train.py:31 (AdamW = torch.optim.AdamW), :158-163; 16khz.yml:27-29
-        self.optimizer_g = torch.optim.AdamW(
-            self.generator.parameters(), lr=1e-4, betas=(0.8, 0.99)
-        )
-        self.optimizer_d = torch.optim.AdamW(
-            self.discriminator.parameters(), lr=1e-4, betas=(0.8, 0.99)
-        )
-        self.scheduler_g = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_g, 0.999996)
-        self.scheduler_d = torch.optim.lr_scheduler.ExponentialLR(self.optimizer_d, 0.999996)
-        self.mel_loss = dac.nn.loss.MelSpectrogramLoss(**MEL_CONF)  # train.py:185
-        self.gan_loss = dac.nn.loss.GANLoss(self.discriminator)  # train.py:186
-
-
-def reference_step(state: Reference, wav: torch.Tensor) -> dict:
-    """``scripts/train.py:225-280`` (``train_loop``) without AMP, DDP or the data transform
-    (the batch is already the signal). The STFT and waveform L1 losses it logs
-    (:256, :258) have no weight in ``lambdas`` (16khz.yml:41-46), so they are left out.
-
-    Returns the output dict plus the gradients and norms at the two clipping calls.
-    """
-    audio_signal = audiotools.AudioSignal
-    state.generator.train()  # :227-228
-    state.discriminator.train()
-    output = {}
-    signal = audio_signal(wav.clone(), SR)  # :233-235
-    out = state.generator(signal.audio_data, signal.sample_rate)  # :238
-    recons = audio_signal(out["audio"], signal.sample_rate)  # :239
-    commitment_loss = out["vq/commitment_loss"]  # :240-241
-    codebook_loss = out["vq/codebook_loss"]
-    output["adv/disc_loss"] = state.gan_loss.discriminator_loss(recons, signal)  # :244
-    state.optimizer_d.zero_grad()  # :246
-    output["adv/disc_loss"].backward()  # :247
-    output["d_grads"] = {n: p.grad.clone() for n, p in state.discriminator.named_parameters()}
-    output["other/grad_norm_d"] = torch.nn.utils.clip_grad_norm_(  # :249-251
-        state.discriminator.parameters(), 10.0
-    )
-    state.optimizer_d.step()  # :252
-    state.scheduler_d.step()  # :253
-    output["mel/loss"] = state.mel_loss(recons, signal)  # :257
-    output["adv/gen_loss"], output["adv/feat_loss"] = state.gan_loss.generator_loss(
-        recons, signal
-    )  # :259-262
-    output["vq/commitment_loss"] = commitment_loss  # :263-264
-    output["vq/codebook_loss"] = codebook_loss
-    output["loss"] = sum([v * output[k] for k, v in LAMBDAS.items() if k in output])  # :265
-    state.optimizer_g.zero_grad()  # :267
-    output["loss"].backward()  # :268
-    output["g_grads"] = {n: p.grad.clone() for n, p in state.generator.named_parameters()}
-    output["other/grad_norm"] = torch.nn.utils.clip_grad_norm_(  # :270-272
-        state.generator.parameters(), 1e3
-    )
-    state.optimizer_g.step()  # :273
-    state.scheduler_g.step()  # :274
-    return output
+def _reference() -> ReferenceState:
+    """The authors' state at the tiny sizes, in float32 on the CPU."""
+    discriminator = dict(periods=PERIODS, fft_sizes=FFT_SIZES, sample_rate=SR)
+    return ReferenceState(TINY, discriminator)
 
 
 class ClipSpy:
@@ -272,7 +214,7 @@ def _compare_moments(pairs, opt_ref, opt, what):
 
 def test_three_training_steps_equal_the_authors(tmp_path, dumped, monkeypatch):
     t = _trainer(tmp_path, dumped)
-    ref = Reference()
+    ref = _reference()
     copy_generator(ref.generator, t.codec)
     copy_discriminator(ref.discriminator, t.disc)
     g_pairs = generator_pairs(ref.generator, t.codec)

@@ -70,8 +70,9 @@ def _worker(rank: int, world: int, rdv: str, out: str, train: str, valid: str, c
         dist.destroy_process_group()
 
 
-def test_two_ranks_stay_identical_and_match_one_process(tmp_path: Path, dumped):
-    conf = _deterministic_conf()
+@pytest.mark.parametrize("batch", ["none", "both"])
+def test_two_ranks_stay_identical_and_match_one_process(tmp_path: Path, dumped, batch: str):
+    conf = _deterministic_conf(discriminator_batch=batch)
     args = (str(tmp_path / "rdv"), str(tmp_path), str(dumped["train"]), str(dumped["valid"]))
     mp.spawn(_worker, args=(2, *args, conf), nprocs=2)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
@@ -91,9 +92,13 @@ def test_two_ranks_stay_identical_and_match_one_process(tmp_path: Path, dumped):
             r0["codec"][k], v, rtol=1e-3, atol=1e-4, msg=lambda m, k=k: f"codec.{k}: {m}"
         )
         moved += not torch.equal(v, start.codec.state_dict()[k])
+    # real and fake in one call per rank (2 + 2) and in one process (4 + 4) round the
+    # discriminator's sums otherwise: an entry whose gradient is zero up to rounding may
+    # then move by up to 2 lr per step (3 discriminator steps) the other way
+    d_atol = 1e-4 if batch == "none" else 2 * 1e-3 * 3
     for k, v in single.disc.state_dict().items():
         torch.testing.assert_close(
-            r0["disc"][k], v, rtol=1e-3, atol=1e-4, msg=lambda m, k=k: f"disc.{k}: {m}"
+            r0["disc"][k], v, rtol=1e-3, atol=d_atol, msg=lambda m, k=k: f"disc.{k}: {m}"
         )
     assert moved > 10, "training did not change the weights"
     # rank 0 alone wrote the experiment; validation covered every utterance once

@@ -19,7 +19,8 @@ from test.single_thread import one_torch_thread  # noqa: F401
 
 def _conf(**overrides) -> dict:
     """Tiny SoundStream without rank-local randomness or quantizer dropout, one
-    sub-discriminator, the discriminator from step 1."""
+    sub-discriminator, the discriminator from step 1, real and fake in separate calls
+    (``discriminator_batch: none``: the spy sees each call)."""
     conf = make_soundstream_conf(
         codec_conf=soundstream_tiny_conf(
             n_filters=4,
@@ -37,6 +38,7 @@ def _conf(**overrides) -> dict:
         batch_size=2,
         discriminator_start_step=0,
         grad_clip=0.0,
+        discriminator_batch="none",
     )
     conf.update(overrides)
     return conf
@@ -93,6 +95,32 @@ def test_d_first_is_the_default_and_updates_d_before_g(tmp_path: Path, dumped):
     torch.testing.assert_close(spy.events[2][1], g_out, rtol=0, atol=0)
     torch.testing.assert_close(spy.events[4][1], g_out, rtol=0, atol=0)
     assert "d_total" in parts and "g_adv" in parts
+
+
+@pytest.mark.parametrize("order", ["d_first", "g_first"])
+def test_one_batch_real_then_fake_in_each_turn(tmp_path: Path, dumped, order: str):
+    """discriminator_batch: both (the default): one call per turn on cat([real, fake])."""
+    t = _trainer(tmp_path, dumped, order, gan_step_order=order, discriminator_batch="both")
+    assert t.batch_d and t.batch_g
+    spy, parts, wav = _step(t)
+    if order == "d_first":
+        assert spy.names() == ["G", "D", "D.step", "D", "G.step"]
+    else:
+        assert spy.names() == ["G", "D", "G.step", "D", "D.step"]
+    g_out = spy.events[0][2]
+    for i in (1, 3):  # both turns: real first, then that step's generator output
+        seen = spy.events[i][1]
+        assert seen.shape[0] == 2 * wav.shape[0]
+        torch.testing.assert_close(seen[: wav.shape[0]], wav, rtol=0, atol=0)
+        torch.testing.assert_close(seen[wav.shape[0] :], g_out.float(), rtol=0, atol=0)
+    assert {"d_total", "g_adv", "g_feat"} <= set(parts)
+
+
+def test_d_turn_batching_leaves_the_generator_turn_two_calls(tmp_path: Path, dumped):
+    t = _trainer(tmp_path, dumped, "dt", discriminator_batch="d_turn")
+    assert t.batch_d and not t.batch_g
+    spy, _, _ = _step(t)
+    assert spy.names() == ["G", "D", "D.step", "D", "D", "G.step"]
 
 
 def test_g_first_trains_d_on_the_output_before_the_update(tmp_path: Path, dumped):
@@ -200,19 +228,19 @@ def test_discriminator_gate_compares_with_the_last_generator_turns(tmp_path: Pat
     )
     w = t.loss.weights
     _, parts, _ = _step(t)
-    assert parts["d_gate"] == 1.0  # nothing before step 1: gate value 0
-    expected = parts["g_total"] - w["commit"] * parts["g_commit"]
+    assert float(parts["d_gate"]) == 1.0  # nothing before step 1: gate value 0
+    expected = float(parts["g_total"] - w["commit"] * parts["g_commit"])
     assert float(t.gate_g_loss) == pytest.approx(expected, rel=1e-5)
     t.gate_g_loss = torch.tensor(1e6)  # a generator loss no discriminator loss exceeds
     d_before = [p.detach().clone() for p in t.disc.parameters()]
     t.step = 2
     _, parts, _ = _step(t)
-    assert parts["d_gate"] == 0.0 and parts["d_total"] > 0
+    assert float(parts["d_gate"]) == 0.0 and float(parts["d_total"]) > 0
     assert all(not p.grad.any() for p in t.disc.parameters())  # gated: zero gradients
     # ... but the optimizer stepped: Adam's momentum from step 1 still moves D
     assert any(not torch.equal(a, p) for a, p in zip(d_before, t.disc.parameters()))
     # the gate value restarted with this step's generator turn
-    expected = parts["g_total"] - w["commit"] * parts["g_commit"]
+    expected = float(parts["g_total"] - w["commit"] * parts["g_commit"])
     assert float(t.gate_g_loss) == pytest.approx(expected, rel=1e-5)
 
 
@@ -238,11 +266,14 @@ def test_fp16_steps_with_every_order(tmp_path: Path, dumped, order: str):
     t = _trainer(tmp_path, dumped, order, gan_step_order=order, amp="fp16")
     d0 = [p.detach().clone() for p in t.disc.parameters()]
     g0 = [p.detach().clone() for p in t.codec.parameters()]
+    scales = []
     for step in range(1, 10):  # the scaler halves from 65536 to 512, skipping 7 steps
         t.step = step
         parts = t._train_step(t.train_set[step])
-        assert all(torch.isfinite(torch.tensor(v)) for v in parts.values()), parts
-        assert {"g_total", "d_total", "amp_scale"} <= set(parts)
+        assert all(torch.isfinite(torch.as_tensor(v)).all() for v in parts.values()), parts
+        assert {"g_total", "d_total"} <= set(parts)
+        scales.append(t.scaler.get_scale())
+    assert scales[0] < 65536.0 and scales == sorted(scales, reverse=True)
     assert any(not torch.equal(a, p) for a, p in zip(d0, t.disc.parameters()))
     assert any(not torch.equal(a, p) for a, p in zip(g0, t.codec.parameters()))
 
