@@ -34,6 +34,7 @@ from codectk.fileio import atomic_write
 from codectk.losses import LOSSES
 from codectk.metrics.distance import log_mel_distance
 from codectk.models import CODECS
+from codectk.quantization.base import seed_dropout_
 from codectk.train.checkpoint import (
     FORMAT_VERSION,
     STATE_FORMAT,
@@ -527,6 +528,9 @@ class Trainer:
         if self.step == c.optim_reset_step:
             self.opt.state.clear()  # a new optimizer: fresh moments and step counts
         self.codec.on_train_step(self.step)
+        # sync-free quantizer dropout: the same per-batch draws on every rank, and after a
+        # resume, without a broadcast (the exact form on the CPU ignores it)
+        seed_dropout_(self.codec, c.seed, self.step)
         self.codec.train()
         self._apply_freeze()
         adversarial = self.disc is not None and self.step >= c.discriminator_start_step
