@@ -17,10 +17,14 @@ equal those of the whole utterance (to float rounding). Causal SoundStream and E
 * ``compile=True`` compiles the encode step and the decode step of one chunk length (a
   multiple of the hop) with ``torch.compile`` (TorchInductor: ``freezing`` folds the
   weights in as constants, ``max_autotune`` times the generated GEMM kernels against
-  oneDNN / MKL, ``cpp_wrapper`` drops Python between kernels). Chunks are then run in
-  groups of ``chunk`` samples (``chunk / hop`` frames for decoding); the stream's start
-  (until every layer has seen its first samples) runs uncompiled, so the compiled
-  graph is the steady state only. It needs a C++ compiler.
+  oneDNN / MKL, ``cpp_wrapper`` drops Python between kernels); the convolutions are
+  traced as matrix products over gathered taps (:func:`codectk.nn.conv.conv1d_gemm`).
+  Chunks are then run in groups of ``chunk`` samples (``chunk / hop`` frames for
+  decoding); the stream's start (until every layer has seen its first samples) runs
+  uncompiled, so the compiled graph is the steady state only. Construction compiles
+  every variant the stream needs on silent chunks; after that dynamo checks only the
+  guards that pick between them, so the codec's weights must not change while the
+  Streamer is used. It needs a C++ compiler.
 * ``dtype=torch.bfloat16`` runs encoder and decoder in bfloat16 on a copy of the codec
   (:meth:`codectk.models.base.Codec.set_inference_dtype`; the quantizer stays float32):
   faster on CPUs with AVX512-BF16 / AMX, not bit-equal to float32.
@@ -31,6 +35,7 @@ For speed, fold weight norm first (``load_codec(..., fold_weight_norm=True)`` or
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -51,6 +56,17 @@ from codectk.nn.streaming import (
 )
 
 DTYPES = (torch.float32, torch.bfloat16)
+
+
+def _steady_stance():
+    """For the steady state's compiled steps once warmed up: they get the inputs they were
+    compiled for (fixed buffers, the states they returned), so dynamo checks only the
+    guards that pick between the compiled variants (measured ~0.06 ms less per step on a
+    tiny codec). A fresh context manager each time: constructing one sets the stance,
+    leaving it restores the previous one."""
+    return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
+
+
 COMPILE_ERRORS = ("InvalidCxxCompiler", "CppCompileError", "C++ compiler", "BackendCompilerFailed")
 
 
@@ -141,6 +157,7 @@ class Streamer:
         }
         self._encoder_keys = set(states) - self._decoder_keys
         self.compile_seconds = 0.0
+        self._warm = False
         if compile:
             self._compile(autotune)
         self.reset()
@@ -181,6 +198,9 @@ class Streamer:
         Raises:
             ValueError: wav not (B, channels, L).
         """
+        return self._encode(wav)
+
+    def _encode(self, wav: Tensor) -> Tensor:
         if wav.dim() != 3 or wav.shape[:2] != (self.batch, self.channels):
             raise ValueError(
                 f"wav must be ({self.batch}, {self.channels}, L), got {tuple(wav.shape)}"
@@ -196,7 +216,8 @@ class Streamer:
             if self.compiled and not final and self._started("encoder"):
                 n = unit  # the steady state: one compiled chunk, from the fixed buffer
                 self._wav_buffer.copy_(x[..., start : start + n])
-                c, self.enc_states = self._encode_compiled(self._wav_buffer, self.enc_states)
+                with self._stance():
+                    c, self.enc_states = self._encode_compiled(self._wav_buffer, self.enc_states)
             else:
                 n = unit if self.compiled else x.shape[-1]  # uncompiled: all at once
                 c, self.enc_states = self._encode_step(
@@ -204,7 +225,7 @@ class Streamer:
                 )
             codes.append(c)
             start += max(n, 1)
-        return _cat(codes, self._codes[..., :0])
+        return codes[0] if len(codes) == 1 else _cat(codes, self._codes[..., :0])
 
     @torch.inference_mode()
     def decode(self, codes: Tensor) -> Tensor:
@@ -243,13 +264,21 @@ class Streamer:
                 start += unit
             for i in range(start, codes.shape[-1], unit):
                 self._codes_buffer.copy_(codes[..., i : i + unit])
-                y, self.dec_states = self._decode_compiled(self._codes_buffer, self.dec_states)
+                with self._stance():
+                    y, self.dec_states = self._decode_compiled(self._codes_buffer, self.dec_states)
                 outs.append(y)
         elif codes.shape[-1] or final:
             y, self.dec_states = self._decode_step(codes, self.dec_states, final)
             outs.append(y)
+        if len(outs) == 1:
+            return outs[0].float()
         empty = torch.zeros(self.batch, self.codec_out_channels, 0, device=codes.device)
         return _cat(outs, empty).float()
+
+    def _stance(self):
+        """The steady stance after the warm-up, which compiles every variant; before it,
+        every guard runs (a variant not compiled yet must be)."""
+        return _steady_stance() if self._warm else contextlib.nullcontext()
 
     @property
     def delay(self) -> int:
@@ -268,7 +297,7 @@ class Streamer:
     @torch.inference_mode()
     def __call__(self, wav: Tensor) -> Tensor:
         """``decode(encode(wav))``: the next samples in, what they complete out."""
-        return self._decode(self.encode(wav))  # the encoder's codes need no check
+        return self._decode(self._encode(wav))  # the encoder's codes need no check
 
     @torch.inference_mode()
     def flush(self) -> tuple[Tensor, Tensor]:
@@ -375,6 +404,7 @@ class Streamer:
                 ) from e
             raise
         self.compile_seconds = time.perf_counter() - t0
+        self._warm = True
 
 
 def _whole_units(pending: Tensor, new: Tensor, unit: int) -> tuple[Tensor, Tensor]:

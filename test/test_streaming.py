@@ -12,31 +12,23 @@ import pytest
 import torch
 
 from codectk.errors import CodectkError
-from codectk.models.audiodec import AudioDecVocoder, SymAD, audiodec_vocoder_conf
+from codectk.models.audiodec import AudioDecVocoder, audiodec_vocoder_conf
 from codectk.models.dac import DAC, dac_tiny_conf
 from codectk.models.encodec import EnCodec, encodec_tiny_conf
 from codectk.models.soundstream import SoundStream, soundstream_tiny_conf
 from codectk.nn.conv import remove_weight_norm_
 from codectk.streaming import Streamer, chunk_samples, measure_latency
+from test.models.test_audiodec import make_symad, make_vocoder
 from test.single_thread import one_torch_thread  # noqa: F401
 
 ATOL = 1e-5  # waveform tolerance (float rounding of a different summation order)
-_AUDIODEC = dict(
-    sample_rate=16000,
-    encode_channels=4,
-    code_dim=8,
-    codebook_num=3,
-    codebook_size=16,
-    enc_strides=[2, 3, 2, 2],
-)  # fmt: skip  (hop 24)
 
 
 def _vocoder(version: str) -> AudioDecVocoder:
+    """A tiny AD v0 / v1 / v2 (the layout of ``audiodec_vocoder_conf``), hop 24."""
     layout = audiodec_vocoder_conf(version, 16000)
     layout["resblock_dilations"] = [[1, 3]] * len(layout["resblock_kernel_sizes"])
-    layout.pop("sample_rate")
-    codec = AudioDecVocoder(**_AUDIODEC, vocoder_channels=16, upsample_scales=[2, 2, 3, 2],
-                            **layout)  # fmt: skip
+    codec = make_vocoder(**layout)
     codec.set_code_stats_(np.full(8, 0.1, np.float32), np.full(8, 2.0, np.float32))
     return codec
 
@@ -46,14 +38,8 @@ FAMILIES = {
     "encodec": lambda: EnCodec(**encodec_tiny_conf()),  # reflect-padded start, LSTM
     "encodec_zero_pad": lambda: EnCodec(**encodec_tiny_conf(causal_pad_mode="constant")),
     "encodec_stereo": lambda: EnCodec(**encodec_tiny_conf(channels=2)),
-    "symad": lambda: SymAD(**_AUDIODEC, decode_channels=4, dec_strides=[2, 2, 3, 2]),
-    "symad_mimo": lambda: SymAD(
-        **_AUDIODEC,
-        decode_channels=4,
-        dec_strides=[2, 2, 3, 2],
-        input_channels=2,
-        output_channels=2,
-    ),  # fmt: skip
+    "symad": make_symad,
+    "symad_mimo": lambda: make_symad(input_channels=2, output_channels=2),
     "audiodec_v0": lambda: _vocoder("v0"),  # multi-receptive-field fusion
     "audiodec_v1": lambda: _vocoder("v1"),  # multi-group block, kernel 11
     "audiodec_v2": lambda: _vocoder("v2"),  # multi-group block, kernel 3

@@ -10,7 +10,7 @@ File compression (``codectk.bin.ctk``, docs/bitstream.md):
 ``codectk encode IN OUT --model M [--bandwidth kbps]``, ``codectk decode IN.ctk OUT.wav
 --model M``, ``codectk info FILE.ctk``.
 
-Streaming (AudioDec): ``codectk stream IN.wav OUT.wav --model M [--chunk_ms 12.5]``.
+Streaming (any causal codec): ``codectk stream IN.wav OUT.wav --model M [--chunk_ms 12.5]``.
 """
 
 from __future__ import annotations

@@ -203,8 +203,10 @@ def conv1d_gemm(
     dilation: int = 1,
     groups: int = 1,
 ) -> Tensor:
-    """``F.conv1d`` without padding written as one matrix product over gathered taps
-    (the form TorchInductor compiles to its own GEMM kernels).
+    """``F.conv1d`` without padding written as one matrix product over gathered taps:
+    the form in which streaming convolutions are traced under ``torch.compile``, where
+    TorchInductor autotunes its own GEMM kernels for them (traced as convolutions, some
+    small layers fell back to a slow im2col kernel, and bfloat16 ran slower).
 
     The k taps of output frame f are the input rows f s + j d (j < k) of the time-major
     input; ``cols`` (B, F, k C_in) holds them side by side and the convolution is
@@ -238,18 +240,6 @@ def conv1d_gemm(
     if bias is not None:
         y = y + bias
     return y.transpose(1, 2)  # (B, F, C_out) -> (B, C_out, F)
-
-
-GEMM_DTYPES = (torch.bfloat16,)  # compiled streaming: convolutions as GEMMs (see below)
-
-
-def compile_as_gemm(x: Tensor) -> bool:
-    """Whether a streaming convolution on ``x`` is traced as :func:`conv1d_gemm` (under
-    ``torch.compile``, for the dtypes in ``GEMM_DTYPES``): TorchInductor then autotunes
-    its own GEMM kernels, which beat its oneDNN convolutions in bfloat16; in float32
-    the convolutions stay oneDNN's (prepacked by freezing), which were faster there
-    (paper-size symAD, 1 thread; docs in codectk.streaming)."""
-    return torch.compiler.is_compiling() and x.dtype in GEMM_DTYPES
 
 
 class PackedWeights:
@@ -343,7 +333,7 @@ class Conv1x1(nn.Conv1d):
         """(B, C_in, T) -> (B, C_out, T) (T = 0 included)."""
         if x.shape[-1] == 0:
             return x.new_zeros(x.shape[0], self.out_channels, 0)
-        if compile_as_gemm(x) and not torch.is_grad_enabled():
+        if torch.compiler.is_compiling() and not torch.is_grad_enabled():
             return conv1d_gemm(x, self.weight, self.bias)
         if not onednn_packs(x, self):
             return super().forward(x)
@@ -551,7 +541,7 @@ class SConv1d(StreamingModule):
         d, g = conv.dilation[0], conv.groups
         if torch.is_grad_enabled():
             return conv(x)
-        if compile_as_gemm(x):
+        if torch.compiler.is_compiling():
             return conv1d_gemm(x, conv.weight, conv.bias, self.stride, d, g)
         if not onednn_packs(x, conv):
             return conv1d_time_major(x, self._weight4(), conv.bias, self.stride, 0, d, g)
@@ -735,7 +725,7 @@ class SConvTranspose1d(StreamingModule):
         n, s = wk.shape[-1], self.stride
         b, _, frames = x.shape
         pad = 0 if causal_valid else n - 1
-        if causal_valid and compile_as_gemm(x):
+        if causal_valid and torch.compiler.is_compiling():
             y = conv1d_gemm(x, wk.squeeze(2), bias)  # (B, s C_out, F')
         elif causal_valid and onednn_packs(x, self.convtr):  # a stream: shapes repeat
             packed = self._packs.get(

@@ -66,3 +66,40 @@ def test_stream_compiled_engine_equals_module_engine(tmp_path: Path, flacs):
     y_mod, y_comp = (sf.read(outs[e], dtype="float32")[0] for e in ("module", "compiled"))
     assert len(y_comp) == len(y_mod) == fs + 77
     assert np.abs(y_comp - y_mod).max() <= 2 / 32768  # equal up to the 16-bit WAV rounding
+
+
+def test_stream_command_streams_encodec_and_refuses_non_causal_codecs(tmp_path: Path, flacs):
+    import torch
+
+    from codectk.config import build_train_config
+    from codectk.inference import load_codec
+    from codectk.models import CODECS
+    from codectk.models.encodec import encodec_tiny_conf
+    from codectk.train.checkpoint import model_file, save_atomic
+
+    speech, fs = sf.read(flacs[0], dtype="float32")
+    src = tmp_path / "speech.wav"
+    sf.write(src, speech[: fs // 2 + 33], fs, subtype="FLOAT")
+    for causal in (True, False):
+        conf = {"codec": "encodec", "codec_conf": encodec_tiny_conf(causal=causal)}
+        torch.manual_seed(0)
+        codec = CODECS.build("encodec", conf["codec_conf"])
+        with torch.no_grad():  # k-means initialises the codebooks: codes are not all 0
+            codec.train()(0.1 * torch.randn(2, 1, 3200))
+        cfg = build_train_config(conf).to_dict()
+        exp = tmp_path / f"exp_{causal}"
+        save_atomic(model_file(cfg, codec.state_dict(), 1, {}), exp / "valid.mel_distance.ave.pt")
+        out = tmp_path / f"out_{causal}.wav"
+        args = [str(src), str(out), "--model", str(exp), "--chunk_ms", "20"]
+        if not causal:
+            with pytest.raises(CodectkError, match="EnCodec cannot stream: .*non-causal"):
+                stream.main(args)
+            continue
+        assert stream.main(args) == 0
+        x, _ = sf.read(src, dtype="float32")
+        codec = load_codec(exp)
+        with torch.inference_mode():
+            ref = codec.decode(codec.encode(torch.from_numpy(x)[None, None]))[0, 0, : len(x)]
+        y, _ = sf.read(out, dtype="float32")
+        assert len(y) == len(x) and ref.abs().max() > 1e-3
+        assert np.abs(y - np.clip(ref.numpy(), -1, 1)).max() <= 2 / 32768
