@@ -18,7 +18,7 @@ equal those of the whole utterance (to float rounding). Causal SoundStream and E
   multiple of the hop) with ``torch.compile`` (TorchInductor: ``freezing`` folds the
   weights in as constants, ``max_autotune`` times the generated GEMM kernels against
   oneDNN / MKL, ``cpp_wrapper`` drops Python between kernels); the convolutions are
-  traced as matrix products over gathered taps (:func:`codectk.nn.conv.conv1d_gemm`).
+  traced as matrix products over gathered taps (:func:`codectk.nn.conv_kernels.conv1d_gemm`).
   Chunks are then run in groups of ``chunk`` samples (``chunk / hop`` frames for
   decoding); the stream's start (until every layer has seen its first samples) runs
   uncompiled, so the compiled graph is the steady state only. Construction compiles
