@@ -142,7 +142,7 @@ def count_macs(fn: Callable[[], object], model=None) -> float:
 @functools.cache
 def _register_mkldnn_conv_flops() -> None:
     """Teach the flop counter ``aten.mkldnn_convolution``, which codectk's time-major
-    convolutions call directly (:func:`codectk.nn.conv.conv1d_time_major`)."""
+    convolutions call directly (:func:`codectk.nn.conv_kernels.conv1d_time_major`)."""
     import torch
     from torch.utils.flop_counter import conv_flop_count, register_flop_formula
 

@@ -11,7 +11,7 @@ File compression (``codectk.bin.ctk``, docs/bitstream.md):
 ``codectk encode IN OUT --model M [--bandwidth kbps]``, ``codectk decode IN.ctk OUT.wav
 --model M``, ``codectk info FILE.ctk``.
 
-Streaming (AudioDec): ``codectk stream IN.wav OUT.wav --model M [--chunk_ms 12.5]``.
+Streaming (any causal codec): ``codectk stream IN.wav OUT.wav --model M [--chunk_ms 12.5]``.
 
 The authors' released weights (docs/pretrained.md): ``codectk convert --list``,
 ``codectk convert --name encodec_24khz --checkpoint FILE --out model.pt``.

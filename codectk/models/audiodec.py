@@ -21,9 +21,9 @@ Audio Codec", ICASSP 2023 (facebookresearch/AudioDec):
   vocoder. AD v1 (multi-group block, groups 3, kernel 11) has 19,461,090 parameters
   with weight normalisation.
 
-Both are streamable: ``encode_chunk(wav, state)`` / ``decode_chunk(codes, state)`` (and
-``forward_chunk`` on every network) give, chunk after chunk, exactly the
-whole-utterance output; the algorithmic delay is the chunk length (no look-ahead).
+Both are streamable: :class:`codectk.streaming.Streamer` gives, chunk after chunk,
+exactly the whole-utterance output; the algorithmic delay is the chunk length (no
+look-ahead).
 MIMO (AudioDec's ``input_channels`` / ``output_channels``): ``encode`` takes
 (B, input_channels, T) and ``decode`` returns (B, output_channels, T'); the training
 losses and data pipeline are mono, so train with 1 / 1.
@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 class AudioDecAnalysis(AutoencoderCodec):
     """Encoder, projector and residual VQ shared by ``symad`` and ``audiodec``.
 
-    Subclasses set ``decoder`` (a :class:`~codectk.nn.audiodec_net.StreamingNet` mapping
-    (B, D, F) to (B, output_channels, F * hop)) and may override :meth:`synthesise`.
+    Subclasses set ``decoder`` (a causal network mapping (B, D, F) to
+    (B, output_channels, F * hop)) and may override :meth:`synthesise`.
     """
 
     def _build_analysis(
@@ -105,66 +105,6 @@ class AudioDecAnalysis(AutoencoderCodec):
     def latent(self, wav: Tensor) -> Tensor:
         """Waveform (B, input_channels, T) -> z (B, D, ceil(T / hop))."""
         return self.projector(self.encoder(self.pad(wav)))
-
-    # ------------------------------------------------------------ streaming
-    def init_stream_state(self) -> dict:
-        """A fresh streaming state for :meth:`encode_chunk` and :meth:`decode_chunk`."""
-        return {
-            "encoder": self.encoder.init_state(),
-            "projector": self.projector.init_state(),
-            "decoder": self.decoder.init_state(),
-        }
-
-    def encode_chunk(
-        self, wav: Tensor, state: dict | None = None, n_quantizers: int | None = None
-    ) -> tuple[Tensor, dict]:
-        """Encode the next chunk of a stream.
-
-        Args:
-            wav (Tensor): (B, input_channels, L), any L >= 0 (a multiple of
-                ``hop_length`` gives L / hop frames at once; otherwise frames come out
-                as soon as their last sample is in).
-            state (dict | None): from the previous call (None: start of the stream).
-            n_quantizers (int | None): codebooks to use (None: all).
-
-        Returns:
-            tuple[Tensor, dict]: codes (B, K', F_chunk) and the state (updated in place).
-            Concatenated over the chunks, the codes equal ``encode`` of the whole signal.
-
-        Raises:
-            ValueError: for a wav that is not (B, input_channels, L).
-        """
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ValueError(f"wav must be (B, {self.channels}, L), got {tuple(wav.shape)}")
-        state = self.init_stream_state() if state is None else state
-        x = self.encoder.forward_chunk(wav, state["encoder"])
-        z = self.projector.forward_chunk(x, state["projector"])  # (B, D, F_chunk)
-        if z.shape[-1] == 0:
-            k = self.quantizer.check_n_quantizers(n_quantizers)
-            return torch.zeros(wav.shape[0], k, 0, dtype=torch.long, device=wav.device), state
-        return self.quantizer.encode(z, n_quantizers), state
-
-    def decode_chunk(self, codes: Tensor, state: dict | None = None) -> tuple[Tensor, dict]:
-        """Decode the next chunk of codes (B, K', F_chunk) to (B, output_channels,
-        F_chunk * hop); concatenated, equal to ``decode`` of all the codes.
-
-        Raises:
-            ValueError: from :meth:`check_codes` for bad codes.
-        """
-        state = self.init_stream_state() if state is None else state
-        if codes.shape[-1] == 0:
-            out = self.decoder.forward_chunk(
-                codes.new_zeros(codes.shape[0], self.code_dim, 0, dtype=torch.float32),
-                state["decoder"],
-            )
-            return out, state
-        self.check_codes(codes)
-        z_q = self.quantizer.decode(codes.long())
-        return self.synthesise_chunk(z_q, state["decoder"]), state
-
-    def synthesise_chunk(self, z_q: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`synthesise`."""
-        return self.decoder.forward_chunk(z_q, state)
 
 
 @CODECS.register("symad")
@@ -414,10 +354,6 @@ class AudioDecVocoder(AudioDecAnalysis):
     def synthesise(self, z_q: Tensor) -> Tensor:
         """Quantised latent (B, D, F) -> waveform (B, output_channels, F * hop)."""
         return self.decoder(self.normalise(z_q))
-
-    def synthesise_chunk(self, z_q: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`synthesise`."""
-        return self.decoder.forward_chunk(self.normalise(z_q), state)
 
 
 def symad_48k_conf() -> dict[str, Any]:

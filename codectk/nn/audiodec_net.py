@@ -1,6 +1,7 @@
 """AudioDec's causal networks: the symmetric encoder/decoder, the projector and the
-causal HiFi-GAN vocoder, each with a whole-utterance ``forward`` and a streaming
-``forward_chunk(x, state)`` (see :mod:`codectk.nn.causal`).
+causal HiFi-GAN vocoder. They are built from AudioDec's causal layers
+(:func:`~codectk.nn.conv.CausalConv1d`, :func:`~codectk.nn.conv.CausalConvTranspose1d`),
+so they stream through :mod:`codectk.nn.streaming` with no code of their own.
 
 Wu, Gebru, Marković, Richard, "AudioDec: An Open-source Streaming High-fidelity Neural
 Audio Codec", ICASSP 2023, §2.1 and Fig. 1, as released in facebookresearch/AudioDec
@@ -30,20 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
-from codectk.nn.causal import CausalConv1d, CausalConvTranspose1d, index_stream_layers
-
-
-class StreamingNet(nn.Module):
-    """A network of causal layers; ``init_state()`` gives a fresh streaming state."""
-
-    n_states: int = 0
-
-    def _index(self) -> None:
-        self.n_states = index_stream_layers(self)
-
-    def init_state(self) -> list:
-        """A fresh state (one ``None`` slot per causal layer) for :meth:`forward_chunk`."""
-        return [None] * self.n_states
+from codectk.nn.conv import CausalConv1d, CausalConvTranspose1d, Conv1x1
+from codectk.nn.hifigan import ResBlock1
 
 
 class ResidualUnit(nn.Module):
@@ -58,16 +47,11 @@ class ResidualUnit(nn.Module):
     def __init__(self, channels: int, dilation: int, kernel_size: int = 7):
         super().__init__()
         self.conv1 = CausalConv1d(channels, channels, kernel_size, dilation=dilation, bias=False)
-        self.conv2 = nn.Conv1d(channels, channels, 1, bias=False)
+        self.conv2 = Conv1x1(channels, channels, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, T) -> (B, C, T)."""
         return x + self.conv2(F.elu(self.conv1(F.elu(x))))
-
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward` (an empty chunk only updates the state)."""
-        y = self.conv1.forward_chunk(F.elu(x), state)
-        return x + self.conv2(F.elu(y)) if x.shape[-1] else x
 
 
 class EncoderBlock(nn.Module):
@@ -83,12 +67,6 @@ class EncoderBlock(nn.Module):
         for unit in self.res_units:
             x = unit(x)
         return self.conv(x)
-
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        for unit in self.res_units:
-            x = unit.forward_chunk(x, state)
-        return self.conv.forward_chunk(x, state)
 
 
 class DecoderBlock(nn.Module):
@@ -106,15 +84,8 @@ class DecoderBlock(nn.Module):
             x = unit(x)
         return x
 
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        x = self.conv.forward_chunk(x, state)
-        for unit in self.res_units:
-            x = unit.forward_chunk(x, state)
-        return x
 
-
-class AudioDecEncoder(StreamingNet):
+class AudioDecEncoder(nn.Module):
     """AudioDec encoder: waveform -> encoder features (the projector follows it).
 
     Args:
@@ -150,7 +121,6 @@ class AudioDecEncoder(StreamingNet):
             c_in = channels * r
         self.conv_blocks = nn.ModuleList(blocks)
         self.out_channels = c_in
-        self._index()
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, T) -> (B, C_out, ceil(T / hop))."""
@@ -159,16 +129,8 @@ class AudioDecEncoder(StreamingNet):
             x = block(x)
         return x
 
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`: (B, C_in, L) -> (B, C_out, F_chunk); ``state`` from
-        :meth:`init_state`, updated in place."""
-        x = self.conv.forward_chunk(x, state)
-        for block in self.conv_blocks:
-            x = block.forward_chunk(x, state)
-        return x
 
-
-class Projector(StreamingNet):
+class Projector(nn.Module):
     """AudioDec's projector: a causal conv (kernel 3, no bias) to the code dimension D.
 
     Shapes: (B, C, F) -> (B, D, F).
@@ -177,18 +139,13 @@ class Projector(StreamingNet):
     def __init__(self, in_channels: int = 512, code_dim: int = 64, kernel_size: int = 3):
         super().__init__()
         self.project = CausalConv1d(in_channels, code_dim, kernel_size, bias=False)
-        self._index()
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, F) -> (B, D, F)."""
         return self.project(x)
 
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        return self.project.forward_chunk(x, state)
 
-
-class AudioDecDecoder(StreamingNet):
+class AudioDecDecoder(nn.Module):
     """AudioDec's symmetric decoder: quantised latent -> waveform.
 
     Args:
@@ -224,7 +181,6 @@ class AudioDecDecoder(StreamingNet):
             for r, c_out, s in zip(channel_ratios, outs, strides)
         )
         self.conv2 = CausalConv1d(channels, out_channels, kernel_size, bias=False)
-        self._index()
 
     def forward(self, z: Tensor) -> Tensor:
         """(B, D, F) -> (B, out_channels, F * hop)."""
@@ -232,50 +188,6 @@ class AudioDecDecoder(StreamingNet):
         for block in self.conv_blocks:
             x = block(x)
         return self.conv2(x)
-
-    def forward_chunk(self, z: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        x = self.conv1.forward_chunk(z, state)
-        for block in self.conv_blocks:
-            x = block.forward_chunk(x, state)
-        return self.conv2.forward_chunk(x, state)
-
-
-class HiFiGANResidualBlock(nn.Module):
-    """Causal HiFi-GAN ResBlock1: for each dilation d, x += conv_k,1(LReLU(conv_k,d(LReLU(x)))).
-
-    Args:
-        channels (int): C.
-        kernel_size (int): odd k.
-        dilations (Sequence[int]): one conv pair per dilation.
-        groups (int): convolution groups.
-        slope (float): LeakyReLU slope.
-    """
-
-    def __init__(
-        self, channels: int, kernel_size: int, dilations: Sequence[int], groups: int, slope: float
-    ):
-        super().__init__()
-
-        def conv(d: int) -> CausalConv1d:
-            return CausalConv1d(channels, channels, kernel_size, 1, d, groups, weight_norm=True)
-
-        self.convs1 = nn.ModuleList(conv(d) for d in dilations)
-        self.convs2 = nn.ModuleList(conv(1) for _ in dilations)
-        self.slope = slope
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, C, T) -> (B, C, T)."""
-        for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, self.slope)), self.slope))
-        return x
-
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        for c1, c2 in zip(self.convs1, self.convs2):
-            y = c1.forward_chunk(F.leaky_relu(x, self.slope), state)
-            x = x + c2.forward_chunk(F.leaky_relu(y, self.slope), state)
-        return x
 
 
 class MultiReceptiveField(nn.Module):
@@ -290,16 +202,12 @@ class MultiReceptiveField(nn.Module):
     ):
         super().__init__()
         self.blocks = nn.ModuleList(
-            HiFiGANResidualBlock(channels, k, d, 1, slope) for k, d in zip(kernels, dilations)
+            ResBlock1(channels, k, d, 1, slope, causal=True) for k, d in zip(kernels, dilations)
         )
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, T) -> (B, C, T)."""
         return torch.stack([b(x) for b in self.blocks]).mean(0)
-
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        return torch.stack([b.forward_chunk(x, state) for b in self.blocks]).mean(0)
 
 
 class MultiGroupBlock(nn.Module):
@@ -311,20 +219,15 @@ class MultiGroupBlock(nn.Module):
     ):
         super().__init__()
         self.groups = groups
-        self.block = HiFiGANResidualBlock(channels * groups, kernel, dilations, groups, slope)
-        self.conv_out = _weight_norm(nn.Conv1d(channels * groups, channels, 1, bias=False))
+        self.block = ResBlock1(channels * groups, kernel, dilations, groups, slope, causal=True)
+        self.conv_out = _weight_norm(Conv1x1(channels * groups, channels, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, T) -> (B, C, T)."""
         return self.conv_out(self.block(x.repeat(1, self.groups, 1)))  # (B, G C, T) -> (B, C, T)
 
-    def forward_chunk(self, x: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        y = self.block.forward_chunk(x.repeat(1, self.groups, 1), state)
-        return self.conv_out(y) if x.shape[-1] else x
 
-
-class CausalHiFiGANGenerator(StreamingNet):
+class CausalHiFiGANGenerator(nn.Module):
     """AudioDec's causal HiFi-GAN vocoder (see module doc).
 
     Args:
@@ -386,7 +289,6 @@ class CausalHiFiGANGenerator(StreamingNet):
         self.output_conv = CausalConv1d(
             channels // 2 ** len(upsample_scales), out_channels, kernel_size, weight_norm=True
         )
-        self._index()
 
     def forward(self, c: Tensor) -> Tensor:
         """(B, D, F) -> waveform (B, out_channels, F * hop) in (-1, 1)."""
@@ -394,10 +296,3 @@ class CausalHiFiGANGenerator(StreamingNet):
         for up, block in zip(self.upsamples, self.blocks):
             x = block(up(F.leaky_relu(x, self.slope)))
         return torch.tanh(self.output_conv(F.leaky_relu(x, 0.01)))
-
-    def forward_chunk(self, c: Tensor, state: list) -> Tensor:
-        """Streaming :meth:`forward`."""
-        x = self.input_conv.forward_chunk(c, state)
-        for up, block in zip(self.upsamples, self.blocks):
-            x = block.forward_chunk(up.forward_chunk(F.leaky_relu(x, self.slope), state), state)
-        return torch.tanh(self.output_conv.forward_chunk(F.leaky_relu(x, 0.01), state))

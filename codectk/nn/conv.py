@@ -1,27 +1,44 @@
-"""1-D convolutions with weight normalisation and "same-rate" padding.
+"""1-D convolutions with weight normalisation, "same-rate" padding and streaming.
 
 The padding follows EnCodec's ``SConv1d`` / ``SConvTranspose1d`` (Défossez et al., "High
 Fidelity Neural Audio Compression", 2022, §3.1) so that a stride-``s`` convolution maps
 T samples to exactly F = ceil(T / s) frames, and a stride-``s`` transposed convolution maps
-F frames to exactly F * s samples.
+F frames to exactly F * s samples. AudioDec's causal layers (Wu et al., "AudioDec",
+ICASSP 2023, §2.1) are the same classes with other padding options
+(:func:`CausalConv1d`, :func:`CausalConvTranspose1d`).
 
 Padding math for :class:`SConv1d`, with effective kernel k = (kernel_size - 1) * dilation + 1
-and stride s (k >= s required):
+and stride s:
 
-* ``padding_total = k - s`` is the fixed padding; ``extra = ceil(T / s) * s - T`` (in
-  [0, s)) is appended on the right so that the last window is complete.
-* The output length is then (T + padding_total + extra - k) / s + 1 = ceil(T / s).
-* Causal: all of ``padding_total`` goes on the left, ``extra`` on the right, both zeros; the
-  output frame f then depends on input samples t <= f * s + s - 1 only. (Reflect padding
-  would copy samples 1..padding_total into the past, i.e. read the future, so causal
-  convolutions zero-pad unless ``causal_pad_mode`` says otherwise: the authors' EnCodec
-  reflect-pads on the left, and its released weights are reproduced only that way.)
-* Non-causal: ``padding_total // 2`` on the right (plus ``extra``), the rest on the left,
-  with ``pad_mode`` ("reflect" as in EnCodec, or "constant" for zeros).
+* Causal: P zeros on the left, P = k - s (``causal_padding="k-s"``: EnCodec, SoundStream;
+  k >= s required) or P = k - 1 (``"k-1"``: AudioDec). Output frame f is the window of
+  padded samples [f s, f s + k), i.e. the input samples [f s - P, f s + k - 1 - P]: up to
+  f s + s - 1 ("k-s") or f s ("k-1"), nothing later. Then ``extra`` = max(0,
+  (ceil(T / s) - 1) s + k - P - T) zeros on the right complete the last window (always 0
+  for "k-1"; ceil(T / s) s - T for "k-s"), so the output has ceil(T / s) frames.
+  ``causal_pad_mode`` "reflect" / "replicate" fill the left padding from the first
+  samples instead (the authors' EnCodec reflect-pads, so its released weights are
+  reproduced only that way; the first frames then see up to P future samples).
+* Non-causal: ``padding_total = k - s``, ``padding_total // 2`` on the right (plus
+  ``extra`` = ceil(T / s) s - T), the rest on the left, with ``pad_mode`` ("reflect" as
+  in EnCodec, or "constant" for zeros).
 
-For :class:`SConvTranspose1d` the raw output has (F - 1) * s + k samples; the
-``padding_total = k - s`` surplus is trimmed: all on the right when causal
+For :class:`SConvTranspose1d` (kernel k >= s) the raw output has (F - 1) * s + k samples;
+the ``padding_total = k - s`` surplus is trimmed: all on the right when causal
 (``trim_right_ratio`` = 1), half on each side (the extra one on the left) otherwise.
+Causal output sample n mixes frames floor(n / s) - n_pad .. floor(n / s), n_pad =
+ceil(k / s) - 1. Equivalently, the input is left-padded with n_pad frames -- zero frames
+(``causal_pad_mode="constant"``, EnCodec's trim) or copies of the first frame
+("replicate", AudioDec) -- and the output samples [n_pad s, (n_pad + F) s) are kept.
+
+Streaming (:mod:`codectk.nn.streaming`): ``forward_chunk(x, state)`` of a causal layer
+takes a chunk whose length is a multiple of its stride (one stride at every layer when a
+codec is fed whole hops). The conv's state is the last P samples of its padded input
+(the zero padding at the start), so a chunk of L samples gives L / s frames; the
+transposed conv's is its last n_pad input frames, and a chunk of F frames gives F s
+samples. Replicate / reflect padding at the start makes the state a pair (samples,
+samples seen): a conv waits for its first P + 1 samples (reflect) or 1 (replicate)
+before it emits, the transposed conv copies its first frame.
 """
 
 from __future__ import annotations
@@ -34,8 +51,36 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
+from codectk.nn.conv_kernels import (
+    PackedWeights,
+    cached_weight4,
+    channels_last_weight,
+    conv1d_gemm,
+    conv1d_time_major,
+    onednn_packs,
+    pointwise_conv,
+    weight_cache_key,
+)
+from codectk.nn.streaming import State, StreamingModule, streaming
+
+__all__ = [
+    "CausalConv1d",
+    "CausalConvTranspose1d",
+    "Conv1x1",
+    "PackedWeights",
+    "SConv1d",
+    "SConvTranspose1d",
+    "conv1d_gemm",
+    "conv1d_time_major",
+    "extra_padding_for_conv1d",
+    "onednn_packs",
+    "pad1d",
+    "pointwise_conv",
+    "remove_weight_norm_",
+]
+
 _PAD_MODES = ("reflect", "constant", "replicate")
-_MKLDNN_DTYPES = (torch.float32, torch.bfloat16)
+_CAUSAL_PADDINGS = ("k-s", "k-1")
 
 
 def extra_padding_for_conv1d(length: int, kernel_size: int, stride: int, padding_total: int) -> int:
@@ -95,89 +140,60 @@ def _fast_padding_applies(x: Tensor, left: int, right: int, mode: str, kernel: i
     return x.shape[-1] > 2 * (kernel + left + right)
 
 
-def _cache_key(w: Tensor) -> tuple | None:
-    """Identity of a weight tensor for the inference layout caches: None (never cache) for
-    inference tensors, which carry no version counter."""
-    if w.is_inference():
-        return None
-    return (w.data_ptr(), w._version, w.device, w.dtype, tuple(w.shape))
-
-
-def _channels_last(w: Tensor) -> Tensor:
-    """(C_out, C_in / g, k) conv weight -> (C_out, C_in / g, 1, k) channels-last 2-D weight."""
-    return w.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-
-
-def conv1d_time_major(
-    x: Tensor,
-    weight4: Tensor,
-    bias: Tensor | None,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    groups: int = 1,
-) -> Tensor:
-    """``F.conv1d`` computed as a channels-last 2-D convolution (inference path).
-
-    oneDNN runs convolutions on time-major (channels-last) memory without reordering its
-    input and output, 1.1 to 2.6 times faster than on (B, C, T) memory on CPU (measured on
-    AMD Zen 4, float32 and bfloat16; most for 1x1 and small-channel layers). The result is
-    a (B, C_out, T') tensor whose memory is time-major (strides (T' C_out, 1, C_out));
-    element-wise ops keep that layout, so a stack of these convolutions never reorders.
+class Conv1x1(nn.Conv1d):
+    """A 1x1 ``nn.Conv1d`` (same parameters) whose inference is a matrix product over
+    time-major rows (:func:`pointwise_conv`): (B, C_in, T) -> (B, C_out, T).
 
     Args:
-        x (Tensor): (B, C_in, T), any memory layout.
-        weight4 (Tensor): (C_out, C_in / groups, 1, k), channels-last
-            (:func:`_channels_last`).
-        bias (Tensor | None): (C_out,).
-        stride, padding, dilation, groups (int): as ``F.conv1d`` (padding on both sides).
-
-    Returns:
-        Tensor: (B, C_out, (T + 2 padding - dilation (k - 1) - 1) // stride + 1).
+        in_channels (int), out_channels (int), bias (bool): as ``nn.Conv1d``.
     """
-    x4 = x.unsqueeze(2)
-    if not x4.is_contiguous(memory_format=torch.channels_last):
-        x4 = x4.contiguous(memory_format=torch.channels_last)
-    direct = x4.device.type == "cpu" and x4.dtype in _MKLDNN_DTYPES
-    if direct and torch.backends.mkldnn.enabled and not torch.compiler.is_compiling():
-        # oneDNN directly: PyTorch's dispatch sends unstrided 1x1 float32 convolutions of
-        # small batches on one thread to a slower im2col kernel that needs (B, C, T) memory
-        # (torch.compile does not trace this op: it gets F.conv2d and picks its own kernels)
-        y = torch.ops.aten.mkldnn_convolution(
-            x4, weight4, bias, [0, padding], [1, stride], [1, dilation], groups
-        )
-    else:
-        y = F.conv2d(x4, weight4, bias, (1, stride), (0, padding), (1, dilation), groups)
-    if y.shape[1] > 1 and not y.is_contiguous(memory_format=torch.channels_last):
-        y = y.contiguous(memory_format=torch.channels_last)  # a 1-channel input gives (B, C, T)
-    return y.squeeze(2)
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
+        super().__init__(in_channels, out_channels, 1, bias=bias)
+        self._packs = PackedWeights()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, T) -> (B, C_out, T) (T = 0 included)."""
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], self.out_channels, 0)
+        if torch.compiler.is_compiling() and not torch.is_grad_enabled():
+            return conv1d_gemm(x, self.weight, self.bias)
+        if not onednn_packs(x, self):
+            return super().forward(x)
+        return pointwise_conv(x, self._packs.matrix(self.weight), self.bias)
 
 
-class SConv1d(nn.Module):
+class SConv1d(StreamingModule):
     """Weight-normalised Conv1d whose output has ceil(T / stride) frames (see module doc).
 
     Args:
         in_channels (int): input channels.
         out_channels (int): output channels.
         kernel_size (int): kernel size (samples).
-        stride (int): stride; must not exceed the effective kernel size.
+        stride (int): stride; must not exceed the effective kernel size, except for
+            causal convolutions with ``causal_padding="k-1"``.
         dilation (int): dilation.
         groups (int): convolution groups.
         bias (bool): learn an additive bias.
-        causal (bool): pad only on the left (zeros), so output frame f sees inputs up to
-            f * stride + stride - 1.
+        causal (bool): pad only on the left, so output frame f sees inputs up to
+            f * stride + stride - 1 ("k-s") or f * stride ("k-1").
         pad_mode (str): padding of the non-causal convolution ("reflect", "constant",
             "replicate").
         weight_norm (bool): reparametrise the weight as g * v / ||v|| (Salimans & Kingma,
             2016) with ``torch.nn.utils.parametrizations.weight_norm``.
         group_norm (bool): apply ``GroupNorm(1, out_channels)`` to the output (EnCodec's
-            "time_group_norm", used by its non-causal 48 kHz model).
+            "time_group_norm", used by its non-causal 48 kHz model; it cannot stream).
         causal_pad_mode (str): left padding of the causal convolution: "constant" (zeros,
             strictly causal) or "reflect" / "replicate" (the authors' EnCodec pads with
-            ``pad_mode``, so the first frames see up to ``padding_total`` future samples).
+            ``pad_mode``, so the first frames see up to P future samples).
+        causal_padding (str): left padding P of the causal convolution: "k-s" (effective
+            kernel minus stride: EnCodec, SoundStream) or "k-1" (effective kernel minus
+            one: AudioDec).
 
     Raises:
-        ValueError: if stride exceeds the effective kernel size, or for an unknown pad mode.
+        ValueError: if stride exceeds the effective kernel size ("k-s" and non-causal),
+            for an unknown pad mode or causal padding, or a causal padding other than
+            "k-s" on a non-causal convolution.
     """
 
     def __init__(
@@ -194,10 +210,22 @@ class SConv1d(nn.Module):
         weight_norm: bool = True,
         group_norm: bool = False,
         causal_pad_mode: str = "constant",
+        causal_padding: str = "k-s",
     ):
         super().__init__()
+        if min(kernel_size, stride, dilation) < 1:
+            raise ValueError(
+                f"kernel_size {kernel_size}, stride {stride}, dilation {dilation} must be >= 1"
+            )
+        if causal_padding not in _CAUSAL_PADDINGS:
+            raise ValueError(
+                f"causal_padding {causal_padding!r} not supported; "
+                f"choose one of {list(_CAUSAL_PADDINGS)}"
+            )
+        if not causal and causal_padding != "k-s":
+            raise ValueError(f"causal_padding {causal_padding!r} needs causal=True")
         effective = (kernel_size - 1) * dilation + 1
-        if stride > effective:
+        if stride > effective and causal_padding == "k-s":
             raise ValueError(f"stride {stride} exceeds the effective kernel size {effective}")
         for mode in (pad_mode, causal_pad_mode):
             if mode not in _PAD_MODES:
@@ -218,23 +246,27 @@ class SConv1d(nn.Module):
         self.causal = causal
         self.pad_mode = pad_mode
         self.causal_pad_mode = causal_pad_mode
+        self.causal_padding = causal_padding
         self.stride = stride
         self.effective_kernel_size = effective
+        # P: the causal left padding (samples)
+        self.left_padding = effective - (1 if causal_padding == "k-1" else stride)
         self._weight4_cache: tuple | None = None
+        self._packs = PackedWeights()
+        self._stream_error = (
+            "a non-causal convolution cannot stream"
+            if not causal
+            else "time-wise group norm reads the whole signal: it cannot stream"
+            if group_norm
+            else None
+        )
 
     def _weight4(self) -> Tensor:
         """The weight as a channels-last 2-D weight (cached while the weight is unchanged)."""
-        w = self.conv.weight
-        key = None if parametrize.is_parametrized(self.conv) else _cache_key(w)
-        if key is not None and self._weight4_cache is not None and self._weight4_cache[0] == key:
-            return self._weight4_cache[1]
-        w4 = _channels_last(w)
-        if key is not None:
-            self._weight4_cache = (key, w4)
-        return w4
+        return cached_weight4(self, self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Convolve.
+        """Convolve (inside :func:`~codectk.nn.streaming.stream_step`: the next chunk).
 
         Args:
             x (Tensor): (B, C_in, T).
@@ -242,17 +274,105 @@ class SConv1d(nn.Module):
         Returns:
             Tensor: (B, C_out, ceil(T / stride)).
         """
+        if streaming():
+            return self.stream(x)
         k, s = self.effective_kernel_size, self.stride
-        padding_total = k - s
-        extra = extra_padding_for_conv1d(x.shape[-1], k, s, padding_total)
         if self.causal:
-            left, right, mode = padding_total, extra, self.causal_pad_mode
+            left, mode = self.left_padding, self.causal_pad_mode
+            right = max(0, (-(-x.shape[-1] // s) - 1) * s + k - left - x.shape[-1])
         else:
+            padding_total = k - s
+            extra = extra_padding_for_conv1d(x.shape[-1], k, s, padding_total)
             right = padding_total // 2
             left, right, mode = padding_total - right, right + extra, self.pad_mode
         if not torch.is_grad_enabled() and _fast_padding_applies(x, left, right, mode, k):
             return self.norm(self._conv_fast(x, left, right, mode))
         return self.norm(self.conv(pad1d(x, (left, right), mode=mode)))
+
+    # ------------------------------------------------------------------ streaming
+    def check_streamable(self) -> None:
+        """Raise ``ValueError`` for a non-causal or group-normalised convolution."""
+        if self._stream_error:
+            raise ValueError(self._stream_error)
+
+    def _start_need(self) -> int:
+        """Samples needed before the first frame (0: zero padding, no wait)."""
+        mode = self.causal_pad_mode
+        return 0 if mode == "constant" else (1 if mode == "replicate" else self.left_padding + 1)
+
+    def init_state(self, batch: int) -> State:
+        """(B, C_in, P) zeros, time-major in memory (the left padding); with replicate /
+        reflect padding, paired with the number of samples seen (0)."""
+        p = next(self.parameters())
+        c_in = self.conv.in_channels
+        buf = torch.zeros(batch, self.left_padding, c_in, dtype=p.dtype, device=p.device)
+        buf = buf.transpose(1, 2)  # (B, P, C) -> (B, C, P) view, time-major
+        return buf if self._start_need() == 0 else (buf, 0)
+
+    def started(self, state: State) -> bool:
+        """Whether the stream is past its start (always, for zero padding)."""
+        return self._start_need() == 0 or state[1] >= self._start_need()
+
+    def forward_chunk(self, x: Tensor, state: State, final: bool = False) -> tuple[Tensor, State]:
+        """Convolve the next chunk of a stream.
+
+        Args:
+            x (Tensor): (B, C_in, L), L a multiple of the stride.
+            state: from :meth:`init_state` or the previous chunk.
+            final (bool): the stream ends here: a reflect-padded layer still waiting for
+                its first P + 1 samples starts with what it has (as ``forward`` pads a
+                short signal).
+
+        Returns:
+            tuple[Tensor, State]: (B, C_out, L / stride) frames (fewer while a reflect /
+            replicate layer waits at the start, then those held back) and the state.
+
+        Raises:
+            ValueError: a layer that cannot stream, or L not a multiple of the stride.
+        """
+        if self._stream_error:
+            raise ValueError(self._stream_error)
+        s, p = self.stride, self.left_padding
+        if x.shape[-1] % s:
+            raise ValueError(f"chunk of {x.shape[-1]} samples is not a multiple of the stride {s}")
+        need = self._start_need()
+        if need == 0 or state[1] >= need:  # the steady state: [P held samples; chunk]
+            buf = state if need == 0 else state[0]
+            if x.shape[-1] == 0:
+                return self._empty(x), state
+            full = _cat_time(buf, x)  # (B, C_in, P + L)
+            held = _tail(full, p)
+            return self._conv_valid(full), (held if need == 0 else (held, need))
+        buf, seen = state
+        full = _cat_time(buf[..., p - seen :], x) if seen else x  # the samples so far
+        n = full.shape[-1]
+        if n < need and not (final and n):
+            grown = torch.cat((buf[..., : p - n], full), -1) if n < p else full
+            return self._empty(x), (_tail(grown, p), n)
+        padded = pad1d(full, (p, 0), mode=self.causal_pad_mode)  # the stream's start
+        return self._conv_valid(padded), (_tail(_cat_time(buf, full), p), need)
+
+    def _empty(self, x: Tensor) -> Tensor:
+        return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
+
+    def _conv_valid(self, x: Tensor) -> Tensor:
+        """Convolution without padding: (B, C_in, T) -> (B, C_out, (T - k) // s + 1);
+        without gradients on the time-major path with weights packed once
+        (:class:`PackedWeights`), under ``torch.compile`` as one matrix product
+        (:func:`conv1d_gemm`)."""
+        conv = self.conv
+        d, g = conv.dilation[0], conv.groups
+        if torch.is_grad_enabled():
+            return conv(x)
+        if torch.compiler.is_compiling():
+            return conv1d_gemm(x, conv.weight, conv.bias, self.stride, d, g)
+        if not onednn_packs(x, conv):
+            return conv1d_time_major(x, self._weight4(), conv.bias, self.stride, 0, d, g)
+        w = conv.weight
+        if conv.kernel_size[0] == 1 and self.stride == 1 and g == 1:
+            return pointwise_conv(x, self._packs.matrix(w), conv.bias)
+        packed = self._packs.conv(w, x, self.stride, d, g)
+        return conv1d_time_major(x, None, conv.bias, self.stride, 0, d, g, packed)
 
     def _conv_fast(self, x: Tensor, left: int, right: int, mode: str) -> Tensor:
         """Inference path: the same output as ``conv(pad1d(x))`` without copying ``x``.
@@ -297,7 +417,7 @@ class SConv1d(nn.Module):
         return y
 
 
-class SConvTranspose1d(nn.Module):
+class SConvTranspose1d(StreamingModule):
     """Weight-normalised ConvTranspose1d whose output has exactly F * stride samples.
 
     Args:
@@ -309,15 +429,23 @@ class SConvTranspose1d(nn.Module):
         causal (bool): trim the surplus ``kernel_size - stride`` samples on the right
             (fraction ``trim_right_ratio``), so output sample n depends on frames
             f <= n // stride only.
-        trim_right_ratio (float): share of the surplus trimmed on the right when causal.
+        trim_right_ratio (float): share of the surplus trimmed on the right when causal
+            (streaming needs 1).
         weight_norm (bool): apply weight normalisation to the weight.
         group_norm (bool): apply ``GroupNorm(1, out_channels)`` to the raw output, before
-            trimming (as EnCodec's ``NormConvTranspose1d``).
+            trimming (as EnCodec's ``NormConvTranspose1d``; it cannot stream).
+        causal_pad_mode (str): the frames before the first one, when causal: "constant"
+            (zeros: EnCodec) or "replicate" (the first frame: AudioDec).
 
     Raises:
         ValueError: if ``kernel_size < stride`` or ``trim_right_ratio`` is outside [0, 1], or
-            a non-causal layer asks for ``trim_right_ratio != 1``.
+            a non-causal layer asks for ``trim_right_ratio != 1`` or replicate padding,
+            or replicate padding with ``trim_right_ratio != 1``.
     """
+
+    # 2: AudioDec's causal transposed conv joined this class; its weights were ``deconv``
+    _version = 2
+    _RENAMED = {2: {"deconv.": "convtr."}}  # version -> {old key prefix: new}
 
     def __init__(
         self,
@@ -330,6 +458,7 @@ class SConvTranspose1d(nn.Module):
         trim_right_ratio: float = 1.0,
         weight_norm: bool = True,
         group_norm: bool = False,
+        causal_pad_mode: str = "constant",
     ):
         super().__init__()
         if kernel_size < stride:
@@ -338,14 +467,35 @@ class SConvTranspose1d(nn.Module):
             raise ValueError(f"trim_right_ratio {trim_right_ratio} must lie in [0, 1]")
         if not causal and trim_right_ratio != 1.0:
             raise ValueError("trim_right_ratio only applies to causal transposed convolutions")
+        if causal_pad_mode not in ("constant", "replicate"):
+            raise ValueError(
+                f"causal_pad_mode {causal_pad_mode!r} not supported; "
+                "choose one of ['constant', 'replicate']"
+            )
+        if causal_pad_mode == "replicate" and (not causal or trim_right_ratio != 1.0):
+            raise ValueError("causal_pad_mode 'replicate' needs causal=True, trim_right_ratio 1")
         convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, bias=bias)
         self.convtr = _weight_norm(convtr) if weight_norm else convtr
         self.norm: nn.Module = nn.GroupNorm(1, out_channels) if group_norm else nn.Identity()
         self.causal = causal
         self.trim_right_ratio = trim_right_ratio
+        self.causal_pad_mode = causal_pad_mode
         self.kernel_size = kernel_size
         self.stride = stride
+        self.context = -(-kernel_size // stride) - 1  # n_pad: earlier frames each output needs
         self._polyphase_cache: tuple | None = None
+        self._packs = PackedWeights()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        """Rename the keys of state dicts saved before version 2 (see ``_RENAMED``)."""
+        version = local_metadata.get("version") or 1
+        for since, renames in self._RENAMED.items():
+            if version >= since:
+                continue
+            for old, new in renames.items():
+                for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                    state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
     def polyphase_weight(self) -> tuple[Tensor, Tensor | None]:
         """The transposed convolution as a stride-1 convolution with ``stride`` outputs per
@@ -364,7 +514,7 @@ class SConvTranspose1d(nn.Module):
         """
         convtr, s = self.convtr, self.stride
         w = convtr.weight  # (C_in, C_out, k)
-        key = None if parametrize.is_parametrized(convtr) else _cache_key(w)
+        key = None if parametrize.is_parametrized(convtr) else weight_cache_key(w)
         if key is not None and self._polyphase_cache is not None:
             if self._polyphase_cache[0] == key:
                 return self._polyphase_cache[1]
@@ -372,13 +522,13 @@ class SConvTranspose1d(nn.Module):
         n = -(-k // s)
         w = F.pad(w, (0, n * s - k))  # zero taps up to a multiple of s
         wk = w.reshape(c_in, c_out, n, s).permute(3, 1, 0, 2).flip(-1)  # (s, C_out, C_in, n)
-        wk = _channels_last(wk.reshape(s * c_out, c_in, n))
+        wk = channels_last_weight(wk.reshape(s * c_out, c_in, n))
         bias = None if convtr.bias is None else convtr.bias.repeat(s)
         if key is not None:
             self._polyphase_cache = (key, (wk, bias))
         return wk, bias
 
-    def _polyphase(self, x: Tensor) -> Tensor:
+    def _polyphase(self, x: Tensor, causal_valid: bool = False) -> Tensor:
         """``convtr(x)`` computed as in :meth:`polyphase_weight` (inference only).
 
         The phase-major channels of the time-major convolution output are, in memory,
@@ -387,20 +537,49 @@ class SConvTranspose1d(nn.Module):
 
         Args:
             x (Tensor): (B, C_in, F), any memory layout.
+            causal_valid (bool): only the output samples that see n_pad = ceil(k / s) - 1
+                earlier frames: [n_pad s, F s) (a convolution without padding).
 
         Returns:
-            Tensor: (B, C_out, (F - 1) * s + k), time-major memory, equal to ``convtr(x)``
-            up to rounding.
+            Tensor: (B, C_out, (F - 1) * s + k) (or (B, C_out, (F - n_pad) * s)), time-major
+            memory, equal to ``convtr(x)`` (or its samples [n_pad s, F s)) up to rounding.
         """
         wk, bias = self.polyphase_weight()
         n, s = wk.shape[-1], self.stride
         b, _, frames = x.shape
-        y = conv1d_time_major(x, wk, bias, padding=n - 1)  # (B, s C_out, F + n - 1)
-        y = y.transpose(1, 2).reshape(b, (frames + n - 1) * s, -1)  # a view: (B, T', C_out)
-        return y.transpose(1, 2)[..., : (frames - 1) * s + self.kernel_size]
+        pad = 0 if causal_valid else n - 1
+        if causal_valid and torch.compiler.is_compiling():
+            y = conv1d_gemm(x, wk.squeeze(2), bias)  # (B, s C_out, F')
+        elif causal_valid and onednn_packs(x, self.convtr):  # a stream: shapes repeat
+            packed = self._packs.get(
+                self.convtr.weight,
+                ("polyphase", *x.shape, x.dtype),
+                lambda: torch._C._nn.mkldnn_reorder_conv2d_weight(
+                    wk.to_mkldnn(),
+                    [0, 0],
+                    [1, 1],
+                    [1, 1],
+                    1,
+                    [x.shape[0], x.shape[1], 1, x.shape[2]],
+                ),
+            )
+            y = conv1d_time_major(x, None, bias, packed=packed)  # (B, s C_out, F')
+        else:
+            y = conv1d_time_major(x, wk, bias, padding=pad)  # (B, s C_out, F')
+        out = y.shape[-1]
+        y = y.transpose(1, 2).reshape(b, out * s, -1)  # a view: (B, T', C_out)
+        return (
+            y.transpose(1, 2)
+            if causal_valid
+            else y.transpose(1, 2)[..., : (frames - 1) * s + self.kernel_size]
+        )
+
+    def _pad_frames(self, x: Tensor) -> Tensor:
+        """(B, C_in, F) -> (B, C_in, n_pad + F): the first frame copied n_pad times."""
+        return torch.cat((x[..., :1].expand(-1, -1, self.context), x), -1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Upsample.
+        """Upsample (inside :func:`~codectk.nn.streaming.stream_step`: the next chunk).
 
         Args:
             x (Tensor): (B, C_in, F).
@@ -408,6 +587,15 @@ class SConvTranspose1d(nn.Module):
         Returns:
             Tensor: (B, C_out, F * stride).
         """
+        if streaming():
+            return self.stream(x)
+        if self.causal_pad_mode == "replicate":  # kept: [n_pad s, (n_pad + F) s)
+            x = self._pad_frames(x)
+            if torch.is_grad_enabled() or not isinstance(self.norm, nn.Identity):
+                y = self.norm(self.convtr(x))
+                start = self.context * self.stride
+                return y[..., start : x.shape[-1] * self.stride]
+            return self._polyphase(x, causal_valid=True)
         if torch.is_grad_enabled():
             y = self.norm(self.convtr(x))  # (B, C_out, (F - 1) * s + k)
         else:
@@ -419,6 +607,130 @@ class SConvTranspose1d(nn.Module):
             right = padding_total // 2
         left = padding_total - right
         return y[..., left : y.shape[-1] - right]
+
+    # ------------------------------------------------------------------ streaming
+    def check_streamable(self) -> None:
+        """Raise ``ValueError`` unless causal, trimmed on the right only, without norm."""
+        if not self.causal or self.trim_right_ratio != 1.0:
+            raise ValueError("only a causal transposed conv with trim_right_ratio 1 can stream")
+        if not isinstance(self.norm, nn.Identity):
+            raise ValueError("group norm reads the whole signal: it cannot stream")
+
+    def init_state(self, batch: int) -> State:
+        """The n_pad frames before the next chunk, (B, C_in, n_pad) zeros time-major in
+        memory; with replicate padding, paired with the frames seen (0)."""
+        p = next(self.parameters())
+        c_in = self.convtr.in_channels
+        buf = torch.zeros(batch, self.context, c_in, dtype=p.dtype, device=p.device)
+        buf = buf.transpose(1, 2)  # (B, n_pad, C) -> (B, C, n_pad) view, time-major
+        return (buf, 0) if self.causal_pad_mode == "replicate" else buf
+
+    def started(self, state: State) -> bool:
+        """Whether the first frame has been seen (always, for zero padding)."""
+        return self.causal_pad_mode != "replicate" or state[1] > 0
+
+    def forward_chunk(self, x: Tensor, state: State, final: bool = False) -> tuple[Tensor, State]:
+        """Upsample the next chunk of a stream.
+
+        Args:
+            x (Tensor): (B, C_in, F) frames.
+            state: from :meth:`init_state` or the previous chunk.
+            final (bool): unused (no look-ahead).
+
+        Returns:
+            tuple[Tensor, State]: (B, C_out, F * stride) and the state.
+
+        Raises:
+            ValueError: a layer that cannot stream.
+        """
+        self.check_streamable()
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], self.convtr.out_channels, 0), state
+        replicate = self.causal_pad_mode == "replicate"
+        buf = state[0] if replicate else state
+        if replicate and not state[1]:
+            full = _cat_time(x[..., :1].expand(-1, -1, self.context), x)
+        else:
+            full = _cat_time(buf, x)  # (B, C_in, n_pad + F)
+        if torch.is_grad_enabled():
+            start = self.context * self.stride
+            y = self.convtr(full)[..., start : full.shape[-1] * self.stride]
+        else:
+            y = self._polyphase(full, causal_valid=True)
+        held = _tail(full, self.context)
+        return y, ((held, 1) if replicate else held)
+
+
+def _cat_time(a: Tensor, b: Tensor) -> Tensor:
+    """(B, C, T_a), (B, C, T_b) -> (B, C, T_a + T_b), time-major in memory (no reorder by
+    the time-major convolutions that follow)."""
+    return torch.cat((a.transpose(1, 2), b.transpose(1, 2)), 1).transpose(1, 2)
+
+
+def _tail(x: Tensor, n: int) -> Tensor:
+    """The last ``n`` samples of (B, C, T), (B, C, n): a view, or under ``torch.compile``
+    a fresh time-major tensor (its strides are part of the compiled step's signature)."""
+    if not torch.compiler.is_compiling():
+        return x[..., x.shape[-1] - n :]
+    tail = x.transpose(1, 2)[:, x.shape[-1] - n :]  # (B, n, C)
+    return tail.clone(memory_format=torch.contiguous_format).transpose(1, 2)
+
+
+def CausalConv1d(  # noqa: N802 (a layer preset, named as the layer)
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    groups: int = 1,
+    bias: bool = True,
+    weight_norm: bool = False,
+) -> SConv1d:
+    """AudioDec's causal conv (Wu et al., ICASSP 2023, §2.1; the authors'
+    ``CausalConv1d``): P = (k - 1) d zeros on the left, so T samples give ceil(T / s)
+    frames and frame f sees the input up to sample f s. See :class:`SConv1d`."""
+    return SConv1d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        dilation,
+        groups,
+        bias,
+        causal=True,
+        pad_mode="constant",
+        weight_norm=weight_norm,
+        causal_padding="k-1",
+    )
+
+
+def CausalConvTranspose1d(  # noqa: N802 (a layer preset, named as the layer)
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int,
+    bias: bool = True,
+    weight_norm: bool = False,
+) -> SConvTranspose1d:
+    """AudioDec's causal transposed conv (the authors' ``CausalConvTranspose1d``): kernel
+    2 s, the first frame repeated once on the left, F frames -> F s samples; sample n
+    mixes frames floor(n / s) - 1 and floor(n / s). See :class:`SConvTranspose1d`.
+
+    Raises:
+        ValueError: if ``kernel_size != 2 * stride``.
+    """
+    if kernel_size != 2 * stride:
+        raise ValueError(f"kernel_size {kernel_size} must be 2 * stride ({2 * stride})")
+    return SConvTranspose1d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        bias,
+        causal=True,
+        weight_norm=weight_norm,
+        causal_pad_mode="replicate",
+    )
 
 
 def _is_weight_norm(module: nn.Module) -> bool:

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from codectk.nn.conv import CausalConv1d
+
 LRELU_SLOPE = 0.1  # HiFi-GAN's slope inside the network
 
 
@@ -39,8 +41,10 @@ def get_padding(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
-def _wn_conv(c_in: int, c_out: int, k: int, d: int = 1) -> nn.Module:
-    return weight_norm(nn.Conv1d(c_in, c_out, k, 1, dilation=d, padding=get_padding(k, d)))
+def _wn_conv(c_in: int, c_out: int, k: int, d: int = 1, groups: int = 1) -> nn.Module:
+    return weight_norm(
+        nn.Conv1d(c_in, c_out, k, 1, dilation=d, padding=get_padding(k, d), groups=groups)
+    )
 
 
 class ResBlock1(nn.Module):
@@ -50,18 +54,37 @@ class ResBlock1(nn.Module):
         channels (int): channels C.
         kernel_size (int): odd kernel k.
         dilations (Sequence[int]): one dilation per pair (V1: 1, 3, 5).
+        groups (int): convolution groups (AudioDec's multi-group block).
+        slope (float): LeakyReLU slope.
+        causal (bool): AudioDec's causal convolutions (:func:`~codectk.nn.conv.CausalConv1d`,
+            (k - 1) d zeros on the left, streamable) instead of "same" padding.
     """
 
-    def __init__(self, channels: int, kernel_size: int, dilations: Sequence[int]):
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int,
+        dilations: Sequence[int],
+        groups: int = 1,
+        slope: float = LRELU_SLOPE,
+        causal: bool = False,
+    ):
         super().__init__()
-        self.convs1 = nn.ModuleList(_wn_conv(channels, channels, kernel_size, d) for d in dilations)
-        self.convs2 = nn.ModuleList(_wn_conv(channels, channels, kernel_size) for _ in dilations)
+
+        def conv(d: int) -> nn.Module:
+            if causal:
+                return CausalConv1d(channels, channels, kernel_size, 1, d, groups, weight_norm=True)
+            return _wn_conv(channels, channels, kernel_size, d, groups)
+
+        self.convs1 = nn.ModuleList(conv(d) for d in dilations)
+        self.convs2 = nn.ModuleList(conv(1) for _ in dilations)
+        self.slope = slope
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block: (B, C, T) -> (B, C, T)."""
         for c1, c2 in zip(self.convs1, self.convs2):
-            y = c1(F.leaky_relu(x, LRELU_SLOPE))
-            x = x + c2(F.leaky_relu(y, LRELU_SLOPE))
+            y = c1(F.leaky_relu(x, self.slope))
+            x = x + c2(F.leaky_relu(y, self.slope))
         return x
 
 

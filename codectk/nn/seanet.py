@@ -20,7 +20,8 @@ dilations 1, 3, 9 and k = 7, ``compress`` = 1, identity skips, ELU, causal convo
 no LSTM; EnCodec's are one residual unit with k = 3, ``compress`` = 2, 1x1 skips and a
 two-layer LSTM, weight norm at 24 kHz and (non-causal) time-wise group norm at 48 kHz
 (``norm``). ``ratios`` is given in decoder order (as EnCodec); ``hop_length`` is their
-product.
+product. Causal SEANets stream with no code of their own: their convolutions and LSTM
+carry the state (:mod:`codectk.nn.streaming`).
 """
 
 from __future__ import annotations

@@ -12,9 +12,8 @@ from codectk.config import build_train_config, load_train_config
 from codectk.errors import CodectkError
 from codectk.inference import build_codec, load_codec
 from codectk.models.audiodec import AudioDecVocoder, SymAD, audiodec_vocoder_conf
-from codectk.models.audiodec_stream import StreamingAudioDec
-from codectk.nn.causal import CausalConv1d, CausalConvTranspose1d
-from codectk.nn.conv import remove_weight_norm_
+from codectk.nn.conv import CausalConv1d, CausalConvTranspose1d, remove_weight_norm_
+from codectk.streaming import Streamer
 from codectk.train.trainer import Trainer
 from test.conftest import REPO
 from test.single_thread import one_torch_thread  # noqa: F401
@@ -69,9 +68,11 @@ def test_causal_conv_chunks_equal_whole_and_are_causal(k, s, d):
     x = torch.randn(2, 3, 150)
     y = conv(x)
     assert y.shape == (2, 5, 50 if s == 3 else (30 if s == 5 else 150))
-    state = [None]
-    cuts = [0, 7, 8, 45, 46, 100, 150]  # chunk lengths not multiples of the stride
-    parts = [conv.forward_chunk(x[..., a:b], state) for a, b in zip(cuts, cuts[1:])]
+    state, parts = conv.init_state(2), []
+    cuts = [0, 0, 15, 30, 45, 90, 105, 150]  # chunk lengths: multiples of the stride
+    for a, b in zip(cuts, cuts[1:]):
+        part, state = conv.forward_chunk(x[..., a:b], state)
+        parts.append(part)
     torch.testing.assert_close(torch.cat(parts, -1), y, rtol=1e-5, atol=1e-6)
     x2 = x.clone()
     x2[..., 90:] += 1.0  # the future changes nothing before frame 90 // s
@@ -84,8 +85,10 @@ def test_causal_transposed_conv_chunks_equal_whole():
     x = torch.randn(2, 4, 20)
     y = up(x)
     assert y.shape == (2, 3, 80)
-    state = [None]
-    parts = [up.forward_chunk(x[..., a:b], state) for a, b in [(0, 1), (1, 2), (2, 13), (13, 20)]]
+    state, parts = up.init_state(2), []
+    for a, b in [(0, 1), (1, 2), (2, 13), (13, 20)]:
+        part, state = up.forward_chunk(x[..., a:b], state)
+        parts.append(part)
     torch.testing.assert_close(torch.cat(parts, -1), y, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="2 \\* stride"):
         CausalConvTranspose1d(4, 3, 7, 4)
@@ -104,23 +107,14 @@ def test_codec_streaming_equals_whole_utterance(kind):
     with torch.inference_mode():
         codes = codec.encode(wav)
         ref = codec.decode(codes)
-        state, dstate, cs, ys = None, None, [], []
+    for fold in (False, True):  # weight norm as trained, then folded
+        streamer, cs, ys = Streamer(remove_weight_norm_(codec) if fold else codec, 48), [], []
         for a, b in [(0, 10), (10, 48), (48, 300), (300, 301), (301, 720)]:
-            c, state = codec.encode_chunk(wav[..., a:b], state)
-            y, dstate = codec.decode_chunk(c, dstate)
+            c = streamer.encode(wav[..., a:b])
             cs.append(c)
-            ys.append(y)
-    assert torch.equal(torch.cat(cs, -1), codes)
-    torch.testing.assert_close(torch.cat(ys, -1), ref, rtol=1e-4, atol=1e-6)
-    remove_weight_norm_(codec)
-    fast = StreamingAudioDec(codec)
-    fc, fy = [], []
-    for a in range(0, 720, 48):
-        c = fast.encode_chunk(wav[0, :, a : a + 48])
-        fc.append(c)
-        fy.append(fast.decode_chunk(c))
-    assert torch.equal(torch.cat(fc, -1), codes[0])
-    torch.testing.assert_close(torch.cat(fy, -1), ref[0], rtol=1e-4, atol=1e-5)
+            ys.append(streamer.decode(c))
+        assert torch.equal(torch.cat(cs, -1), codes)
+        torch.testing.assert_close(torch.cat(ys, -1), ref, rtol=1e-4, atol=1e-6)
 
 
 def test_paper_size_parameter_counts_match_the_authors():
@@ -143,8 +137,8 @@ def test_mimo_shapes():
     codes = codec.encode(wav)
     assert codes.shape == (2, 3, 5)  # ceil(100 / 24)
     assert codec.decode(codes).shape == (2, 3, 120)
-    c, st = codec.encode_chunk(wav[..., :48])
-    assert codec.decode_chunk(c)[0].shape == (2, 3, 48)
+    streamer = Streamer(codec, 48, batch=2)
+    assert streamer(wav[..., :48]).shape == (2, 3, 48)
     with pytest.raises(ValueError, match="\\(B, 2"):
         codec.encode(torch.randn(1, 1, 100))
     voc = make_vocoder(input_channels=2, output_channels=2).eval()
