@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.errors import CodectkError
+from codectk.models.api import model_method
 from codectk.models.base import AutoencoderCodec
 from codectk.nn.streaming import (
     check_streamable,
@@ -78,7 +79,8 @@ class _EncodeStep(nn.Module):
         self.codec, self.n_quantizers = codec, n_quantizers
 
     def forward(self, wav: Tensor, states: dict, final: bool = False):
-        return stream_step(self.codec.encode, states, wav, self.n_quantizers, final=final)
+        encode = model_method(self.codec, "encode")  # the model's own: chunks may be empty
+        return stream_step(encode, states, wav, self.n_quantizers, final=final)
 
 
 class _DecodeStep(nn.Module):

@@ -129,6 +129,13 @@ def _windows(n_frames: int, window: float, context: float):
     ]
 
 
+def model_method(codec, name: str):
+    """``codec``'s own ``encode``/``decode`` (the family's method under the user-facing
+    wrapper: no input conversion, no windows), bound to ``codec``."""
+    fn = getattr(type(codec), name)
+    return functools.partial(getattr(fn, "__codectk_wrapped__", fn), codec)
+
+
 def wrap_encode(raw):
     """The user-facing ``encode`` around a family's own ``encode(wav, n_quantizers)``."""
 

@@ -131,6 +131,13 @@ def pad1d(x: Tensor, paddings: tuple[int, int], mode: str = "constant") -> Tenso
     return y[..., : y.shape[-1] - extra]
 
 
+def _plain(x: Tensor) -> bool:
+    """Whether a layer runs its plain PyTorch module: with gradients (training), or on a
+    device other than the CPU (the polyphase and padding-free forms are CPU inference
+    paths)."""
+    return torch.is_grad_enabled() or x.device.type != "cpu"
+
+
 def _fast_padding_applies(x: Tensor, left: int, right: int, mode: str, kernel: int) -> bool:
     """Whether :meth:`SConv1d._conv_fast` reproduces ``conv(pad1d(x, (left, right), mode))``:
     constant or reflect padding, no more on the right than on the left, and an input
@@ -285,7 +292,8 @@ class SConv1d(StreamingModule):
             extra = extra_padding_for_conv1d(x.shape[-1], k, s, padding_total)
             right = padding_total // 2
             left, right, mode = padding_total - right, right + extra, self.pad_mode
-        if not torch.is_grad_enabled() and _fast_padding_applies(x, left, right, mode, k):
+        fast = not torch.is_grad_enabled() and x.device.type == "cpu"  # a CPU inference path
+        if fast and _fast_padding_applies(x, left, right, mode, k):
             return self.norm(self._conv_fast(x, left, right, mode))
         return self.norm(self.conv(pad1d(x, (left, right), mode=mode)))
 
@@ -591,12 +599,12 @@ class SConvTranspose1d(StreamingModule):
             return self.stream(x)
         if self.causal_pad_mode == "replicate":  # kept: [n_pad s, (n_pad + F) s)
             x = self._pad_frames(x)
-            if torch.is_grad_enabled() or not isinstance(self.norm, nn.Identity):
+            if _plain(x) or not isinstance(self.norm, nn.Identity):
                 y = self.norm(self.convtr(x))
                 start = self.context * self.stride
                 return y[..., start : x.shape[-1] * self.stride]
             return self._polyphase(x, causal_valid=True)
-        if torch.is_grad_enabled():
+        if _plain(x):
             y = self.norm(self.convtr(x))  # (B, C_out, (F - 1) * s + k)
         else:
             y = self.norm(self._polyphase(x))
@@ -652,7 +660,7 @@ class SConvTranspose1d(StreamingModule):
             full = _cat_time(x[..., :1].expand(-1, -1, self.context), x)
         else:
             full = _cat_time(buf, x)  # (B, C_in, n_pad + F)
-        if torch.is_grad_enabled():
+        if _plain(x):
             start = self.context * self.stride
             y = self.convtr(full)[..., start : full.shape[-1] * self.stride]
         else:

@@ -29,6 +29,13 @@ class SLSTM(StreamingModule):
         self.skip = skip
         self.lstm = nn.LSTM(dimension, dimension, num_layers)
 
+    def _apply(self, fn, recurse: bool = True):
+        # torch's RNNBase._apply resets its flat weights on a dtype/device change but does
+        # not re-flatten them: cuDNN then warns and copies the weights on every call
+        out = super()._apply(fn, recurse)
+        self.lstm.flatten_parameters()
+        return out
+
     def forward(self, x: Tensor) -> Tensor:
         """Run the LSTM from the zero state (inside
         :func:`~codectk.nn.streaming.stream_step`: the next chunk).

@@ -413,7 +413,7 @@ class PatchDeEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, H, W, C) -> (B, C_out, H p_f, W p_t)."""
-        if not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() and x.device.type == "cpu":  # CPU inference path
             return self.forward_composed(x)
         b, h, w, _ = x.shape
         pf, pt = self.patch_size
