@@ -36,8 +36,14 @@ lint: install
 unit: install
 	$(VENV)/bin/pytest -m "not recipe" $(PYTEST_ARGS)
 
+# Test files run in parallel (pytest-xdist, one worker per core up to 4; a file's tests
+# stay in one worker, in order, since recipe tests build on the test above them), one
+# torch thread per worker; the SLURM tests then run alone, because a loaded machine
+# delays the local cluster's scheduling past their timeouts.
+XDIST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
 test: lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -m "not slurm" $(XDIST_ARGS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m slurm $(PYTEST_ARGS)
 
 demo: install
 	bash egs/mini_librispeech/codec1/demo.sh

@@ -205,7 +205,8 @@ def generator_key(theirs: str) -> str | None:
     m = re.match(r"quantizer\.codebook\.layers\.(\d+)\.(embed|cluster_size|embed_avg)$", theirs)
     if m:
         return f"quantizer.layers.{m.group(1)}.codebook.{m.group(2)}"
-    return theirs
+    # their causal transposed conv's ``deconv`` is codectk's ConvTranspose1d ``convtr``
+    return theirs.replace(".deconv.", ".convtr.")
 
 
 def load_generator_(ours: torch.nn.Module, theirs: torch.nn.Module) -> dict[str, str]:
@@ -312,6 +313,7 @@ def load_vocoder_(ours: torch.nn.Module, analyzer: torch.nn.Module, gen: torch.n
             state[f"code_{key}"] = value.clone()
             continue
         mapped = "decoder." + re.sub(r"^blocks\.(\d+)\.convs", r"blocks.\1.block.convs", key)
+        mapped = mapped.replace(".deconv.", ".convtr.")
         dest = by_canonical[canonical_key(mapped)]
         assert wanted[dest].shape == value.shape, (key, dest)
         state[dest], names[dest] = value.clone(), key
