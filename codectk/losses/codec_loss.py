@@ -28,6 +28,7 @@ from codectk.losses.adversarial import (
     generator_adversarial_loss,
 )
 from codectk.losses.spectral import MultiResolutionSTFTLoss, MultiScaleMelLoss
+from codectk.losses.terms import add_quantizer_terms, weighted_total
 from codectk.registry import Registry
 
 LOSSES = Registry("loss")
@@ -149,16 +150,8 @@ class CodecGANLoss(nn.Module):
             terms["adv"] = generator_adversarial_loss(fake_outs, self.adversarial_loss_type)
         if fake_outs is not None and real_outs is not None and w["feat"] > 0:
             terms["feat"] = feature_matching_loss(real_outs, fake_outs)
-        if commitment_loss is not None and w["commit"] > 0:
-            terms["commit"] = commitment_loss
-        if codebook_loss is not None and w["codebook"] > 0:
-            terms["codebook"] = codebook_loss
-        total = wav_hat.new_zeros(())
-        for name, value in terms.items():
-            total = total + w[name] * value
-        parts = {name: value.detach() for name, value in terms.items()}
-        parts["total"] = total.detach()
-        return total, parts
+        add_quantizer_terms(terms, w, commitment_loss, codebook_loss)
+        return weighted_total(terms, w, wav_hat)
 
     def discriminator(
         self, real_outs: DiscOutputs, fake_outs: DiscOutputs

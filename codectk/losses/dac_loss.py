@@ -34,6 +34,7 @@ from codectk.losses.adversarial import (
 )
 from codectk.losses.codec_loss import LOSSES
 from codectk.losses.spectral import MultiScaleMelLoss
+from codectk.losses.terms import add_quantizer_terms, weighted_total
 
 DiscOutputs = list[list[Tensor]]
 
@@ -163,16 +164,8 @@ class DACLoss(nn.Module):
             terms["adv"] = len(fake_outs) * generator_adversarial_loss(fake_outs, "mse")
         if fake_outs is not None and real_outs is not None and w["feat"] > 0:
             terms["feat"] = summed_feature_matching_loss(real_outs, fake_outs)
-        if commitment_loss is not None and w["commit"] > 0:
-            terms["commit"] = commitment_loss
-        if codebook_loss is not None and w["codebook"] > 0:
-            terms["codebook"] = codebook_loss
-        total = wav_hat.new_zeros(())
-        for name, value in terms.items():
-            total = total + w[name] * value
-        parts = {name: value.detach() for name, value in terms.items()}
-        parts["total"] = total.detach()
-        return total, parts
+        add_quantizer_terms(terms, w, commitment_loss, codebook_loss)
+        return weighted_total(terms, w, wav_hat)
 
     def discriminator(
         self, real_outs: DiscOutputs, fake_outs: DiscOutputs

@@ -52,6 +52,7 @@ from codectk.losses.adversarial import (
 )
 from codectk.losses.balancer import Balancer
 from codectk.losses.codec_loss import LOSSES
+from codectk.losses.terms import add_quantizer_terms
 
 DiscOutputs = list[list[Tensor]]
 # the order of the balanced losses is the order of audiocraft's compression solver (adv,
@@ -359,10 +360,7 @@ class EnCodecLoss(nn.Module):
         if w["freq"] > 0:
             balanced["freq"] = self.freq_loss(wav, wav_hat)
         other: dict[str, Tensor] = {}
-        if commitment_loss is not None and w["commit"] > 0:
-            other["commit"] = commitment_loss
-        if codebook_loss is not None and w["codebook"] > 0:
-            other["codebook"] = codebook_loss
+        add_quantizer_terms(other, w, commitment_loss, codebook_loss)
         total = sum((w[k] * v for k, v in balanced.items()), wav_hat.new_zeros(()))
         if (
             self.balancer is not None

@@ -44,6 +44,7 @@ from codectk.losses.adversarial import (
     l1_mean,
 )
 from codectk.losses.codec_loss import LOSSES
+from codectk.losses.terms import add_quantizer_terms
 
 DiscOutputs = list[list[Tensor]]
 
@@ -249,10 +250,7 @@ class FunCodecLoss(nn.Module):
         gen = wav_hat.new_zeros(())
         for name, value in terms.items():
             gen = gen + w[name] * value
-        if commitment_loss is not None and w["commit"] > 0:
-            terms["commit"] = commitment_loss
-        if codebook_loss is not None and w["codebook"] > 0:
-            terms["codebook"] = codebook_loss
+        add_quantizer_terms(terms, w, commitment_loss, codebook_loss)
         total = gen
         for name in ("commit", "codebook"):
             if name in terms:

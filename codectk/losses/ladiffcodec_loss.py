@@ -45,6 +45,7 @@ from codectk.losses.adversarial import (
     generator_adversarial_loss,
 )
 from codectk.losses.codec_loss import LOSSES
+from codectk.losses.terms import add_quantizer_terms, weighted_total
 
 DiscOutputs = list[list[Tensor]]
 _EPS = 1e-8  # asteroid's
@@ -217,14 +218,8 @@ class LaDiffCodecAELoss(nn.Module):
             terms["feat"] = feature_matching_loss(real_outs, fake_outs, relative=True)
         if w["sdr"] > 0:
             terms["sdr"] = self.sdr_loss(wav, wav_hat)
-        if commitment_loss is not None and w["commit"] > 0:
-            terms["commit"] = commitment_loss
-        total = wav_hat.new_zeros(())
-        for name, value in terms.items():
-            total = total + w[name] * value
-        parts = {name: value.detach() for name, value in terms.items()}
-        parts["total"] = total.detach()
-        return total, parts
+        add_quantizer_terms(terms, w, commitment_loss, None)
+        return weighted_total(terms, w, wav_hat)
 
     def discriminator(
         self, real_outs: DiscOutputs, fake_outs: DiscOutputs
