@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from codectk.audio import read_audio, to_mono
-from test.conftest import CORPUS
+from test.conftest import CORPUS, REPO
 from test.report.conftest import HAVE_ANCHOR_TOOLS
 
-SHARED = Path("/work/shared/data")
+SHARED = REPO.parent / "shared" / "data"  # the shared test data beside the clone (CI has it)
 needs_anchor_tools = pytest.mark.skipif(
     not HAVE_ANCHOR_TOOLS,
     reason="opus-tools or codec2 not installed (tools/install_system_deps.sh)",

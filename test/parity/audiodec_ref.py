@@ -324,3 +324,39 @@ def load_vocoder_(ours: torch.nn.Module, analyzer: torch.nn.Module, gen: torch.n
     assert set(state) == set(wanted), sorted(set(wanted) ^ set(state))
     ours.load_state_dict(state)
     return names
+
+
+# The loss switches and weights of their symAD and vocoder configs (config/autoencoder/
+# symAD_*.yaml, config/vocoder/AudioDec_v1_*.yaml) that both full-step tests use.
+LOSS_CONFIG = {
+    "use_mel_loss": True,
+    "lambda_mel_loss": 45.0,
+    "use_stft_loss": False,
+    "use_shape_loss": False,
+    "use_feat_match_loss": True,
+    "lambda_feat_match": 2.0,
+    "lambda_adv": 1.0,
+}
+
+
+def their_criteria(ad) -> dict:
+    """Their criteria as ``codecTrain.py`` builds them (:191-213) at the tiny mel sizes."""
+    mel = MEL
+    return {
+        "gen_adv": ad.adv.GeneratorAdversarialLoss(average_by_discriminators=False),
+        "dis_adv": ad.adv.DiscriminatorAdversarialLoss(average_by_discriminators=False),
+        "feat_match": ad.feat.FeatureMatchLoss(
+            average_by_discriminators=False, average_by_layers=False, include_final_outputs=False
+        ),
+        "mel": ad.mel.MultiMelSpectrogramLoss(
+            fs=SAMPLE_RATE,
+            fft_sizes=[mel["fft_size"]],
+            hop_sizes=[mel["hop_size"]],
+            win_lengths=[mel["fft_size"]],
+            window="hann_window",
+            num_mels=mel["n_mels"],
+            fmin=0,
+            fmax=SAMPLE_RATE // 2,
+            log_base=None,
+        ),
+    }

@@ -1,7 +1,7 @@
 """Shared helpers of the DAC parity tests (``test_dac_*.py``).
 
 The reference is descript-audio-codec 1.0.0 (``dac``, installed in tools/venv-compare;
-its files equal those of the repository at ``/work/refs/descript-audio-codec/.commit``,
+its files equal those of https://github.com/descript/descript-audio-codec at commit
 c7cfc5d2647e26471dc394f95846a0830e7bec34). Weights go from the authors' modules to
 codectk's through codectk's own converter (:mod:`codectk.convert.dac`), so the key
 mapping is tested on the way.

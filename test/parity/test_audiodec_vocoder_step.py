@@ -80,40 +80,16 @@ def _our_conf() -> dict:
 def _their_trainer(ad, analyzer, gen, disc, out_dir: Path):
     """Their vocoder Trainer as ``codecTrain.py`` builds it (criteria :191-213,
     optimizers and schedulers :150-187) from config/vocoder/AudioDec_v1_*.yaml's values."""
-    mel = audiodec_ref.MEL
     config = {
         "outdir": str(out_dir),
         "train_max_steps": 10**6,
         "generator_train_start_steps": -1,
         "discriminator_train_start_steps": -1,
-        "use_mel_loss": True,
-        "lambda_mel_loss": 45.0,
-        "use_stft_loss": False,
-        "use_shape_loss": False,
-        "use_feat_match_loss": True,
-        "lambda_feat_match": 2.0,
-        "lambda_adv": 1.0,
+        **audiodec_ref.LOSS_CONFIG,
         "generator_grad_norm": -1,
         "discriminator_grad_norm": -1,
     }
-    criterion = {
-        "gen_adv": ad.adv.GeneratorAdversarialLoss(average_by_discriminators=False),
-        "dis_adv": ad.adv.DiscriminatorAdversarialLoss(average_by_discriminators=False),
-        "feat_match": ad.feat.FeatureMatchLoss(
-            average_by_discriminators=False, average_by_layers=False, include_final_outputs=False
-        ),
-        "mel": ad.mel.MultiMelSpectrogramLoss(
-            fs=audiodec_ref.SAMPLE_RATE,
-            fft_sizes=[mel["fft_size"]],
-            hop_sizes=[mel["hop_size"]],
-            win_lengths=[mel["fft_size"]],
-            window="hann_window",
-            num_mels=mel["n_mels"],
-            fmin=0,
-            fmax=audiodec_ref.SAMPLE_RATE // 2,
-            log_base=None,
-        ),
-    }
+    criterion = audiodec_ref.their_criteria(ad)
     opt = {
         "generator": torch.optim.Adam(gen.parameters(), lr=LR, betas=(0.5, 0.9)),
         "discriminator": torch.optim.Adam(disc.parameters(), lr=LR, betas=(0.5, 0.9)),

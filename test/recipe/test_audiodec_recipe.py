@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import yaml
 
 from codectk.datadir import read_scp
 from test.conftest import CORPUS, REPO
+from test.recipe.copy import copy_recipe
 from test.recipe.sets import rename_sets
 
 pytestmark = pytest.mark.recipe
@@ -27,14 +27,7 @@ COMMON = "--batch_size 2 --segment_duration 0.2 --valid_max_duration 2.0 --num_t
 
 def test_audiodec_chain(tmp_path: Path):
     d = tmp_path / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "run_audiodec.sh", "cmd.sh", "path.sh", "db.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    shutil.copytree(RECIPE / "conf", d / "conf")
-    for name in ("codec.sh", "audiodec.sh"):
-        (d / name).symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / name)
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d, scripts=["run_audiodec.sh"], drivers=["audiodec.sh"])
     sets = rename_sets(d)  # the chain must take the recipe's set names
     train, valid, test = sets["train"], sets["valid"], sets["test"]
     env = {**os.environ, "MAIN_ROOT": str(REPO), "MINI_LIBRISPEECH": str(CORPUS)}

@@ -5,14 +5,13 @@ dropout), decoding and scoring at every bitrate from 1.5 to 9 kbps into one tabl
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from codectk.codes import read_codes_meta
-from test.conftest import REPO
-from test.recipe.test_zoo_hificodec_freqcodec import RECIPE, run
+from test.recipe.copy import copy_recipe
+from test.recipe.test_zoo_hificodec_freqcodec import run
 
 pytestmark = pytest.mark.recipe
 # The lowest, a middle and the highest bitrate (all six work the same way; three keep
@@ -29,13 +28,7 @@ TRAIN_ARGS = (
 def recipe(tmp_path_factory) -> Path:
     """A copy of the recipe with stages 1 to 4 done."""
     d = tmp_path_factory.mktemp("esc") / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "cmd.sh", "path.sh", "db.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    shutil.copytree(RECIPE / "conf", d / "conf")
-    (d / "codec.sh").symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / "codec.sh")
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d)
     run(d, "--stage", "1", "--stop_stage", "4")
     # Two short test utterances keep six decodings and scorings within the test budget.
     test = d / "dump" / "raw" / "test"

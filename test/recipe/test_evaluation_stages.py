@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from codectk.datadir import read_scp
 from codectk.tokens import load_tokens
 from test.conftest import CORPUS, REPO
 from test.helpers import write_conf
+from test.recipe.copy import copy_recipe
 from test.report.conftest import HAVE_ANCHOR_TOOLS
 from test.single_thread import one_torch_thread  # noqa: F401
 
@@ -44,13 +44,7 @@ def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_stages_6_to_10(tmp_path: Path):
     d = tmp_path / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "cmd.sh", "path.sh", "db.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    (d / "conf").mkdir()
-    (d / "codec.sh").symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / "codec.sh")
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d, conf=False)
     conf = write_conf(d / "conf" / "tiny.yaml", max_steps=0)
     run(d, "--stage", "1", "--stop_stage", "4")
     exp = d / "exp" / "codec_tiny"

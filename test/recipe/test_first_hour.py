@@ -15,6 +15,7 @@ import pytest
 
 from test.conftest import CORPUS, REPO
 from test.helpers import write_conf
+from test.recipe.copy import copy_recipe
 
 pytestmark = pytest.mark.recipe
 RECIPE = REPO / "egs" / "mini_librispeech" / "codec1"
@@ -43,13 +44,7 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def recipe(tmp_path_factory) -> Path:
     """A copy of the recipe after stages 1-4, run with umask 002."""
     d = tmp_path_factory.mktemp("first_hour") / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "cmd.sh", "path.sh", "db.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    shutil.copytree(RECIPE / "conf", d / "conf")
-    (d / "codec.sh").symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / "codec.sh")
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d)
     write_conf(d / "conf" / "tiny.yaml", max_steps=0)
     ok(run(d, "--stage", "1", "--stop_stage", "4"))
     return d

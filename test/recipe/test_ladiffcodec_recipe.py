@@ -16,6 +16,7 @@ import torch
 import codectk
 from codectk.datadir import read_scp
 from test.conftest import CORPUS, REPO
+from test.recipe.copy import copy_recipe
 from test.recipe.sets import rename_sets
 
 pytestmark = pytest.mark.recipe
@@ -25,14 +26,7 @@ FAST = "--max_steps 2 --valid_interval 2 --log_interval 1 --batch_size 2 --valid
 
 def test_three_phase_chain_side_by_side(tmp_path: Path):
     d = tmp_path / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "cmd.sh", "path.sh", "db.sh", "run_ladiffcodec.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    shutil.copytree(RECIPE / "conf", d / "conf")
-    for name in ("codec.sh", "ladiffcodec.sh"):
-        (d / name).symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / name)
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d, scripts=["run_ladiffcodec.sh"], drivers=["ladiffcodec.sh"])
     test_set = rename_sets(d)["test"]  # the chain must take the recipe's set names
     env = {**os.environ, "MAIN_ROOT": str(REPO), "MINI_LIBRISPEECH": str(CORPUS)}
     args = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from codectk.datadir import read_scp, validate_data_dir
 from test.conftest import CORPUS, REPO
+from test.recipe.copy import copy_recipe
 
 pytestmark = pytest.mark.recipe
 RECIPE = REPO / "egs" / "mini_librispeech" / "codec1"
@@ -22,13 +22,7 @@ TRAIN_ARGS = "--max_steps 40 --valid_interval 20 --log_interval 10 --discriminat
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("recipe") / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "cmd.sh", "path.sh", "db.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    shutil.copytree(RECIPE / "conf", d / "conf")
-    (d / "codec.sh").symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / "codec.sh")
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d)
     return d
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import codectk
 from codectk.codes import read_codes, read_codes_meta
 from codectk.datadir import read_scp
 from test.conftest import CORPUS, REPO
+from test.recipe.copy import copy_recipe
 
 pytestmark = pytest.mark.recipe
 RECIPE = REPO / "egs" / "mini_librispeech" / "codec1"
@@ -33,13 +33,7 @@ TRAIN_ARGS = (
 def recipe(tmp_path_factory) -> Path:
     """A copy of the recipe with stages 1 to 4 done."""
     d = tmp_path_factory.mktemp("zoo") / "codec1"
-    d.mkdir()
-    for name in ("run.sh", "cmd.sh", "path.sh", "db.sh"):
-        shutil.copy(RECIPE / name, d / name)
-    shutil.copytree(RECIPE / "local", d / "local")
-    shutil.copytree(RECIPE / "conf", d / "conf")
-    (d / "codec.sh").symlink_to(REPO / "egs" / "TEMPLATE" / "codec1" / "codec.sh")
-    (d / "utils").symlink_to(REPO / "utils")
+    copy_recipe(d)
     run(d, "--stage", "1", "--stop_stage", "4")
     return d
 
