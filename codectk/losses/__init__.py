@@ -8,7 +8,7 @@ from codectk.losses.adversarial import (
     generator_adversarial_loss,
 )
 from codectk.losses.balancer import Balancer
-from codectk.losses.codec_loss import LOSSES, CodecGANLoss
+from codectk.losses.codec_loss import CodecGANLoss
 from codectk.losses.dac_loss import DACLoss
 from codectk.losses.diffusion_loss import ModelOnlyLoss
 from codectk.losses.encodec_loss import EnCodecFrequencyLoss, EnCodecLoss
@@ -16,6 +16,7 @@ from codectk.losses.esc_loss import ESCLoss
 from codectk.losses.funcodec_loss import FunCodecLoss
 from codectk.losses.hificodec_loss import HiFiCodecLoss
 from codectk.losses.ladiffcodec_loss import LaDiffCodecAELoss
+from codectk.losses.objective import LOSSES, GANObjective
 from codectk.losses.spectral import (
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
@@ -30,6 +31,7 @@ __all__ = [
     "EnCodecLoss",
     "ESCLoss",
     "FunCodecLoss",
+    "GANObjective",
     "HiFiCodecLoss",
     "LaDiffCodecAELoss",
     "MultiResolutionSTFTLoss",

@@ -26,6 +26,8 @@ element); float32 inputs are computed exactly as before.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -188,6 +190,63 @@ def feature_matching_loss(
             terms.append(term)
         per_disc.append(torch.stack(terms).mean())
     return torch.stack(per_disc).mean()
+
+
+def summed_feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -> Tensor:
+    """sum_k sum_l mean |D_k^l(x) - D_k^l(x̂)| over all feature maps (DAC, HiFi-GAN).
+
+    Args:
+        real_outs (list[list[Tensor]]): discriminator outputs on real audio.
+        fake_outs (list[list[Tensor]]): outputs on generated audio (same structure).
+
+    Returns:
+        Tensor: scalar.
+
+    Raises:
+        ValueError: mismatched structures (see
+            :func:`~codectk.losses.adversarial.feature_matching_loss`).
+    """
+    if len(real_outs) != len(fake_outs):
+        raise ValueError(f"{len(real_outs)} real vs {len(fake_outs)} fake sub-discriminators")
+    terms = [(len(r) - 1) * feature_matching_loss([r], [f]) for r, f in zip(real_outs, fake_outs)]
+    return torch.stack(terms).sum()
+
+
+def flat_feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -> Tensor:
+    """Mean over all (sub-discriminator, feature map) pairs of mean |D_k^l(x) - D_k^l(x̂)|.
+
+    The real features are detached; each inner list's last element (the logits) is left
+    out.
+
+    Args:
+        real_outs (list[list[Tensor]]): discriminator outputs on real audio.
+        fake_outs (list[list[Tensor]]): outputs on generated audio, same structure.
+
+    Returns:
+        Tensor: scalar.
+
+    Raises:
+        ValueError: mismatched structures or no feature map at all.
+    """
+    if len(real_outs) != len(fake_outs):
+        raise ValueError(f"{len(real_outs)} real vs {len(fake_outs)} fake sub-discriminators")
+    terms = []
+    for r, f in zip(real_outs, fake_outs):
+        if len(r) != len(f):
+            raise ValueError(f"{len(r)} real vs {len(f)} fake tensors in a sub-discriminator")
+        terms += [l1_mean(fr.detach(), ff) for fr, ff in zip(r[:-1], f[:-1])]
+    if not terms:
+        raise ValueError("no feature maps: every sub-discriminator returned only logits")
+    return torch.stack(terms).mean()
+
+
+FEATURE_MATCHING = {
+    "mean": feature_matching_loss,
+    "relative": functools.partial(feature_matching_loss, relative=True),
+    "summed": summed_feature_matching_loss,
+    "flat": flat_feature_matching_loss,
+}
+"""The forms of L_feat, by the name :class:`~codectk.losses.objective.GANObjective` takes."""
 
 
 def discriminator_objective(

@@ -19,25 +19,14 @@ References:
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from codectk.losses.adversarial import (
-    LOSS_TYPES,
-    discriminator_objective,
-    feature_matching_loss,
-    generator_adversarial_loss,
-)
+from codectk.losses.objective import LOSSES, GANObjective
 from codectk.losses.spectral import MultiResolutionSTFTLoss, MultiScaleMelLoss
-from codectk.losses.terms import add_quantizer_terms, weighted_total
-from codectk.registry import Registry
-
-LOSSES = Registry("loss")
-
-DiscOutputs = list[list[Tensor]]
 
 
 @LOSSES.register("codec_gan")
-class CodecGANLoss(nn.Module):
+class CodecGANLoss(GANObjective):
     """Weighted sum of reconstruction, adversarial, feature-matching and VQ losses.
 
     Default weights are SoundStream's (§3.4): lambda_mel (its lambda_rec) = 1,
@@ -82,87 +71,28 @@ class CodecGANLoss(nn.Module):
         mel_n_mels: int | list[int] = 64,
         stft_resolutions: list[list[int]] | None = None,
     ):
-        super().__init__()
-        if adversarial_loss_type not in LOSS_TYPES:
-            raise ValueError(
-                f"adversarial_loss_type {adversarial_loss_type!r} not supported; "
-                f"choose one of {list(LOSS_TYPES)}"
-            )
-        self.weights = {
-            "mel": float(lambda_mel),
-            "stft": float(lambda_stft),
-            "time": float(lambda_time),
-            "adv": float(lambda_adv),
-            "feat": float(lambda_feat),
-            "commit": float(lambda_commit),
-            "codebook": float(lambda_codebook),
+        weights = {
+            "mel": lambda_mel,
+            "stft": lambda_stft,
+            "time": lambda_time,
+            "adv": lambda_adv,
+            "feat": lambda_feat,
+            "commit": lambda_commit,
+            "codebook": lambda_codebook,
         }
-        negative = {k: v for k, v in self.weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
-        self.adversarial_loss_type = adversarial_loss_type
+        super().__init__(weights, adversarial_loss_type, feature_matching="mean")
         self.mel_loss = (
             MultiScaleMelLoss(sample_rate, mel_windows, mel_n_mels) if lambda_mel > 0 else None
         )
         self.stft_loss = MultiResolutionSTFTLoss(stft_resolutions) if lambda_stft > 0 else None
 
-    def generator(
-        self,
-        wav: Tensor,
-        wav_hat: Tensor,
-        fake_outs: DiscOutputs | None = None,
-        real_outs: DiscOutputs | None = None,
-        commitment_loss: Tensor | None = None,
-        codebook_loss: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator objective L_G.
-
-        Args:
-            wav (Tensor): reference x, shape (B, 1, T).
-            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
-            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``
-                (not detached); None before discriminator training starts, which skips
-                the adversarial and feature-matching terms.
-            real_outs (list[list[Tensor]] | None): discriminator outputs on ``wav``; None
-                skips feature matching.
-            commitment_loss (Tensor | None): scalar from the quantizer (None: skipped).
-            codebook_loss (Tensor | None): scalar from the quantizer (None: skipped).
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
-            unweighted, detached terms under "mel", "stft", "time", "adv", "feat",
-            "commit", "codebook" (those computed) plus the detached "total".
-
-        Raises:
-            ValueError: ``wav`` and ``wav_hat`` differ in shape.
-        """
-        if wav.shape != wav_hat.shape:
-            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
-        w = self.weights
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """ "mel", "stft" and "time" (waveform L1), those weighted."""
         terms: dict[str, Tensor] = {}
         if self.mel_loss is not None:
             terms["mel"] = self.mel_loss(wav, wav_hat)
         if self.stft_loss is not None:
             terms["stft"] = self.stft_loss(wav, wav_hat)
-        if w["time"] > 0:
+        if self.weighted("time"):
             terms["time"] = (wav - wav_hat).abs().mean()
-        if fake_outs is not None and w["adv"] > 0:
-            terms["adv"] = generator_adversarial_loss(fake_outs, self.adversarial_loss_type)
-        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
-            terms["feat"] = feature_matching_loss(real_outs, fake_outs)
-        add_quantizer_terms(terms, w, commitment_loss, codebook_loss)
-        return weighted_total(terms, w, wav_hat)
-
-    def discriminator(
-        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator objective L_D (SoundStream eq. 1 for hinge, LSGAN for mse).
-
-        Args:
-            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
-        """
-        return discriminator_objective(real_outs, fake_outs, self.adversarial_loss_type)
+        return terms

@@ -24,43 +24,14 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from codectk.losses.adversarial import (
-    discriminator_objective,
-    feature_matching_loss,
-    generator_adversarial_loss,
-)
-from codectk.losses.codec_loss import LOSSES
+from codectk.losses.objective import LOSSES, GANObjective
 from codectk.losses.spectral import MultiScaleMelLoss
-from codectk.losses.terms import add_quantizer_terms, weighted_total
-
-DiscOutputs = list[list[Tensor]]
-
-
-def summed_feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -> Tensor:
-    """sum_k sum_l mean |D_k^l(x) - D_k^l(x̂)| over all feature maps (DAC, HiFi-GAN).
-
-    Args:
-        real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-        fake_outs (list[list[Tensor]]): outputs on generated audio (same structure).
-
-    Returns:
-        Tensor: scalar.
-
-    Raises:
-        ValueError: mismatched structures (see
-            :func:`~codectk.losses.adversarial.feature_matching_loss`).
-    """
-    if len(real_outs) != len(fake_outs):
-        raise ValueError(f"{len(real_outs)} real vs {len(fake_outs)} fake sub-discriminators")
-    terms = [(len(r) - 1) * feature_matching_loss([r], [f]) for r, f in zip(real_outs, fake_outs)]
-    return torch.stack(terms).sum()
 
 
 @LOSSES.register("dac")
-class DACLoss(nn.Module):
+class DACLoss(GANObjective):
     """DAC's generator and discriminator objectives (see module doc).
 
     Args:
@@ -100,17 +71,14 @@ class DACLoss(nn.Module):
         mel_hop_lengths: list[int] | None = None,
         mel_power_floor: float = 0.0,
     ):
-        super().__init__()
-        self.weights = {
-            "mel": float(lambda_mel),
-            "adv": float(lambda_adv),
-            "feat": float(lambda_feat),
-            "commit": float(lambda_commit),
-            "codebook": float(lambda_codebook),
+        weights = {
+            "mel": lambda_mel,
+            "adv": lambda_adv,
+            "feat": lambda_feat,
+            "commit": lambda_commit,
+            "codebook": lambda_codebook,
         }
-        negative = {k: v for k, v in self.weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        super().__init__(weights, "mse", feature_matching="summed", sum_over_discriminators=True)
         windows = [2**i for i in range(5, 12)] if mel_windows is None else mel_windows
         n_mels = [5 * 2**i for i in range(7)] if mel_n_mels is None else mel_n_mels
         n = len(windows)
@@ -126,57 +94,6 @@ class DACLoss(nn.Module):
             power_floor=mel_power_floor,
         )
 
-    def generator(
-        self,
-        wav: Tensor,
-        wav_hat: Tensor,
-        fake_outs: DiscOutputs | None = None,
-        real_outs: DiscOutputs | None = None,
-        commitment_loss: Tensor | None = None,
-        codebook_loss: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator objective L_G.
-
-        Args:
-            wav (Tensor): reference x, shape (B, 1, T).
-            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
-            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``;
-                None skips the adversarial and feature terms.
-            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
-            commitment_loss (Tensor | None): scalar from the quantizer.
-            codebook_loss (Tensor | None): scalar from the quantizer.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
-            unweighted, detached terms "mel", "adv", "feat", "commit", "codebook" (those
-            computed) plus "total".
-
-        Raises:
-            ValueError: ``wav`` and ``wav_hat`` differ in shape.
-        """
-        if wav.shape != wav_hat.shape:
-            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
-        w = self.weights
-        terms: dict[str, Tensor] = {}
-        if w["mel"] > 0:
-            terms["mel"] = self.mel_loss(wav, wav_hat)
-        if fake_outs is not None and w["adv"] > 0:
-            terms["adv"] = len(fake_outs) * generator_adversarial_loss(fake_outs, "mse")
-        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
-            terms["feat"] = summed_feature_matching_loss(real_outs, fake_outs)
-        add_quantizer_terms(terms, w, commitment_loss, codebook_loss)
-        return weighted_total(terms, w, wav_hat)
-
-    def discriminator(
-        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator objective L_D (least squares, summed over sub-discriminators).
-
-        Args:
-            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
-        """
-        return discriminator_objective(real_outs, fake_outs, "mse", scale=len(real_outs))
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """ "mel", if weighted."""
+        return {"mel": self.mel_loss(wav, wav_hat)} if self.weighted("mel") else {}

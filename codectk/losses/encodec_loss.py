@@ -44,17 +44,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.features import MelSpectrogram
-from codectk.losses.adversarial import (
-    LOSS_TYPES,
-    discriminator_objective,
-    feature_matching_loss,
-    generator_adversarial_loss,
-)
 from codectk.losses.balancer import Balancer
-from codectk.losses.codec_loss import LOSSES
-from codectk.losses.terms import add_quantizer_terms
+from codectk.losses.objective import LOSSES, QUANTIZER_TERMS, GANObjective, weighted_total
 
-DiscOutputs = list[list[Tensor]]
 # the order of the balanced losses is the order of audiocraft's compression solver (adv,
 # feat, then l1 and msspec: solvers/compression.py:41-50), which fixes the order in which
 # the balancer sums them (floating-point sums depend on it)
@@ -209,7 +201,7 @@ class EnCodecFrequencyLoss(nn.Module):
 
 
 @LOSSES.register("encodec")
-class EnCodecLoss(nn.Module):
+class EnCodecLoss(GANObjective):
     """EnCodec's generator and discriminator objectives, balanced (see module doc).
 
     Args:
@@ -275,23 +267,16 @@ class EnCodecLoss(nn.Module):
         freq_framing: str = "center",
         freq_reduction: str = "scales",
     ):
-        super().__init__()
-        if adversarial_loss_type not in LOSS_TYPES:
-            raise ValueError(
-                f"adversarial_loss_type {adversarial_loss_type!r} not supported; "
-                f"choose one of {list(LOSS_TYPES)}"
-            )
-        self.weights = {
-            "time": float(lambda_time),
-            "freq": float(lambda_freq),
-            "adv": float(lambda_adv),
-            "feat": float(lambda_feat),
-            "commit": float(lambda_commit),
-            "codebook": float(lambda_codebook),
+        weights = {  # the balanced terms first, in _BALANCED's order
+            "adv": lambda_adv,
+            "feat": lambda_feat,
+            "time": lambda_time,
+            "freq": lambda_freq,
+            "commit": lambda_commit,
+            "codebook": lambda_codebook,
         }
-        negative = {k: v for k, v in self.weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        feature_matching = "relative" if relative_feature_matching else "mean"
+        super().__init__(weights, adversarial_loss_type, feature_matching)
         balanced = {k: self.weights[k] for k in _BALANCED if self.weights[k] > 0}
         if not balanced:
             raise ValueError(f"at least one of lambda_{list(_BALANCED)} must be > 0")
@@ -300,8 +285,6 @@ class EnCodecLoss(nn.Module):
             if balance
             else None
         )
-        self.adversarial_loss_type = adversarial_loss_type
-        self.relative_feature_matching = relative_feature_matching
         self.freq_loss = EnCodecFrequencyLoss(
             sample_rate,
             freq_scales,
@@ -317,77 +300,34 @@ class EnCodecLoss(nn.Module):
             freq_reduction,
         )
 
-    def generator(
-        self,
-        wav: Tensor,
-        wav_hat: Tensor,
-        fake_outs: DiscOutputs | None = None,
-        real_outs: DiscOutputs | None = None,
-        commitment_loss: Tensor | None = None,
-        codebook_loss: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator objective L_G (eq. 4), balanced when gradients are being recorded.
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """ "time" (waveform L1) and "freq", those weighted."""
+        terms: dict[str, Tensor] = {}
+        if self.weighted("time"):
+            terms["time"] = (wav - wav_hat).abs().mean()
+        if self.weighted("freq"):
+            terms["freq"] = self.freq_loss(wav, wav_hat)
+        return terms
 
-        Args:
-            wav (Tensor): reference x, shape (B, 1, T).
-            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T) (the balanced output).
-            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``
-                (not detached); None skips l_g and l_feat.
-            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips l_feat.
-            commitment_loss (Tensor | None): scalar from the quantizer.
-            codebook_loss (Tensor | None): scalar from the quantizer.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: the total, whose gradient is the balanced one
-            and whose value is the weighted sum; the unweighted, detached terms ("time",
-            "freq", "adv", "feat", "commit", "codebook", those computed) and "total".
-
-        Raises:
-            ValueError: ``wav`` and ``wav_hat`` differ in shape.
-        """
-        if wav.shape != wav_hat.shape:
-            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
-        w = self.weights
-        balanced: dict[str, Tensor] = {}
-        if fake_outs is not None and w["adv"] > 0:
-            balanced["adv"] = generator_adversarial_loss(fake_outs, self.adversarial_loss_type)
-        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
-            balanced["feat"] = feature_matching_loss(
-                real_outs, fake_outs, relative=self.relative_feature_matching
-            )
-        if w["time"] > 0:
-            balanced["time"] = (wav - wav_hat).abs().mean()
-        if w["freq"] > 0:
-            balanced["freq"] = self.freq_loss(wav, wav_hat)
-        other: dict[str, Tensor] = {}
-        add_quantizer_terms(other, w, commitment_loss, codebook_loss)
-        total = sum((w[k] * v for k, v in balanced.items()), wav_hat.new_zeros(()))
+    def combine(self, terms: dict[str, Tensor], wav_hat: Tensor) -> tuple[Tensor, dict]:
+        """The total of eq. 4: when gradients are recorded its gradient is the balanced
+        one of the adversarial and reconstruction terms through x̂, its value always the
+        plain weighted sum (comparable with validation, which runs without gradients);
+        the quantizer's terms are added unbalanced."""
+        balanced = {k: v for k, v in terms.items() if k not in QUANTIZER_TERMS}
+        total, parts = weighted_total(balanced, self.weights, wav_hat)
+        del parts["total"]
         if (
             self.balancer is not None
             and balanced
             and torch.is_grad_enabled()
             and wav_hat.requires_grad
         ):
-            # Gradient: the balanced G through x̂; value: the plain weighted sum (comparable
-            # with validation, which runs without gradients).
             surrogate = self.balancer.surrogate(balanced, wav_hat)
             total = surrogate - surrogate.detach() + total.detach()
-        for name, value in other.items():
-            total = total + w[name] * value
-        parts = {name: value.detach() for name, value in {**balanced, **other}.items()}
+        for name in QUANTIZER_TERMS:
+            if name in terms:
+                total = total + self.weights[name] * terms[name]
+                parts[name] = terms[name].detach()
         parts["total"] = total.detach()
         return total, parts
-
-    def discriminator(
-        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator objective L_D (hinge, eq. 3).
-
-        Args:
-            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
-        """
-        return discriminator_objective(real_outs, fake_outs, self.adversarial_loss_type)

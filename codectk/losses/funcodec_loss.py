@@ -38,15 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.features import mel_filterbank
-from codectk.losses.adversarial import (
-    discriminator_objective,
-    generator_adversarial_loss,
-    l1_mean,
-)
-from codectk.losses.codec_loss import LOSSES
-from codectk.losses.terms import add_quantizer_terms
-
-DiscOutputs = list[list[Tensor]]
+from codectk.losses.objective import LOSSES, QUANTIZER_TERMS, GANObjective, weighted_total
+from codectk.losses.spectral import check_waveform_pair
 
 
 class FunCodecMelLoss(nn.Module):
@@ -108,10 +101,7 @@ class FunCodecMelLoss(nn.Module):
         Raises:
             ValueError: shapes differ or are not (B, 1, T).
         """
-        if ref.shape != est.shape or ref.dim() != 3 or ref.shape[1] != 1:
-            raise ValueError(
-                f"ref {tuple(ref.shape)} and est {tuple(est.shape)} must both be (B, 1, T)"
-            )
+        check_waveform_pair(ref, est)
         total = ref.new_zeros(())
         for win in self.windows:
             m_ref, p_ref = self.spectra(ref, win)
@@ -124,36 +114,8 @@ class FunCodecMelLoss(nn.Module):
         return total / len(self.windows)
 
 
-def flat_feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -> Tensor:
-    """Mean over all (sub-discriminator, feature map) pairs of mean |D_k^l(x) - D_k^l(x̂)|.
-
-    The real features are detached; each inner list's last element (the logits) is left
-    out.
-
-    Args:
-        real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-        fake_outs (list[list[Tensor]]): outputs on generated audio, same structure.
-
-    Returns:
-        Tensor: scalar.
-
-    Raises:
-        ValueError: mismatched structures or no feature map at all.
-    """
-    if len(real_outs) != len(fake_outs):
-        raise ValueError(f"{len(real_outs)} real vs {len(fake_outs)} fake sub-discriminators")
-    terms = []
-    for r, f in zip(real_outs, fake_outs):
-        if len(r) != len(f):
-            raise ValueError(f"{len(r)} real vs {len(f)} fake tensors in a sub-discriminator")
-        terms += [l1_mean(fr.detach(), ff) for fr, ff in zip(r[:-1], f[:-1])]
-    if not terms:
-        raise ValueError("no feature maps: every sub-discriminator returned only logits")
-    return torch.stack(terms).mean()
-
-
 @LOSSES.register("funcodec")
-class FunCodecLoss(nn.Module):
+class FunCodecLoss(GANObjective):
     """FunCodec's generator and discriminator objectives (see module doc).
 
     Defaults are FunCodec's (``FreqCodec.__init__``): weights 1, 1, 1/9, 100/9, 1, mel
@@ -190,86 +152,34 @@ class FunCodecLoss(nn.Module):
         mel_n_mels: int = 64,
         power_spec_loss: bool = False,
     ):
-        super().__init__()
-        self.weights = {
-            "time": float(lambda_time),
-            "mel": float(lambda_mel),
-            "adv": float(lambda_adv),
-            "feat": float(lambda_feat),
-            "commit": float(lambda_commit),
-            "codebook": float(lambda_codebook),
+        weights = {
+            "time": lambda_time,
+            "mel": lambda_mel,
+            "adv": lambda_adv,
+            "feat": lambda_feat,
+            "commit": lambda_commit,
+            "codebook": lambda_codebook,
         }
-        negative = {k: v for k, v in self.weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        super().__init__(weights, "hinge", feature_matching="flat")
         self.mel_loss = FunCodecMelLoss(
             sample_rate, mel_windows, mel_n_fft, mel_n_mels, power_spec_loss
         )
 
-    def generator(
-        self,
-        wav: Tensor,
-        wav_hat: Tensor,
-        fake_outs: DiscOutputs | None = None,
-        real_outs: DiscOutputs | None = None,
-        commitment_loss: Tensor | None = None,
-        codebook_loss: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator objective L_G.
-
-        Args:
-            wav (Tensor): reference x, shape (B, 1, T).
-            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
-            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``;
-                None skips the adversarial and feature terms.
-            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
-            commitment_loss (Tensor | None): scalar from the quantizer.
-            codebook_loss (Tensor | None): scalar from the quantizer.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
-            unweighted, detached terms "time", "mel", "adv", "feat", "commit",
-            "codebook" (those computed), "gen" (FunCodec's ``gen_loss``: the weighted
-            time, mel, adv and feat terms) and "total".
-
-        Raises:
-            ValueError: ``wav`` and ``wav_hat`` differ in shape.
-        """
-        if wav.shape != wav_hat.shape:
-            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
-        w = self.weights
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """ "time" (waveform L1) and "mel", those weighted."""
         terms: dict[str, Tensor] = {}
-        if w["time"] > 0:
+        if self.weighted("time"):
             terms["time"] = F.l1_loss(wav, wav_hat)
-        if w["mel"] > 0:
+        if self.weighted("mel"):
             terms["mel"] = self.mel_loss(wav, wav_hat)
-        if fake_outs is not None and w["adv"] > 0:
-            terms["adv"] = generator_adversarial_loss(fake_outs, "hinge")
-        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
-            terms["feat"] = flat_feature_matching_loss(real_outs, fake_outs)
+        return terms
+
+    def combine(self, terms: dict[str, Tensor], wav_hat: Tensor) -> tuple[Tensor, dict]:
+        """The weighted total; the parts also hold "gen", FunCodec's ``gen_loss`` (the
+        weighted sum without the quantizer's terms, the trainer's discriminator gate)."""
+        total, parts = weighted_total(terms, self.weights, wav_hat)
         gen = wav_hat.new_zeros(())
         for name, value in terms.items():
-            gen = gen + w[name] * value
-        add_quantizer_terms(terms, w, commitment_loss, codebook_loss)
-        total = gen
-        for name in ("commit", "codebook"):
-            if name in terms:
-                total = total + w[name] * terms[name]
-        parts = {name: value.detach() for name, value in terms.items()}
-        parts["gen"] = gen.detach()
-        parts["total"] = total.detach()
-        return total, parts
-
-    def discriminator(
-        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator objective L_D (hinge, averaged over sub-discriminators).
-
-        Args:
-            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
-        """
-        return discriminator_objective(real_outs, fake_outs, "hinge")
+            if name not in QUANTIZER_TERMS:
+                gen = gen + self.weights[name] * value.detach()
+        return total, {**parts, "gen": gen}

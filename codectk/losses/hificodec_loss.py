@@ -35,12 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.features import mel_filterbank
-from codectk.losses.adversarial import discriminator_objective, generator_adversarial_loss
-from codectk.losses.codec_loss import LOSSES
-from codectk.losses.dac_loss import summed_feature_matching_loss
-from codectk.losses.terms import add_quantizer_terms, weighted_total
-
-DiscOutputs = list[list[Tensor]]
+from codectk.losses.objective import LOSSES, GANObjective
+from codectk.losses.spectral import check_waveform_pair
 
 
 class HiFiGANMelLoss(nn.Module):
@@ -105,10 +101,7 @@ class HiFiGANMelLoss(nn.Module):
         Raises:
             ValueError: shapes differ or are not (B, 1, T).
         """
-        if ref.shape != est.shape or ref.dim() != 3 or ref.shape[1] != 1:
-            raise ValueError(
-                f"ref {tuple(ref.shape)} and est {tuple(est.shape)} must both be (B, 1, T)"
-            )
+        check_waveform_pair(ref, est)
         total = ref.new_zeros(())
         for i, w in enumerate(self.weights):
             total = total + w * F.l1_loss(self.log_mel(ref, i), self.log_mel(est, i))
@@ -116,7 +109,7 @@ class HiFiGANMelLoss(nn.Module):
 
 
 @LOSSES.register("hificodec")
-class HiFiCodecLoss(nn.Module):
+class HiFiCodecLoss(GANObjective):
     """AcademiCodec's HiFi-Codec generator and discriminator objectives (module doc).
 
     Args:
@@ -149,72 +142,18 @@ class HiFiCodecLoss(nn.Module):
         mel_fmin: float = 0.0,
         mel_fmax: float | None = None,
     ):
-        super().__init__()
-        self.weights = {
-            "adv": float(lambda_adv),
-            "feat": float(lambda_feat),
-            "mel": float(lambda_mel),
-            "codebook": float(lambda_codebook),
-            "commit": float(lambda_commit),
+        weights = {  # AcademiCodec's order of the sum (train.py:262-266)
+            "mel": lambda_mel,
+            "adv": lambda_adv,
+            "feat": lambda_feat,
+            "codebook": lambda_codebook,
+            "commit": lambda_commit,
         }
-        negative = {k: v for k, v in self.weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        super().__init__(weights, "mse", feature_matching="summed", sum_over_discriminators=True)
         self.mel_loss = HiFiGANMelLoss(
             sample_rate, mel_resolutions, mel_weights, mel_n_mels, mel_fmin, mel_fmax
         )
 
-    def generator(
-        self,
-        wav: Tensor,
-        wav_hat: Tensor,
-        fake_outs: DiscOutputs | None = None,
-        real_outs: DiscOutputs | None = None,
-        commitment_loss: Tensor | None = None,
-        codebook_loss: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator objective L_G.
-
-        Args:
-            wav (Tensor): reference x, shape (B, 1, T).
-            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
-            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``;
-                None skips the adversarial and feature terms.
-            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
-            commitment_loss (Tensor | None): scalar from the quantizer.
-            codebook_loss (Tensor | None): scalar from the quantizer.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
-            unweighted, detached terms "mel", "adv", "feat", "codebook", "commit" (those
-            computed) plus "total".
-
-        Raises:
-            ValueError: ``wav`` and ``wav_hat`` differ in shape.
-        """
-        if wav.shape != wav_hat.shape:
-            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
-        w = self.weights
-        terms: dict[str, Tensor] = {}
-        if w["mel"] > 0:
-            terms["mel"] = self.mel_loss(wav, wav_hat)
-        if fake_outs is not None and w["adv"] > 0:
-            terms["adv"] = len(fake_outs) * generator_adversarial_loss(fake_outs, "mse")
-        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
-            terms["feat"] = summed_feature_matching_loss(real_outs, fake_outs)
-        add_quantizer_terms(terms, w, commitment_loss, codebook_loss, codebook_first=True)
-        return weighted_total(terms, w, wav_hat)
-
-    def discriminator(
-        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator objective L_D (least squares, summed over sub-discriminators).
-
-        Args:
-            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
-        """
-        return discriminator_objective(real_outs, fake_outs, "mse", scale=len(real_outs))
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """ "mel", if weighted."""
+        return {"mel": self.mel_loss(wav, wav_hat)} if self.weighted("mel") else {}

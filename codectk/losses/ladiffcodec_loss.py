@@ -39,15 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from codectk.features import mel_filterbank
-from codectk.losses.adversarial import (
-    discriminator_objective,
-    feature_matching_loss,
-    generator_adversarial_loss,
-)
-from codectk.losses.codec_loss import LOSSES
-from codectk.losses.terms import add_quantizer_terms, weighted_total
+from codectk.losses.objective import LOSSES, GANObjective
+from codectk.losses.spectral import check_waveform_pair
 
-DiscOutputs = list[list[Tensor]]
 _EPS = 1e-8  # asteroid's
 
 
@@ -110,10 +104,7 @@ class LaDiffCodecMelLoss(nn.Module):
         Raises:
             ValueError: shapes differ or are not (B, 1, T).
         """
-        if ref.shape != est.shape or ref.dim() != 3 or ref.shape[1] != 1:
-            raise ValueError(
-                f"ref {tuple(ref.shape)} and est {tuple(est.shape)} must both be (B, 1, T)"
-            )
+        check_waveform_pair(ref, est)
         total = ref.new_zeros(())
         for s in self.windows:
             d = self.mel(ref, s) - self.mel(est, s)
@@ -122,7 +113,7 @@ class LaDiffCodecMelLoss(nn.Module):
 
 
 @LOSSES.register("ladiffcodec_ae")
-class LaDiffCodecAELoss(nn.Module):
+class LaDiffCodecAELoss(GANObjective):
     """LaDiffCodec's generator and discriminator objectives (see module doc).
 
     Args:
@@ -155,18 +146,15 @@ class LaDiffCodecAELoss(nn.Module):
         mel_n_mels: int = 64,
         sdr_clip: float = -30.0,
     ):
-        super().__init__()
-        self.weights = {
-            "time": float(lambda_time),
-            "mel": float(lambda_mel),
-            "adv": float(lambda_adv),
-            "feat": float(lambda_feat),
-            "sdr": float(lambda_sdr),
-            "commit": float(lambda_commit),
+        weights = {
+            "time": lambda_time,
+            "mel": lambda_mel,
+            "adv": lambda_adv,
+            "feat": lambda_feat,
+            "sdr": lambda_sdr,
+            "commit": lambda_commit,
         }
-        negative = {k: v for k, v in self.weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        super().__init__(weights, "hinge", feature_matching="relative")
         self.sdr_clip = float(sdr_clip)
         self.mel_loss = LaDiffCodecMelLoss(sample_rate, mel_windows, mel_n_mels)
 
@@ -174,63 +162,15 @@ class LaDiffCodecAELoss(nn.Module):
         """Clipped negative SD-SDR, mean over the batch, in the authors' argument order."""
         return neg_sd_sdr(wav, wav_hat).clamp(min=self.sdr_clip).mean()
 
-    def generator(
-        self,
-        wav: Tensor,
-        wav_hat: Tensor,
-        fake_outs: DiscOutputs | None = None,
-        real_outs: DiscOutputs | None = None,
-        commitment_loss: Tensor | None = None,
-        codebook_loss: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator objective L_G.
-
-        Args:
-            wav (Tensor): reference x, shape (B, 1, T).
-            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
-            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``;
-                None skips the adversarial and feature terms.
-            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
-            commitment_loss (Tensor | None): the quantizer's loss (used with
-                ``lambda_commit`` > 0).
-            codebook_loss (Tensor | None): not used: the authors' loop has no codebook
-                term (the continuous autoencoder's is 0, their RVQ's codebooks are EMA).
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: the weighted total (with graph) and the
-            unweighted, detached terms "time", "mel", "adv", "feat", "sdr", "commit"
-            (those computed) plus "total".
-
-        Raises:
-            ValueError: ``wav`` and ``wav_hat`` differ in shape.
-        """
-        if wav.shape != wav_hat.shape:
-            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
-        w = self.weights
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """ "time" (waveform L1), "mel" and "sdr", those weighted. The quantizer's codebook
+        loss is not a term: the authors' loop has none (the continuous autoencoder's is 0,
+        their RVQ's codebooks are EMA)."""
         terms: dict[str, Tensor] = {}
-        if w["time"] > 0:
+        if self.weighted("time"):
             terms["time"] = (wav - wav_hat).abs().mean()
-        if w["mel"] > 0:
+        if self.weighted("mel"):
             terms["mel"] = self.mel_loss(wav, wav_hat)
-        if fake_outs is not None and w["adv"] > 0:
-            terms["adv"] = generator_adversarial_loss(fake_outs, "hinge")
-        if fake_outs is not None and real_outs is not None and w["feat"] > 0:
-            terms["feat"] = feature_matching_loss(real_outs, fake_outs, relative=True)
-        if w["sdr"] > 0:
+        if self.weighted("sdr"):
             terms["sdr"] = self.sdr_loss(wav, wav_hat)
-        add_quantizer_terms(terms, w, commitment_loss, None)
-        return weighted_total(terms, w, wav_hat)
-
-    def discriminator(
-        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator objective L_D (hinge, averaged over sub-discriminators).
-
-        Args:
-            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
-            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
-
-        Returns:
-            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
-        """
-        return discriminator_objective(real_outs, fake_outs, "hinge")
+        return terms

@@ -31,6 +31,14 @@ def _as_batch(wav: Tensor, name: str) -> Tensor:
     raise ValueError(f"{name} must have shape (B, 1, T) or (B, T), got {tuple(wav.shape)}")
 
 
+def check_waveform_pair(ref: Tensor, est: Tensor) -> None:
+    """Raise ValueError unless ``ref`` and ``est`` are both (B, 1, T) of one shape."""
+    if ref.shape != est.shape or ref.dim() != 3 or ref.shape[1] != 1:
+        raise ValueError(
+            f"ref {tuple(ref.shape)} and est {tuple(est.shape)} must both be (B, 1, T)"
+        )
+
+
 def _pair(ref: Tensor, est: Tensor, trim: bool) -> tuple[Tensor, Tensor]:
     """Bring ``ref`` and ``est`` to (B, T) with equal T (trimming both if ``trim``)."""
     ref, est = _as_batch(ref, "ref"), _as_batch(est, "est")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from codectk.losses import LOSSES, FunCodecLoss
-from codectk.losses.funcodec_loss import flat_feature_matching_loss
+from codectk.losses.adversarial import flat_feature_matching_loss
 
 
 @pytest.fixture

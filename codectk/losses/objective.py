@@ -1,0 +1,202 @@
+"""The one GAN codec objective every family's loss is a preset of.
+
+A codec objective is a weighted sum of three kinds of terms::
+
+    L_G = sum_r lambda_r L_r(x, x̂)                      reconstruction (the family's own)
+          + lambda_adv L_adv(D(x̂)) + lambda_feat L_feat(D(x), D(x̂))   adversarial
+          + lambda_commit L_commit + lambda_codebook L_codebook        quantizer
+    L_D = s (L_real + L_fake)
+
+:class:`GANObjective` owns everything but the reconstruction terms: the weights (checked
+once), the adversarial and feature-matching terms (which loss, averaged or summed over the
+K sub-discriminators, which feature-matching form), the quantizer's terms, the order of
+the sum (the order of ``weights``: float addition is not associative, so a preset keeps
+its authors' order), the detached parts that are logged, and L_D. A family's loss
+(``codec_gan``, ``dac``, ``esc``, ``encodec``, ``funcodec``, ``hificodec``,
+``ladiffcodec_ae``) is a subclass that builds its spectral losses and returns them from
+:meth:`GANObjective.reconstruction_terms`; EnCodec's balancer and FunCodec's logged
+``gen`` override :meth:`GANObjective.combine`.
+
+Discriminator outputs are ``list[list[Tensor]]``: one inner list per sub-discriminator,
+its feature maps followed by its logits (:mod:`codectk.losses.adversarial`).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from codectk.losses.adversarial import (
+    FEATURE_MATCHING,
+    LOSS_TYPES,
+    discriminator_objective,
+    generator_adversarial_loss,
+)
+from codectk.registry import Registry
+
+LOSSES = Registry("loss")
+
+DiscOutputs = list[list[Tensor]]
+
+QUANTIZER_TERMS = ("commit", "codebook")
+
+
+def weighted_total(
+    terms: dict[str, Tensor], weights: dict[str, float], like: Tensor
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Sum ``weights[name] * term`` in the order of ``terms``.
+
+    Args:
+        terms (dict[str, Tensor]): unweighted scalar terms.
+        weights (dict[str, float]): weight per term name.
+        like (Tensor): gives the dtype and device of the zero the sum starts from.
+
+    Returns:
+        tuple[Tensor, dict[str, Tensor]]: the total (with graph) and the detached
+        unweighted terms plus ``"total"``.
+
+    Raises:
+        KeyError: a term without a weight.
+    """
+    total = like.new_zeros(())
+    for name, value in terms.items():
+        total = total + weights[name] * value
+    parts = {name: value.detach() for name, value in terms.items()}
+    parts["total"] = total.detach()
+    return total, parts
+
+
+class GANObjective(nn.Module):
+    """Generator and discriminator objectives of a GAN codec (see module doc).
+
+    Subclasses implement :meth:`reconstruction_terms` and register themselves in
+    :data:`LOSSES`; their constructors take the ``lambda_*`` weights of the config's
+    ``loss_conf`` and pass them here.
+
+    Args:
+        weights (dict[str, float]): weight per term name, in the order of the sum. Names
+            ``adv``, ``feat``, ``commit`` and ``codebook`` are the terms this class
+            computes; the others are the subclass's reconstruction terms. A term weighted
+            0 (or not named) is not computed.
+        adversarial_loss_type (str): "hinge" (SoundStream), "hinge_linear" (EnCodec's
+            code) or "mse" (LSGAN / HiFi-GAN), for L_adv and L_D.
+        feature_matching (str): "mean" (SoundStream eq. 3: mean over sub-discriminators
+            of the mean over their maps), "relative" (EnCodec §3.4: each map's term over
+            the real map's mean magnitude), "summed" (DAC, HiFi-GAN: the sum over every
+            map of every sub-discriminator) or "flat" (FunCodec: one mean over all maps).
+        sum_over_discriminators (bool): L_adv and L_D summed over the K sub-discriminators
+            (DAC, HiFi-GAN) instead of averaged.
+
+    Raises:
+        ValueError: a negative weight, an unknown loss type or feature-matching form.
+    """
+
+    def __init__(
+        self,
+        weights: dict[str, float],
+        adversarial_loss_type: str = "hinge",
+        feature_matching: str = "mean",
+        sum_over_discriminators: bool = False,
+    ):
+        super().__init__()
+        if adversarial_loss_type not in LOSS_TYPES:
+            raise ValueError(
+                f"adversarial_loss_type {adversarial_loss_type!r} not supported; "
+                f"choose one of {list(LOSS_TYPES)}"
+            )
+        if feature_matching not in FEATURE_MATCHING:
+            raise ValueError(
+                f"feature_matching {feature_matching!r} not supported; "
+                f"choose one of {list(FEATURE_MATCHING)}"
+            )
+        self.weights = {name: float(w) for name, w in weights.items()}
+        negative = {k: v for k, v in self.weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        self.adversarial_loss_type = adversarial_loss_type
+        self.feature_matching = feature_matching
+        self.sum_over_discriminators = sum_over_discriminators
+
+    def weighted(self, name: str) -> bool:
+        """Whether term ``name`` has a weight > 0 (and so is computed)."""
+        return self.weights.get(name, 0.0) > 0
+
+    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
+        """The family's reconstruction terms that are weighted, unweighted.
+
+        Args:
+            wav (Tensor): reference x, shape (B, 1, T).
+            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
+
+        Returns:
+            dict[str, Tensor]: scalar per term name.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no reconstruction terms")
+
+    def adversarial_terms(
+        self, fake_outs: DiscOutputs, real_outs: DiscOutputs | None
+    ) -> dict[str, Tensor]:
+        """``adv`` (from ``fake_outs``) and ``feat`` (needs ``real_outs``), if weighted."""
+        terms: dict[str, Tensor] = {}
+        if self.weighted("adv"):
+            adv = generator_adversarial_loss(fake_outs, self.adversarial_loss_type)
+            terms["adv"] = len(fake_outs) * adv if self.sum_over_discriminators else adv
+        if real_outs is not None and self.weighted("feat"):
+            terms["feat"] = FEATURE_MATCHING[self.feature_matching](real_outs, fake_outs)
+        return terms
+
+    def generator(
+        self,
+        wav: Tensor,
+        wav_hat: Tensor,
+        fake_outs: DiscOutputs | None = None,
+        real_outs: DiscOutputs | None = None,
+        commitment_loss: Tensor | None = None,
+        codebook_loss: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator objective L_G.
+
+        Args:
+            wav (Tensor): reference x, shape (B, 1, T).
+            wav_hat (Tensor): reconstruction x̂, shape (B, 1, T).
+            fake_outs (list[list[Tensor]] | None): discriminator outputs on ``wav_hat``
+                (not detached); None (before the discriminator starts) skips L_adv and
+                L_feat.
+            real_outs (list[list[Tensor]] | None): outputs on ``wav``; None skips L_feat.
+            commitment_loss (Tensor | None): scalar from the quantizer (None: skipped).
+            codebook_loss (Tensor | None): scalar from the quantizer (None: skipped).
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: the total (with graph) and the unweighted,
+            detached terms that were computed, named as in ``weights``, plus "total".
+
+        Raises:
+            ValueError: ``wav`` and ``wav_hat`` differ in shape.
+        """
+        if wav.shape != wav_hat.shape:
+            raise ValueError(f"wav {tuple(wav.shape)} and wav_hat {tuple(wav_hat.shape)} differ")
+        terms = self.reconstruction_terms(wav, wav_hat)
+        if fake_outs is not None:
+            terms.update(self.adversarial_terms(fake_outs, real_outs))
+        for name, value in zip(QUANTIZER_TERMS, (commitment_loss, codebook_loss)):
+            if value is not None and self.weighted(name):
+                terms[name] = value
+        return self.combine({k: terms[k] for k in self.weights if k in terms}, wav_hat)
+
+    def combine(self, terms: dict[str, Tensor], wav_hat: Tensor) -> tuple[Tensor, dict]:
+        """The total of ``terms`` (in the order of ``weights``) and the logged parts."""
+        return weighted_total(terms, self.weights, wav_hat)
+
+    def discriminator(
+        self, real_outs: DiscOutputs, fake_outs: DiscOutputs
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator objective L_D, averaged (or summed) over sub-discriminators.
+
+        Args:
+            real_outs (list[list[Tensor]]): discriminator outputs on real audio.
+            fake_outs (list[list[Tensor]]): outputs on the detached reconstruction.
+
+        Returns:
+            tuple[Tensor, dict[str, Tensor]]: total, and detached "real", "fake", "total".
+        """
+        scale = len(real_outs) if self.sum_over_discriminators else 1.0
+        return discriminator_objective(real_outs, fake_outs, self.adversarial_loss_type, scale)
