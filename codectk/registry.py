@@ -13,6 +13,7 @@ an unknown name or an unknown key raises ``ValueError`` listing the valid ones.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -103,3 +104,42 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
                 raise ConfigError(
                     f"{where}: {key}={value!r} is not a valid {hint}: {exc}"
                 ) from None
+
+
+def preset(
+    cls: Callable[..., Any],
+    where: str,
+    base: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A constructor preset that states only what differs.
+
+    The keyword arguments of ``cls`` are its defaults (or ``base``, another preset),
+    updated by ``changes`` (what this preset sets) and then by ``overrides`` (the
+    caller's), both checked against ``cls``'s signature and annotations.
+
+    Args:
+        cls: the class (or function) the preset configures.
+        where (str): the preset's name, for messages.
+        base (Mapping | None): the preset this one starts from (None: ``cls``'s defaults).
+        overrides (Mapping | None): the caller's replacements, applied last.
+        **changes: this preset's values.
+
+    Returns:
+        dict[str, Any]: every keyword argument of ``cls`` that has a default or is set
+        (a fresh dict, deep-copied).
+
+    Raises:
+        ConfigError: a key that is not an argument of ``cls``, or a badly typed value.
+    """
+    if base is None:
+        base = {
+            n: p.default
+            for n, p in inspect.signature(cls).parameters.items()
+            if p.default is not inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+    check_kwargs(cls, changes, where=where)
+    check_kwargs(cls, overrides or {}, where=where)
+    return copy.deepcopy({**base, **changes, **(overrides or {})})

@@ -31,7 +31,7 @@ from torch import nn
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.dac_net import DACDecoder, DACEncoder
 from codectk.quantization import QUANTIZERS
-from codectk.registry import check_kwargs
+from codectk.registry import preset
 
 
 @CODECS.register("dac")
@@ -110,24 +110,13 @@ class DAC(AutoencoderCodec):
 
 
 def dac_44khz_conf() -> dict[str, Any]:
-    """``codec_conf`` of the released 44.1 kHz model: hop 512, 9 x 1024 codebooks.
+    """``codec_conf`` of the released 44.1 kHz model (the class defaults): hop 512,
+    9 x 1024 codebooks.
 
     Returns:
         dict[str, Any]: keyword arguments of :class:`DAC` (a fresh dict).
     """
-    return dict(
-        sample_rate=44100,
-        channels=1,
-        encoder_dim=64,
-        encoder_rates=[2, 4, 8, 8],
-        latent_dim=None,
-        decoder_dim=1536,
-        decoder_rates=[8, 8, 4, 2],
-        n_codebooks=9,
-        codebook_size=1024,
-        codebook_dim=8,
-        quantizer_dropout=0.5,
-    )
+    return preset(DAC, "dac_44khz_conf", encoder_rates=[2, 4, 8, 8], decoder_rates=[8, 8, 4, 2])
 
 
 def dac_tiny_conf(**overrides: Any) -> dict[str, Any]:
@@ -143,11 +132,14 @@ def dac_tiny_conf(**overrides: Any) -> dict[str, Any]:
         dict[str, Any]: keyword arguments of :class:`DAC`.
 
     Raises:
-        ValueError: for an override that is not a :class:`DAC` argument or has the wrong
+        ConfigError: for an override that is not a :class:`DAC` argument or has the wrong
             type.
     """
-    conf = dac_44khz_conf()
-    conf.update(
+    return preset(
+        DAC,
+        "dac_tiny_conf",
+        base=dac_44khz_conf(),
+        overrides=overrides,
         sample_rate=16000,
         encoder_dim=4,
         encoder_rates=[2, 4, 5, 8],
@@ -156,6 +148,3 @@ def dac_tiny_conf(**overrides: Any) -> dict[str, Any]:
         n_codebooks=4,
         codebook_size=256,
     )
-    check_kwargs(DAC, overrides, where="dac_tiny_conf")
-    conf.update(overrides)
-    return conf

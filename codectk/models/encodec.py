@@ -35,7 +35,7 @@ from typing import Any
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import check_kwargs
+from codectk.registry import preset
 
 N_QUANTIZERS_SAMPLING = ("targets", "uniform")
 
@@ -194,38 +194,17 @@ class EnCodec(AutoencoderCodec):
 
 
 def encodec_24khz_conf() -> dict[str, Any]:
-    """``codec_conf`` of the released causal 24 kHz model: 32 x 1024 codebooks, 1.5-24 kbps.
+    """``codec_conf`` of the released causal 24 kHz model (the class defaults): 32 x 1024
+    codebooks, 1.5-24 kbps.
 
     Returns:
         dict[str, Any]: keyword arguments of :class:`EnCodec` (a fresh dict).
     """
-    return dict(
-        sample_rate=24000,
-        channels=1,
-        n_filters=32,
-        dimension=128,
+    return preset(
+        EnCodec,
+        "encodec_24khz_conf",
         ratios=[8, 5, 4, 2],
-        n_residual_layers=1,
-        dilation_base=2,
-        kernel_size=7,
-        residual_kernel_size=3,
-        last_kernel_size=7,
-        activation="elu",
-        causal=True,
-        norm="weight_norm",
-        pad_mode="reflect",
-        causal_pad_mode="reflect",
-        lstm=2,
-        compress=2,
-        true_skip=False,
-        n_codebooks=32,
-        codebook_size=1024,
-        ema_decay=0.99,
-        kmeans_init=True,
-        kmeans_iters=50,
-        threshold_ema_dead_code=2.0,
         target_bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0],
-        quantizer_dropout=1.0,
     )
 
 
@@ -242,11 +221,14 @@ def encodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         dict[str, Any]: keyword arguments of :class:`EnCodec`.
 
     Raises:
-        ValueError: for an override that is not an :class:`EnCodec` argument or has the
+        ConfigError: for an override that is not an :class:`EnCodec` argument or has the
             wrong type.
     """
-    conf = encodec_24khz_conf()
-    conf.update(
+    return preset(
+        EnCodec,
+        "encodec_tiny_conf",
+        base=encodec_24khz_conf(),
+        overrides=overrides,
         sample_rate=16000,
         n_filters=4,
         dimension=32,
@@ -256,6 +238,3 @@ def encodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         kmeans_iters=10,
         target_bandwidths=[0.8, 1.6],
     )
-    check_kwargs(EnCodec, overrides, where="encodec_tiny_conf")
-    conf.update(overrides)
-    return conf

@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from codectk.models.base import CODECS, Codec, CodecOutput
 from codectk.nn.swin import PatchDeEmbed, PatchEmbed, SwinStage
 from codectk.quantization import QUANTIZERS
-from codectk.registry import check_kwargs
+from codectk.registry import preset
 
 
 def power_law(x: Tensor, power: float = 0.3, eps: float = 1e-10) -> Tensor:
@@ -321,26 +321,15 @@ class ESC(Codec):
 
 
 def esc_base_conf() -> dict[str, Any]:
-    """``codec_conf`` of ESC-Base (the authors' ``configs/9kbps_esc_base.yaml``)."""
-    return dict(
-        sample_rate=16000,
-        n_freq=192,
-        win_length=320,
-        stft_hop_length=80,
+    """``codec_conf`` of ESC-Base (the authors' ``configs/9kbps_esc_base.yaml``; the class
+    defaults)."""
+    return preset(
+        ESC,
+        "esc_base_conf",
         patch_size=[3, 2],
         dims=[45, 72, 96, 144, 192, 384],
         num_heads=[3, 6, 12, 24, 24],
-        depth=2,
-        window_size=4,
-        mlp_ratio=4.0,
-        overlap=2,
-        groups=3,
-        codebook_size=1024,
         codebook_dims=[32, 32, 16, 12, 8, 6],
-        pretrain_steps=0,
-        dropout_rate=0.75,
-        stft_loss_weight=1.0,
-        stft_loss_power=0.3,
     )
 
 
@@ -350,16 +339,15 @@ def esc_tiny_conf(**overrides: Any) -> dict[str, Any]:
     1024-entry codebooks of dimension 4, 2 pre-training steps.
 
     Raises:
-        ValueError: for an override that is not an :class:`ESC` argument or badly typed.
+        ConfigError: for an override that is not an :class:`ESC` argument or badly typed.
     """
-    conf = esc_base_conf()
-    conf.update(
+    return preset(
+        ESC,
+        "esc_tiny_conf",
+        base=esc_base_conf(),
+        overrides=overrides,
         dims=[8, 8, 8, 8, 8, 16],
         num_heads=[2, 2, 2, 2, 2],
-        depth=2,
         codebook_dims=[4, 4, 4, 4, 4, 4],
         pretrain_steps=2,
     )
-    check_kwargs(ESC, overrides, where="esc_tiny_conf")
-    conf.update(overrides)
-    return conf

@@ -45,7 +45,7 @@ from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
 from codectk.nn.seanet2d import SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import check_kwargs
+from codectk.registry import preset
 
 _EPS = 1e-6
 COMMITMENT_AVERAGES = ("used", "all")
@@ -274,38 +274,15 @@ def freqcodec_16k_conf() -> dict[str, Any]:
     """``codec_conf`` of FunCodec's ``freqcodec_mag_phase_16k_n32_600k_step`` recipe model.
 
     16 kHz, hop 320 (50 Hz), 32 x 1024 codebooks: 0.5 to 16 kbps with structured dropout
-    over [1, 2, 4, 8, 16, 32] codebooks.
+    over [1, 2, 4, 8, 16, 32] codebooks; audiocraft's codebook EMA and dead-code order.
 
     Returns:
         dict[str, Any]: keyword arguments of :class:`FreqCodec` (a fresh dict).
     """
-    return dict(
-        sample_rate=16000,
-        n_fft=512,
-        stft_hop_length=160,
-        input_mode="mag_phase",
-        n_filters=32,
-        dimension=128,
+    return preset(
+        FreqCodec,
+        "freqcodec_16k_conf",
         ratios=[[4, 1], [4, 1], [4, 2], [4, 1]],
-        n_residual_layers=1,
-        dilation_base=1,
-        kernel_size=7,
-        residual_kernel_size=3,
-        last_kernel_size=7,
-        activation="elu",
-        norm="time_group_norm",
-        lstm=2,
-        compress=2,
-        true_skip=False,
-        conv_group_ratio=-1,
-        tr_conv_group_ratio=-1,
-        n_codebooks=32,
-        codebook_size=1024,
-        codebook_dim=None,
-        ema_decay=0.99,
-        kmeans_init=True,
-        kmeans_iters=50,
-        threshold_ema_dead_code=2.0,
         ema_init="unweighted",
         dead_code="before_ema",
         quantizer_dropout_choices=[1, 2, 4, 8, 16, 32],
@@ -326,11 +303,14 @@ def freqcodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         dict[str, Any]: keyword arguments of :class:`FreqCodec`.
 
     Raises:
-        ValueError: for an override that is not a :class:`FreqCodec` argument or has the
+        ConfigError: for an override that is not a :class:`FreqCodec` argument or has the
             wrong type.
     """
-    conf = freqcodec_16k_conf()
-    conf.update(
+    return preset(
+        FreqCodec,
+        "freqcodec_tiny_conf",
+        base=freqcodec_16k_conf(),
+        overrides=overrides,
         n_filters=4,
         dimension=32,
         lstm=0,
@@ -339,6 +319,3 @@ def freqcodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         kmeans_iters=10,
         quantizer_dropout_choices=[1, 2, 4],
     )
-    check_kwargs(FreqCodec, overrides, where="freqcodec_tiny_conf")
-    conf.update(overrides)
-    return conf

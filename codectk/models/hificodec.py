@@ -31,7 +31,7 @@ from typing import Any
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.hifigan import HiFiCodecEncoder, HiFiGANGenerator
 from codectk.quantization import QUANTIZERS
-from codectk.registry import check_kwargs
+from codectk.registry import preset
 
 
 @CODECS.register("hificodec")
@@ -150,22 +150,15 @@ def hificodec_16k_conf() -> dict[str, Any]:
     Returns:
         dict[str, Any]: keyword arguments of :class:`HiFiCodec` (a fresh dict).
     """
-    return dict(
-        sample_rate=16000,
-        n_filters=32,
-        dimension=512,
+    return preset(
+        HiFiCodec,
+        "hificodec_16k_conf",
         upsample_rates=[8, 5, 4, 2],
         upsample_kernel_sizes=[16, 11, 8, 4],
-        upsample_initial_channel=512,
         output_negative_slope=0.1,
-        resblock="1",
         resblock_kernel_sizes=[3, 7, 11],
         resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        n_groups=2,
-        n_codebooks_per_group=2,
-        codebook_size=1024,
         codebook_update="gradient",
-        quantizer_dropout=0.0,
     )
 
 
@@ -175,7 +168,7 @@ def hificodec_24k_conf() -> dict[str, Any]:
     Returns:
         dict[str, Any]: keyword arguments of :class:`HiFiCodec` (a fresh dict).
     """
-    return {**hificodec_16k_conf(), "sample_rate": 24000}
+    return preset(HiFiCodec, "hificodec_24k_conf", base=hificodec_16k_conf(), sample_rate=24000)
 
 
 def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
@@ -192,11 +185,14 @@ def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         dict[str, Any]: keyword arguments of :class:`HiFiCodec`.
 
     Raises:
-        ValueError: for an override that is not a :class:`HiFiCodec` argument or has the
+        ConfigError: for an override that is not a :class:`HiFiCodec` argument or has the
             wrong type.
     """
-    conf = hificodec_16k_conf()
-    conf.update(
+    return preset(
+        HiFiCodec,
+        "hificodec_tiny_conf",
+        base=hificodec_16k_conf(),
+        overrides=overrides,
         n_filters=4,
         dimension=32,
         upsample_initial_channel=64,
@@ -205,6 +201,3 @@ def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
         resblock_dilation_sizes=[[1, 3]],
         codebook_size=64,
     )
-    check_kwargs(HiFiCodec, overrides, where="hificodec_tiny_conf")
-    conf.update(overrides)
-    return conf

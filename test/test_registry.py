@@ -1,0 +1,39 @@
+"""codectk.registry.preset: presets that state only what differs from the class defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from codectk.errors import ConfigError
+from codectk.models.soundstream import SoundStream, soundstream_24khz_conf, soundstream_tiny_conf
+from codectk.registry import preset
+
+
+class Net:
+    def __init__(self, width: int = 8, rates: list[int] | None = None, name: str = "a"):
+        self.width, self.rates, self.name = width, rates, name
+
+
+def test_preset_layers_defaults_base_changes_and_overrides():
+    assert preset(Net, "p") == {"width": 8, "rates": None, "name": "a"}
+    base = preset(Net, "base", rates=[2, 4])
+    assert base == {"width": 8, "rates": [2, 4], "name": "a"}
+    small = preset(Net, "small", base=base, overrides={"name": "b"}, width=2)
+    assert small == {"width": 2, "rates": [2, 4], "name": "b"}
+    small["rates"].append(8)  # a fresh copy: the base is untouched
+    assert base["rates"] == [2, 4]
+
+
+def test_preset_checks_names_and_types():
+    with pytest.raises(ConfigError, match=r"tiny: unknown key\(s\) \['depth'\]"):
+        preset(Net, "tiny", depth=3)
+    with pytest.raises(ConfigError, match="tiny: width='x' is not a valid"):
+        preset(Net, "tiny", overrides={"width": "x"})
+
+
+def test_family_presets_build_and_state_the_paper_model():
+    conf = soundstream_24khz_conf()
+    assert conf["ratios"] == [8, 5, 4, 2] and conf["n_codebooks"] == 8
+    tiny = soundstream_tiny_conf(n_codebooks=2)
+    assert tiny["n_codebooks"] == 2 and tiny["sample_rate"] == 16000
+    assert SoundStream(**tiny).hop_length == 320
