@@ -406,10 +406,11 @@ def _cast_io(forward, dtype: torch.dtype, out_dtype: torch.dtype = torch.float32
 class AutoencoderCodec(Codec):
     """A codec built as encoder -> quantizer -> decoder (every family here).
 
-    Subclasses set ``encoder`` (waveform (B, C, T') -> latent (B, D, F)), ``quantizer``
-    (``forward/encode/decode`` with codes (B, K, F), see
-    :class:`codectk.quantization.rvq.ResidualVectorQuantizer`), ``decoder`` (latent
-    (B, D, F) -> waveform (B, C, F * hop_length)) and ``channels``, and may override:
+    Subclasses build an ``encoder`` (waveform (B, C, T') -> latent (B, D, F)), a
+    ``quantizer`` (``forward/encode/decode`` with codes (B, K, F), see
+    :class:`codectk.quantization.rvq.ResidualVectorQuantizer`) and a ``decoder`` (latent
+    (B, D, F) -> waveform (B, C, F * hop_length)), hand them to :meth:`assemble`, which
+    derives the codec's facts, and may override:
 
     * :meth:`latent` / :meth:`synthesise` for a front end (e.g. FreqCodec's STFT).
 
@@ -417,6 +418,44 @@ class AutoencoderCodec(Codec):
     DAC's per example) is the quantizer's policy
     (:class:`codectk.quantization.dropout.QuantizerDropout`).
     """
+
+    def assemble(
+        self,
+        sample_rate: int,
+        channels: int = 1,
+        hop_length: int | None = None,
+        **parts: nn.Module,
+    ) -> None:
+        """Register the parts and derive the codec's facts from them, once.
+
+        Args:
+            sample_rate (int): Hz.
+            channels (int): audio channels C.
+            hop_length (int | None): samples per code frame (None: the encoder's
+                ``hop_length``).
+            **parts: ``encoder``, ``quantizer``, ``decoder`` (and any other part), set as
+                attributes in the order given: that order is the order of the parameters,
+                which optimizer states in checkpoints follow, so a family keeps its own.
+
+        Raises:
+            ValueError: ``channels`` < 1, a missing encoder, quantizer or decoder, or no
+                hop length.
+        """
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        missing = {"encoder", "quantizer", "decoder"} - set(parts)
+        if missing:
+            raise ValueError(f"an autoencoder codec needs parts {sorted(missing)}")
+        for name, part in parts.items():
+            setattr(self, name, part)
+        hop_length = hop_length or getattr(parts["encoder"], "hop_length", None)
+        if not hop_length:
+            raise ValueError("give hop_length: the encoder has no hop_length attribute")
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.hop_length = int(hop_length)
+        self.n_codebooks = self.quantizer.n_codebooks
+        self.codebook_size = self.quantizer.codebook_size
 
     def low_precision_modules(self) -> list[str]:
         """The encoder and the decoder (the quantizer stays float32)."""

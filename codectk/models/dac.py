@@ -71,14 +71,12 @@ class DAC(AutoencoderCodec):
         quantizer_dropout: float = 0.5,
     ):
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
         encoder_rates = [2, 4, 8, 8] if encoder_rates is None else encoder_rates
         decoder_rates = [8, 8, 4, 2] if decoder_rates is None else decoder_rates
         if latent_dim is None:
             latent_dim = encoder_dim * 2 ** len(encoder_rates)
-        self.encoder = DACEncoder(encoder_dim, encoder_rates, latent_dim, channels)
-        self.quantizer = QUANTIZERS.build(
+        encoder = DACEncoder(encoder_dim, encoder_rates, latent_dim, channels)
+        quantizer = QUANTIZERS.build(
             "factorized_rvq",
             dict(
                 dimension=latent_dim,
@@ -88,21 +86,17 @@ class DAC(AutoencoderCodec):
                 quantizer_dropout=quantizer_dropout,
             ),
         )
-        self.decoder = DACDecoder(latent_dim, decoder_dim, decoder_rates, channels)
-        if self.encoder.hop_length != self.decoder.hop_length:
+        decoder = DACDecoder(latent_dim, decoder_dim, decoder_rates, channels)
+        if encoder.hop_length != decoder.hop_length:
             raise ValueError(
-                f"encoder_rates {encoder_rates} (hop {self.encoder.hop_length}) and "
-                f"decoder_rates {decoder_rates} (hop {self.decoder.hop_length}) must have "
+                f"encoder_rates {encoder_rates} (hop {encoder.hop_length}) and "
+                f"decoder_rates {decoder_rates} (hop {decoder.hop_length}) must have "
                 "the same product"
             )
+        self.assemble(sample_rate, channels, encoder=encoder, quantizer=quantizer, decoder=decoder)
         for m in self.modules():
             if isinstance(m, nn.Conv1d) and m.bias is not None:
                 nn.init.zeros_(m.bias)  # the authors' init_weights
-        self.sample_rate = sample_rate
-        self.channels = channels
-        self.hop_length = self.encoder.hop_length
-        self.n_codebooks = n_codebooks
-        self.codebook_size = codebook_size
 
     def output_extras(self, q) -> dict:
         """``n_quantizers_per_example`` (B,): DAC's quantizer dropout is per example."""

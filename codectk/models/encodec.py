@@ -29,7 +29,6 @@ Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from codectk.models.base import CODECS, AutoencoderCodec
@@ -128,8 +127,6 @@ class EnCodec(AutoencoderCodec):
         dead_code: str = "reset",
     ):
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
         if not 0.0 <= quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
         if n_quantizers_sampling not in N_QUANTIZERS_SAMPLING:
@@ -156,9 +153,9 @@ class EnCodec(AutoencoderCodec):
             compress=compress,
             true_skip=true_skip,
         )
-        self.encoder = SEANetEncoder(**seanet)
-        self.decoder = SEANetDecoder(**seanet)
-        self.quantizer = QUANTIZERS.build(
+        encoder = SEANetEncoder(**seanet)
+        decoder = SEANetDecoder(**seanet)
+        quantizer = QUANTIZERS.build(
             "rvq",
             dict(
                 dimension=dimension,
@@ -173,11 +170,7 @@ class EnCodec(AutoencoderCodec):
                 detach_residual=detach_residual,
             ),
         )
-        self.sample_rate = sample_rate
-        self.channels = channels
-        self.hop_length = math.prod(self.encoder.ratios)
-        self.n_codebooks = n_codebooks
-        self.codebook_size = codebook_size
+        self.assemble(sample_rate, channels, encoder=encoder, decoder=decoder, quantizer=quantizer)
         self.quantizer_dropout = quantizer_dropout
         self.n_quantizers_sampling = n_quantizers_sampling
         bws = [1.5, 3.0, 6.0, 12.0, 24.0] if target_bandwidths is None else target_bandwidths

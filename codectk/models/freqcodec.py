@@ -208,12 +208,12 @@ class FreqCodec(AutoencoderCodec):
             true_skip=true_skip,
             conv_group_ratio=conv_group_ratio,
         )
-        self.encoder = SEANet2dEncoder(
+        encoder = SEANet2dEncoder(
             self.domain.channels, kernel_size=kernel_size, last_kernel_size=last_kernel_size, **net
         )
         # structured dropout: K' uniform over the choices in every training batch (FunCodec)
         dropout = QuantizerDropout(1.0, choices, coin="uncertain") if choices else None
-        self.quantizer = QUANTIZERS.build(
+        quantizer = QUANTIZERS.build(
             "rvq",
             dict(
                 dimension=dimension,
@@ -229,7 +229,7 @@ class FreqCodec(AutoencoderCodec):
                 dropout=dropout,
             ),
         )
-        self.decoder = SEANet2dDecoder(
+        decoder = SEANet2dDecoder(
             self.domain.channels,
             kernel_size=kernel_size,
             last_kernel_size=last_kernel_size,
@@ -238,10 +238,13 @@ class FreqCodec(AutoencoderCodec):
         )
         self.quantizer_dropout_choices = choices
         self.commitment_average = commitment_average
-        self.sample_rate = sample_rate
-        self.hop_length = stft_hop_length * math.prod(r[1] for r in ratios)
-        self.n_codebooks = n_codebooks
-        self.codebook_size = codebook_size
+        self.assemble(
+            sample_rate,
+            hop_length=stft_hop_length * math.prod(r[1] for r in ratios),
+            encoder=encoder,
+            quantizer=quantizer,
+            decoder=decoder,
+        )
 
     def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
         """See :meth:`AutoencoderCodec.forward`; with ``commitment_average: all`` the

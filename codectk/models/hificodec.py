@@ -109,7 +109,7 @@ class HiFiCodec(AutoencoderCodec):
                 [[1, 3, 5]] * 3 if resblock_dilation_sizes is None else resblock_dilation_sizes
             ),
         )
-        self.encoder = HiFiCodecEncoder(n_filters, dimension, **layout)
+        encoder = HiFiCodecEncoder(n_filters, dimension, **layout)
         if codebook_update == "ema":  # this family's EMA defaults
             ema_decay = 0.99 if ema_decay is None else ema_decay
             kmeans_init = True if kmeans_init is None else kmeans_init
@@ -117,7 +117,7 @@ class HiFiCodec(AutoencoderCodec):
             threshold_ema_dead_code = (
                 2.0 if threshold_ema_dead_code is None else threshold_ema_dead_code
             )
-        self.quantizer = QUANTIZERS.build(
+        quantizer = QUANTIZERS.build(
             "grvq",
             dict(
                 dimension=dimension,
@@ -132,16 +132,19 @@ class HiFiCodec(AutoencoderCodec):
                 codebook_update=codebook_update,
             ),
         )
-        self.decoder = HiFiGANGenerator(
+        decoder = HiFiGANGenerator(
             dimension,
             upsample_initial_channel,
             output_negative_slope=output_negative_slope,
             **layout,
         )
-        self.sample_rate = sample_rate
-        self.hop_length = math.prod(layout["upsample_rates"])
-        self.n_codebooks = self.quantizer.n_codebooks
-        self.codebook_size = codebook_size
+        self.assemble(
+            sample_rate,
+            hop_length=math.prod(layout["upsample_rates"]),
+            encoder=encoder,
+            quantizer=quantizer,
+            decoder=decoder,
+        )
 
 
 def hificodec_16k_conf() -> dict[str, Any]:

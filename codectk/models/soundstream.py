@@ -21,7 +21,6 @@ The adversarial and reconstruction losses (§III-D) live in :mod:`codectk.losses
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from codectk.models.base import CODECS, AutoencoderCodec
@@ -91,8 +90,6 @@ class SoundStream(AutoencoderCodec):
         quantizer_dropout: float = 1.0,
     ):
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
         seanet: dict[str, Any] = dict(
             channels=channels,
             dimension=dimension,
@@ -108,9 +105,9 @@ class SoundStream(AutoencoderCodec):
             compress=1,  # residual units keep N channels (Fig. 2)
             true_skip=True,  # identity skips
         )
-        self.encoder = SEANetEncoder(last_kernel_size=last_kernel_size, **seanet)
-        self.decoder = SEANetDecoder(last_kernel_size=decoder_last_kernel_size, **seanet)
-        self.quantizer = QUANTIZERS.build(
+        encoder = SEANetEncoder(last_kernel_size=last_kernel_size, **seanet)
+        decoder = SEANetDecoder(last_kernel_size=decoder_last_kernel_size, **seanet)
+        quantizer = QUANTIZERS.build(
             "rvq",
             dict(
                 dimension=dimension,
@@ -124,11 +121,7 @@ class SoundStream(AutoencoderCodec):
                 quantizer_dropout=quantizer_dropout,
             ),
         )
-        self.sample_rate = sample_rate
-        self.channels = channels
-        self.hop_length = math.prod(self.encoder.ratios)
-        self.n_codebooks = n_codebooks
-        self.codebook_size = codebook_size
+        self.assemble(sample_rate, channels, encoder=encoder, decoder=decoder, quantizer=quantizer)
 
 
 def soundstream_24khz_conf() -> dict[str, Any]:

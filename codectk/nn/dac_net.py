@@ -126,7 +126,7 @@ class DACEncoder(nn.Module):
         channels (int): audio channels.
 
     Raises:
-        ValueError: for empty or non-positive ``encoder_rates``.
+        ValueError: for empty or non-positive ``encoder_rates``, or ``channels`` < 1.
     """
 
     def __init__(
@@ -137,6 +137,8 @@ class DACEncoder(nn.Module):
         channels: int = 1,
     ):
         super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
         self.rates = _check_rates(encoder_rates, "encoder_rates")
         self.hop_length = math.prod(self.rates)
         layers: list[nn.Module] = [_conv(channels, encoder_dim, 7)]
@@ -169,7 +171,8 @@ class DACDecoder(nn.Module):
         channels (int): audio channels.
 
     Raises:
-        ValueError: for bad rates, or a ``decoder_dim`` that does not halve len(rates) times.
+        ValueError: for bad rates, ``channels`` < 1, or a ``decoder_dim`` that does not
+            halve len(rates) times.
     """
 
     def __init__(
@@ -180,6 +183,8 @@ class DACDecoder(nn.Module):
         channels: int = 1,
     ):
         super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
         self.rates = _check_rates(decoder_rates, "decoder_rates")
         self.hop_length = math.prod(self.rates)
         if decoder_dim % 2 ** len(self.rates):

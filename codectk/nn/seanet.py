@@ -177,7 +177,7 @@ class SEANetEncoder(nn.Module):
             "reflect" as the authors' EnCodec).
 
     Raises:
-        ValueError: for bad ``ratios``, an unknown activation or norm.
+        ValueError: for bad ``ratios``, ``channels`` < 1, an unknown activation or norm.
     """
 
     def __init__(
@@ -201,6 +201,8 @@ class SEANetEncoder(nn.Module):
         causal_pad_mode: str = "constant",
     ):
         super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
         self.ratios = _check_ratios(ratios)
         self.hop_length = math.prod(self.ratios)
         self.dimension = dimension
@@ -272,7 +274,7 @@ class SEANetDecoder(nn.Module):
             "reflect" as the authors' EnCodec).
 
     Raises:
-        ValueError: for bad ``ratios``, an unknown activation or norm.
+        ValueError: for bad ``ratios``, ``channels`` < 1, an unknown activation or norm.
     """
 
     def __init__(
@@ -297,6 +299,8 @@ class SEANetDecoder(nn.Module):
         causal_pad_mode: str = "constant",
     ):
         super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
         self.ratios = _check_ratios(ratios)
         self.hop_length = math.prod(self.ratios)
         self.dimension = dimension
