@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from codectk.models.base import CODECS, AutoencoderCodec
-from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
+from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS, QuantizerDropout
 from codectk.registry import preset
 
@@ -134,27 +134,9 @@ class EnCodec(AutoencoderCodec):
                 f"n_quantizers_sampling {n_quantizers_sampling!r} not supported; choose one "
                 f"of {list(N_QUANTIZERS_SAMPLING)}"
             )
-        seanet: dict[str, Any] = dict(
-            channels=channels,
-            dimension=dimension,
-            n_filters=n_filters,
-            ratios=ratios,
-            n_residual_layers=n_residual_layers,
-            dilation_base=dilation_base,
-            kernel_size=kernel_size,
-            residual_kernel_size=residual_kernel_size,
-            last_kernel_size=last_kernel_size,
-            activation=activation,
-            causal=causal,
-            norm=norm,
-            pad_mode=pad_mode,
-            causal_pad_mode=causal_pad_mode,
-            lstm=lstm,
-            compress=compress,
-            true_skip=true_skip,
-        )
-        encoder = SEANetEncoder(**seanet)
-        decoder = SEANetDecoder(**seanet)
+        seanet = SEANetConfig.from_arguments(locals())
+        encoder = SEANetEncoder(seanet)
+        decoder = SEANetDecoder(seanet)
         quantizer = QUANTIZERS.build(
             "rvq",
             dict(

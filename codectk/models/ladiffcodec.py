@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +54,7 @@ from torch import Tensor
 from codectk.diffusion import GaussianDiffusion, UNet1D
 from codectk.errors import CodectkError
 from codectk.models.base import CODECS, AutoencoderCodec, Codec, CodecOutput
-from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
+from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization.base import HostFlag
 
 SCALINGS = ("global", "feature", "none")
@@ -121,27 +120,9 @@ class ContinuousAE(AutoencoderCodec):
         activation: str = "elu",
     ):
         super().__init__()
-        seanet: dict[str, Any] = dict(
-            channels=channels,
-            dimension=dimension,
-            n_filters=n_filters,
-            ratios=[8, 4] if ratios is None else ratios,
-            n_residual_layers=n_residual_layers,
-            dilation_base=dilation_base,
-            kernel_size=kernel_size,
-            residual_kernel_size=residual_kernel_size,
-            last_kernel_size=last_kernel_size,
-            activation=activation,
-            causal=causal,
-            pad_mode=pad_mode,
-            causal_pad_mode=causal_pad_mode,
-            lstm=lstm,
-            compress=compress,
-            true_skip=true_skip,
-            norm=norm,
-        )
-        self.encoder = SEANetEncoder(**seanet)
-        self.decoder = SEANetDecoder(**seanet)
+        seanet = SEANetConfig.from_arguments(locals(), ratios=[8, 4] if ratios is None else ratios)
+        self.encoder = SEANetEncoder(seanet)
+        self.decoder = SEANetDecoder(seanet)
         self.sample_rate, self.channels, self.dimension = sample_rate, channels, dimension
         self.hop_length = math.prod(self.encoder.ratios)
         self.n_codebooks, self.codebook_size = 0, 1

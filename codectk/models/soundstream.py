@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from codectk.models.base import CODECS, AutoencoderCodec
-from codectk.nn.seanet import SEANetDecoder, SEANetEncoder
+from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS
 from codectk.registry import preset
 
@@ -90,23 +90,10 @@ class SoundStream(AutoencoderCodec):
         quantizer_dropout: float = 1.0,
     ):
         super().__init__()
-        seanet: dict[str, Any] = dict(
-            channels=channels,
-            dimension=dimension,
-            n_filters=n_filters,
-            ratios=ratios,
-            n_residual_layers=n_residual_layers,
-            dilation_base=dilation_base,
-            kernel_size=kernel_size,
-            residual_kernel_size=residual_kernel_size,
-            activation=activation,
-            causal=causal,
-            lstm=lstm,
-            compress=1,  # residual units keep N channels (Fig. 2)
-            true_skip=True,  # identity skips
-        )
-        encoder = SEANetEncoder(last_kernel_size=last_kernel_size, **seanet)
-        decoder = SEANetDecoder(last_kernel_size=decoder_last_kernel_size, **seanet)
+        # residual units keep N channels and skip by identity (Fig. 2)
+        seanet = SEANetConfig.from_arguments(locals(), compress=1, true_skip=True)
+        encoder = SEANetEncoder(seanet)
+        decoder = SEANetDecoder(seanet, last_kernel_size=decoder_last_kernel_size)
         quantizer = QUANTIZERS.build(
             "rvq",
             dict(

@@ -26,8 +26,11 @@ carry the state (:mod:`codectk.nn.streaming`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -91,13 +94,6 @@ def norm_flags(norm: str, causal: bool) -> dict[str, bool]:
     return dict(_NORMS[norm])
 
 
-def _check_ratios(ratios: Sequence[int] | None) -> list[int]:
-    ratios = list(_DEFAULT_RATIOS if ratios is None else ratios)
-    if not ratios or any(int(r) != r or r < 1 for r in ratios):
-        raise ValueError(f"ratios must be a non-empty list of positive ints, got {ratios}")
-    return [int(r) for r in ratios]
-
-
 class SEANetResnetBlock(nn.Module):
     """Residual unit: x + conv1x1(act(conv_k,d(act(x)))) (SoundStream Fig. 2, "ResidualUnit").
 
@@ -152,87 +148,145 @@ class SEANetResnetBlock(nn.Module):
         return self.shortcut(x) + self.block(x)
 
 
-class SEANetEncoder(nn.Module):
-    """SEANet encoder: waveform (B, channels, T) -> latent (B, D, ceil(T / hop_length)).
+@dataclass
+class SEANetConfig:
+    """The settings SEANet's encoder and decoder share, passed whole to both.
 
     Args:
         channels (int): audio channels (1 for mono).
         dimension (int): latent dimension D.
-        n_filters (int): base channels C (doubled at each downsampling).
+        n_filters (int): base channels C (doubled at each downsampling; the decoder's
+            first block has 2^len(ratios) * C).
         ratios (Sequence[int] | None): strides in DECODER order (the encoder applies them
-            reversed); None gives (8, 5, 4, 2).
+            reversed); their product is the hop length.
         n_residual_layers (int): residual units per block, dilations ``dilation_base ** j``.
         dilation_base (int): dilation growth.
         kernel_size (int): kernel of the first convolution.
         residual_kernel_size (int): kernel of the residual units' dilated convolutions.
-        last_kernel_size (int): kernel of the final projection to D.
-        activation (str): activation name.
-        causal (bool): causal convolutions (streamable; SoundStream).
+        last_kernel_size (int): kernel of the encoder's projection to D and of the
+            decoder's output convolution.
+        activation (str): activation name (see :func:`make_activation`).
+        causal (bool): causal convolutions (streamable; SoundStream); the decoder's
+            transposed convolutions then trim on the right.
         pad_mode (str): padding mode of non-causal convolutions.
-        lstm (int): LSTM layers before the final projection (0: none).
-        compress (int): channel reduction inside residual units.
-        true_skip (bool): identity skips in residual units.
-        norm (str): convolution normalisation (see :func:`norm_flags`).
         causal_pad_mode (str): left padding of causal convolutions ("constant": zeros;
             "reflect" as the authors' EnCodec).
+        norm (str): convolution normalisation (see :func:`norm_flags`).
+        lstm (int): LSTM layers at the bottleneck (0: none): before the encoder's final
+            projection, after the decoder's first convolution.
+        compress (int): channel reduction inside residual units.
+        true_skip (bool): identity skips in residual units (else 1x1 convolutions).
+        trim_right_ratio (float): share of a causal transposed convolution's surplus
+            trimmed on the right (decoder).
 
     Raises:
-        ValueError: for bad ``ratios``, ``channels`` < 1, an unknown activation or norm.
+        ValueError: ``channels`` < 1, bad ``ratios``, an unknown activation or norm, or a
+            norm that is not causal with ``causal``.
     """
 
-    def __init__(
-        self,
-        channels: int = 1,
-        dimension: int = 128,
-        n_filters: int = 32,
-        ratios: Sequence[int] | None = None,
-        n_residual_layers: int = 1,
-        dilation_base: int = 2,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        activation: str = "elu",
-        causal: bool = False,
-        pad_mode: str = "reflect",
-        lstm: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        norm: str = "weight_norm",
-        causal_pad_mode: str = "constant",
-    ):
+    channels: int = 1
+    dimension: int = 128
+    n_filters: int = 32
+    ratios: Sequence[int] | None = _DEFAULT_RATIOS
+    n_residual_layers: int = 1
+    dilation_base: int = 2
+    kernel_size: int = 7
+    residual_kernel_size: int = 3
+    last_kernel_size: int = 7
+    activation: str = "elu"
+    causal: bool = False
+    pad_mode: str = "reflect"
+    causal_pad_mode: str = "constant"
+    norm: str = "weight_norm"
+    lstm: int = 2
+    compress: int = 2
+    true_skip: bool = False
+    trim_right_ratio: float = 1.0
+
+    def __post_init__(self):
+        if self.channels < 1:
+            raise ValueError(f"channels must be >= 1, got {self.channels}")
+        ratios = list(_DEFAULT_RATIOS if self.ratios is None else self.ratios)
+        if not ratios or any(int(r) != r or r < 1 for r in ratios):
+            raise ValueError(f"ratios must be a non-empty list of positive ints, got {ratios}")
+        self.ratios = [int(r) for r in ratios]
+        make_activation(self.activation)
+        norm_flags(self.norm, self.causal)
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any], **fixed: Any) -> SEANetConfig:
+        """The config of a codec's constructor arguments (e.g. its ``locals()``): the
+        entries named as fields, replaced by ``fixed`` (settings the family fixes or
+        derives).
+
+        Raises:
+            ValueError: from :class:`SEANetConfig`.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in arguments.items() if k in names}, **fixed})
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per latent frame: the product of ``ratios``."""
+        return math.prod(self.ratios)
+
+    def conv_options(self) -> dict[str, Any]:
+        """Keyword arguments of every :class:`SConv1d` of the network."""
+        return dict(
+            causal=self.causal, pad_mode=self.pad_mode, causal_pad_mode=self.causal_pad_mode
+        )
+
+    def residual_unit(self, dim: int, j: int) -> SEANetResnetBlock:
+        """The ``j``-th residual unit of a block with ``dim`` channels."""
+        return SEANetResnetBlock(
+            dim,
+            self.residual_kernel_size,
+            self.dilation_base**j,
+            self.activation,
+            compress=self.compress,
+            true_skip=self.true_skip,
+            norm=self.norm,
+            **self.conv_options(),
+        )
+
+
+def _config(config: SEANetConfig | None, overrides: dict[str, Any]) -> SEANetConfig:
+    if config is None:
+        return SEANetConfig(**overrides)
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+class SEANetEncoder(nn.Module):
+    """SEANet encoder: waveform (B, channels, T) -> latent (B, D, ceil(T / hop_length)).
+
+    Args:
+        config (SEANetConfig | None): the network's settings (None: the defaults).
+        **overrides: :class:`SEANetConfig` fields replacing those of ``config``.
+
+    Raises:
+        ValueError: from :class:`SEANetConfig`; TypeError: an unknown field.
+    """
+
+    def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
-        self.ratios = _check_ratios(ratios)
-        self.hop_length = math.prod(self.ratios)
-        self.dimension = dimension
-        conv = dict(causal=causal, pad_mode=pad_mode, causal_pad_mode=causal_pad_mode)
-        flags = norm_flags(norm, causal)
+        c = self.config = _config(config, overrides)
+        self.ratios = list(c.ratios)
+        self.hop_length = c.hop_length
+        self.dimension = c.dimension
+        conv, flags = c.conv_options(), norm_flags(c.norm, c.causal)
         mult = 1
-        layers: list[nn.Module] = [SConv1d(channels, n_filters, kernel_size, **conv, **flags)]
+        layers: list[nn.Module] = [SConv1d(c.channels, c.n_filters, c.kernel_size, **conv, **flags)]
         for ratio in reversed(self.ratios):
-            dim = mult * n_filters
-            for j in range(n_residual_layers):
-                layers.append(
-                    SEANetResnetBlock(
-                        dim,
-                        residual_kernel_size,
-                        dilation_base**j,
-                        activation,
-                        compress=compress,
-                        true_skip=true_skip,
-                        norm=norm,
-                        **conv,
-                    )
-                )
+            dim = mult * c.n_filters
+            layers += [c.residual_unit(dim, j) for j in range(c.n_residual_layers)]
             down = SConv1d(dim, 2 * dim, 2 * ratio, ratio, **conv, **flags)
-            layers += [make_activation(activation), down]
+            layers += [make_activation(c.activation), down]
             mult *= 2
-        if lstm:
-            layers.append(SLSTM(mult * n_filters, num_layers=lstm))
+        if c.lstm:
+            layers.append(SLSTM(mult * c.n_filters, num_layers=c.lstm))
         layers += [
-            make_activation(activation),
-            SConv1d(mult * n_filters, dimension, last_kernel_size, **conv, **flags),
+            make_activation(c.activation),
+            SConv1d(mult * c.n_filters, c.dimension, c.last_kernel_size, **conv, **flags),
         ]
         self.model = nn.Sequential(*layers)
 
@@ -252,95 +306,43 @@ class SEANetDecoder(nn.Module):
     """SEANet decoder: latent (B, D, F) -> waveform (B, channels, F * hop_length).
 
     Args:
-        channels (int): audio channels.
-        dimension (int): latent dimension D.
-        n_filters (int): base channels C (the first block has 2^len(ratios) * C).
-        ratios (Sequence[int] | None): upsampling strides in order; None gives (8, 5, 4, 2).
-        n_residual_layers (int): residual units per block.
-        dilation_base (int): dilation growth.
-        kernel_size (int): kernel of the first convolution.
-        residual_kernel_size (int): kernel of the residual units' dilated convolutions.
-        last_kernel_size (int): kernel of the output convolution.
-        activation (str): activation name.
-        causal (bool): causal convolutions (transposed convs trim on the right).
-        pad_mode (str): padding mode of non-causal convolutions.
-        lstm (int): LSTM layers after the first convolution (0: none).
-        compress (int): channel reduction inside residual units.
-        true_skip (bool): identity skips in residual units.
-        trim_right_ratio (float): share of transposed-conv surplus trimmed on the right when
-            causal.
-        norm (str): convolution normalisation (see :func:`norm_flags`).
-        causal_pad_mode (str): left padding of causal convolutions ("constant": zeros;
-            "reflect" as the authors' EnCodec).
+        config (SEANetConfig | None): the network's settings (None: the defaults).
+        **overrides: :class:`SEANetConfig` fields replacing those of ``config``.
 
     Raises:
-        ValueError: for bad ``ratios``, ``channels`` < 1, an unknown activation or norm.
+        ValueError: from :class:`SEANetConfig`; TypeError: an unknown field.
     """
 
-    def __init__(
-        self,
-        channels: int = 1,
-        dimension: int = 128,
-        n_filters: int = 32,
-        ratios: Sequence[int] | None = None,
-        n_residual_layers: int = 1,
-        dilation_base: int = 2,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        activation: str = "elu",
-        causal: bool = False,
-        pad_mode: str = "reflect",
-        lstm: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        trim_right_ratio: float = 1.0,
-        norm: str = "weight_norm",
-        causal_pad_mode: str = "constant",
-    ):
+    def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
-        self.ratios = _check_ratios(ratios)
-        self.hop_length = math.prod(self.ratios)
-        self.dimension = dimension
-        conv = dict(causal=causal, pad_mode=pad_mode, causal_pad_mode=causal_pad_mode)
-        flags = norm_flags(norm, causal)
+        c = self.config = _config(config, overrides)
+        self.ratios = list(c.ratios)
+        self.hop_length = c.hop_length
+        self.dimension = c.dimension
+        conv, flags = c.conv_options(), norm_flags(c.norm, c.causal)
         mult = 2 ** len(self.ratios)
         layers: list[nn.Module] = [
-            SConv1d(dimension, mult * n_filters, kernel_size, **conv, **flags)
+            SConv1d(c.dimension, mult * c.n_filters, c.kernel_size, **conv, **flags)
         ]
-        if lstm:
-            layers.append(SLSTM(mult * n_filters, num_layers=lstm))
+        if c.lstm:
+            layers.append(SLSTM(mult * c.n_filters, num_layers=c.lstm))
         for ratio in self.ratios:
-            dim = mult * n_filters
+            dim = mult * c.n_filters
             upsample = SConvTranspose1d(
                 dim,
                 dim // 2,
                 2 * ratio,
                 ratio,
-                causal=causal,
-                trim_right_ratio=trim_right_ratio if causal else 1.0,
+                causal=c.causal,
+                trim_right_ratio=c.trim_right_ratio if c.causal else 1.0,
                 **flags,
             )
-            layers += [make_activation(activation), upsample]
-            for j in range(n_residual_layers):
-                layers.append(
-                    SEANetResnetBlock(
-                        dim // 2,
-                        residual_kernel_size,
-                        dilation_base**j,
-                        activation,
-                        compress=compress,
-                        true_skip=true_skip,
-                        norm=norm,
-                        **conv,
-                    )
-                )
+            layers += [make_activation(c.activation), upsample]
+            layers += [c.residual_unit(dim // 2, j) for j in range(c.n_residual_layers)]
             mult //= 2
         layers += [
-            make_activation(activation),
-            SConv1d(n_filters, channels, last_kernel_size, **conv, **flags),
+            make_activation(c.activation),
+            SConv1d(c.n_filters, c.channels, c.last_kernel_size, **conv, **flags),
         ]
         self.model = nn.Sequential(*layers)
 
