@@ -176,6 +176,29 @@ def read_audio(spec: str, where: str = "") -> tuple[np.ndarray, int]:
     return wav, int(fs)
 
 
+def check_waveform(name: str, x) -> np.ndarray:
+    """A metric's input as a numpy waveform, checked.
+
+    Args:
+        name (str): the argument's name, for the message (``"ref"``, ``"deg"``).
+        x (array-like): waveform, shape (T,).
+
+    Returns:
+        np.ndarray: ``np.asarray(x)``, shape (T,).
+
+    Raises:
+        ValueError: ``x`` is not 1-D, is empty, or has NaN or infinite samples.
+    """
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D waveform (T,), got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} has NaN or infinite samples")
+    return x
+
+
 def to_mono(wav: np.ndarray) -> np.ndarray:
     """Average channels: (C, T) -> (T,); a 1-D input is returned as is."""
     return wav if wav.ndim == 1 else wav.mean(axis=0)

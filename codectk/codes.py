@@ -19,7 +19,7 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from codectk.fileio import atomic_replace_from, atomic_write
+from codectk.fileio import atomic_replace_from, atomic_write, read_versioned_json
 
 CODES_FORMAT_VERSION = 1
 
@@ -87,16 +87,12 @@ def read_codes_meta(scp: str | os.PathLike) -> dict:
     Raises:
         ValueError: missing sidecar or unsupported format version.
     """
-    meta_path = Path(scp).with_suffix(".json")
-    if not meta_path.is_file():
-        raise ValueError(f"{meta_path}: missing (codes written by codectk carry it)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format_version") != CODES_FORMAT_VERSION:
-        raise ValueError(
-            f"{meta_path}: codes format version {meta.get('format_version')} not supported; "
-            f"this codectk reads version {CODES_FORMAT_VERSION}"
-        )
-    return meta
+    return read_versioned_json(
+        Path(scp).with_suffix(".json"),
+        "codes",
+        CODES_FORMAT_VERSION,
+        "codes written by codectk carry it",
+    )
 
 
 def iter_codes(scp: str | os.PathLike) -> Iterator[tuple[str, np.ndarray]]:

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic file writes: write to a temporary file in the same folder, then rename; and
+the reading of codectk's versioned JSON headers (:func:`read_versioned_json`).
 
 A job killed mid-write leaves either the old file or the new one, never a torn one.
 The new file gets the permissions a plain ``open(path, "w")`` would give it: those of
@@ -9,6 +10,7 @@ file is created private, ``0o600``; it is opened up just before the rename).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
@@ -94,3 +96,31 @@ def atomic_replace_from(tmp_writer, path: str | os.PathLike) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_versioned_json(path: str | os.PathLike, kind: str, version: int, missing: str) -> dict:
+    """Read a JSON header ``{"format_version": N, ...}`` that codectk writes beside its
+    artifacts (``codes.json``, ``tokens.json``).
+
+    Args:
+        path: the JSON file.
+        kind (str): what it describes, for the message (``"codes"``, ``"token"``).
+        version (int): the format version this codectk reads.
+        missing (str): why the file should be there, for the message when it is not.
+
+    Returns:
+        dict: the header.
+
+    Raises:
+        ValueError: a missing file, or a format version other than ``version``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: missing ({missing})")
+    meta = json.loads(path.read_text())
+    if meta.get("format_version") != version:
+        raise ValueError(
+            f"{path}: {kind} format version {meta.get('format_version')} not supported; "
+            f"this codectk reads version {version}"
+        )
+    return meta

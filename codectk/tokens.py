@@ -33,7 +33,7 @@ import torch
 from codectk.audio import AudioError, read_audio, to_mono
 from codectk.codes import read_codes, write_codes
 from codectk.datadir import read_scp, write_scp
-from codectk.fileio import atomic_replace_from, atomic_write
+from codectk.fileio import atomic_replace_from, atomic_write, read_versioned_json
 
 log = logging.getLogger("codectk.tokens")
 
@@ -172,15 +172,12 @@ def load_tokens(token_dir: str | os.PathLike, fmt: str = "ark") -> TokenSet:
             or a token list that does not match ``tokens.json``.
     """
     d = Path(token_dir)
-    meta_path = d / "tokens.json"
-    if not meta_path.is_file():
-        raise ValueError(f"{meta_path}: missing (not a token folder from extract_tokens)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format_version") != TOKENS_FORMAT_VERSION:
-        raise ValueError(
-            f"{meta_path}: token format version {meta.get('format_version')} not supported; "
-            f"this codectk reads version {TOKENS_FORMAT_VERSION}"
-        )
+    meta = read_versioned_json(
+        d / "tokens.json",
+        "token",
+        TOKENS_FORMAT_VERSION,
+        "not a token folder from extract_tokens",
+    )
     if fmt == "ark":
         codes = read_codes(d / "codes.scp")
     elif fmt == "npy":

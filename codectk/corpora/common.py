@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -265,6 +266,114 @@ def from_lhotse(
         )
     warn_many("files listed by lhotse but not found by the header scan (skipped)", unknown)
     return out
+
+
+def libri_part_audio(
+    part_dir: Path, ext: str, utt_re: re.Pattern[str], layout: str, exclude: frozenset = frozenset()
+) -> list[Path]:
+    """The audio files ``<part_dir>/<spk>/<chapter>/*.<ext>`` of one part of a
+    LibriSpeech-style corpus, sorted.
+
+    A file is kept when ``utt_re`` matches its stem with the speaker and chapter folder
+    names as its first two groups; the others are named in one warning (``files not named
+    <layout> (skipped)``). macOS ``._*`` files and the names in ``exclude`` are skipped
+    silently. No file at all is a warning.
+
+    Args:
+        part_dir: the part's folder, e.g. ``LibriSpeech/train-clean-100``.
+        ext (str): audio file extension without the dot (``"flac"``, ``"wav"``).
+        utt_re: pattern of a file stem; groups 1 and 2 are the speaker and chapter ids.
+        layout (str): the expected path, for the warning.
+        exclude: file names to skip.
+
+    Returns:
+        list: the well-named audio files.
+    """
+    files, misnamed = [], []
+    for f in sorted(part_dir.glob(f"*/*/*.{ext}")):
+        if is_junk(f) or f.name in exclude:
+            continue
+        m = utt_re.match(f.stem)
+        if m is None or (m[1], m[2]) != (f.parent.parent.name, f.parent.name):
+            misnamed.append(str(f))
+        else:
+            files.append(f)
+    warn_many(f"files not named {layout} (skipped)", misnamed)
+    if not files:
+        log.warning("%s: no audio (empty or missing part): skipped", part_dir)
+    return files
+
+
+def lhotse_part(
+    prepare: Callable,
+    root: Path,
+    part: str,
+    audio: Mapping[Path, AudioInfo],
+    omit: Iterable[Path],
+    replace: Mapping[Path, str] | None = None,
+    nj: int = 1,
+    utt_id: Callable[[str], str] = str,
+) -> dict[str, Utterance]:
+    """Run a lhotse ``prepare_*`` recipe of a LibriSpeech-style corpus on one part, seen
+    through :func:`lhotse_view`, and return its utterances (:func:`from_lhotse`).
+
+    Args:
+        prepare: lhotse's recipe, called as ``prepare(view, dataset_parts=[part],
+            num_jobs=nj)``.
+        root: the corpus folder.
+        part (str): the part's name.
+        audio, utt_id: see :func:`from_lhotse`.
+        omit, replace: see :func:`lhotse_view`.
+        nj (int): lhotse's jobs.
+
+    Returns:
+        dict: utterance id -> :class:`Utterance`; empty (with a warning) when lhotse found
+        no transcribed audio.
+
+    Raises:
+        CorpusError: lhotse failed otherwise.
+    """
+    part_dir = root / part
+    with lhotse_view(root, omit, replace) as view:
+        try:
+            manifests = prepare(view, dataset_parts=[part], num_jobs=nj)
+        except AssertionError as exc:  # fix_manifests: "No recordings left ..."
+            log.warning("%s: lhotse found no transcribed audio (%s)", part_dir, exc)
+            return {}
+        except Exception as exc:
+            raise CorpusError(f"{part_dir}: lhotse's {prepare.__name__} failed: {exc}") from exc
+        if part not in manifests:
+            return {}
+        m = manifests[part]
+        return from_lhotse(m["recordings"], m["supervisions"], view, root, audio, utt_id)
+
+
+def add_untranscribed(
+    utts: dict[str, Utterance],
+    audio: Mapping[Path, AudioInfo],
+    what: str,
+    speaker: Callable[[str], str],
+    utt_id: Callable[[str], str] = str,
+    text: Callable[[Path], str | None] | None = None,
+) -> None:
+    """Add to ``utts`` the readable audio that lhotse left without a transcript (codecs
+    need no text), all named in one warning ``<n> <what>: ...``.
+
+    Args:
+        utts: utterance id -> :class:`Utterance`, completed in place.
+        audio: the headers read by :func:`probe_audio`.
+        what (str): the warning's text.
+        speaker: file stem -> speaker id.
+        utt_id: file stem -> utterance id.
+        text: audio file -> its transcript or None; None: no text.
+    """
+    untranscribed = [p for p in audio if utt_id(p.stem) not in utts]
+    warn_many(what, [str(p) for p in untranscribed])
+    for p in untranscribed:
+        info = audio[p]
+        utts[utt_id(p.stem)] = Utterance(
+            speaker(p.stem), str(p), info.num_samples, info.sample_rate, text(p) if text else None
+        )
 
 
 def check_speaker_prefix(utts: Mapping[str, Utterance]) -> None:

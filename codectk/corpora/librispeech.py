@@ -36,16 +36,15 @@ from codectk.corpora.common import (
     LIBRI_PARTS,
     CorpusError,
     Utterance,
+    add_untranscribed,
     check_parts,
     ensure_parts,
-    from_lhotse,
-    is_junk,
-    lhotse_view,
+    lhotse_part,
+    libri_part_audio,
     libri_root,
     prepare_parts,
     probe_audio,
     read_libri_speakers,
-    warn_many,
     write_data_dir,
 )
 
@@ -93,47 +92,31 @@ def librispeech_utterances(
     """
     root = librispeech_root(corpus_dir)
     part_dir = root / part
-    files, misnamed = [], []
-    for f in sorted(part_dir.glob("*/*/*.flac")):
-        m = _UTT.match(f.stem)
-        if is_junk(f):
-            continue
-        if m is None or (m[1], m[2]) != (f.parent.parent.name, f.parent.name):
-            misnamed.append(str(f))
-        else:
-            files.append(f)
-    warn_many("files not named <part>/<spk>/<chapter>/<spk>-<chapter>-<n>.flac (skipped)", misnamed)
+    files = libri_part_audio(
+        part_dir, "flac", _UTT, "<part>/<spk>/<chapter>/<spk>-<chapter>-<n>.flac"
+    )
     if not files:
-        log.warning("%s: no audio (empty or missing part): skipped", part_dir)
         return {}
     audio, bad = probe_audio(files, SAMPLE_RATE, nj)
     utts: dict[str, Utterance] = {}
     if audio and any(part_dir.glob("*/*/*.trans.txt")):
         from lhotse.recipes import librispeech as lhotse_librispeech
 
-        with lhotse_view(root, bad, _transcript_fixes(part_dir)) as view:
-            try:
-                manifests = lhotse_librispeech.prepare_librispeech(
-                    view, dataset_parts=[part], num_jobs=nj
-                )
-            except AssertionError as exc:  # fix_manifests: "No recordings left ..."
-                log.warning("%s: lhotse found no transcribed audio (%s)", part_dir, exc)
-                manifests = {}
-            except Exception as exc:
-                raise CorpusError(
-                    f"{part_dir}: lhotse's prepare_librispeech failed: {exc}"
-                ) from exc
-            if part in manifests:
-                m = manifests[part]
-                utts = from_lhotse(m["recordings"], m["supervisions"], view, root, audio)
-    untranscribed = [p for p in audio if p.stem not in utts]
-    warn_many(
+        utts = lhotse_part(
+            lhotse_librispeech.prepare_librispeech,
+            root,
+            part,
+            audio,
+            bad,
+            _transcript_fixes(part_dir),
+            nj,
+        )
+    add_untranscribed(
+        utts,
+        audio,
         f"audio files in {part_dir} have no transcript line (lhotse skips them; kept, no text)",
-        [str(p) for p in untranscribed],
+        lambda stem: _UTT.match(stem)[1],
     )
-    for p in untranscribed:
-        info = audio[p]
-        utts[p.stem] = Utterance(_UTT.match(p.stem)[1], str(p), info.num_samples, info.sample_rate)
     return utts
 
 

@@ -43,16 +43,16 @@ from codectk.corpora.common import (
     LIBRI_PARTS,
     CorpusError,
     Utterance,
+    add_untranscribed,
     check_parts,
     ensure_parts,
-    from_lhotse,
     is_junk,
-    lhotse_view,
+    lhotse_part,
+    libri_part_audio,
     libri_root,
     prepare_parts,
     probe_audio,
     read_libri_speakers,
-    warn_many,
 )
 
 log = logging.getLogger(__name__)
@@ -168,20 +168,14 @@ def libritts_utterances(
     """
     root = libritts_root(corpus_dir, variant)
     part_dir = root / part
-    files, misnamed = [], []
-    for f in sorted(part_dir.glob("*/*/*.wav")):
-        if is_junk(f) or f.name in LHOTSE_EXCLUDED:
-            continue
-        m = _UTT.match(f.stem)
-        if m is None or (m[1], m[2]) != (f.parent.parent.name, f.parent.name):
-            misnamed.append(str(f))
-        else:
-            files.append(f)
-    warn_many(
-        "files not named <part>/<spk>/<chapter>/<spk>_<chapter>_<p>_<s>.wav (skipped)", misnamed
+    files = libri_part_audio(
+        part_dir,
+        "wav",
+        _UTT,
+        "<part>/<spk>/<chapter>/<spk>_<chapter>_<p>_<s>.wav",
+        LHOTSE_EXCLUDED,
     )
     if not files:
-        log.warning("%s: no audio (empty or missing part): skipped", part_dir)
         return {}
     audio, bad = probe_audio(files, SAMPLE_RATE, nj)
     hidden = list(bad) + _unreadable_transcripts(part_dir)
@@ -189,32 +183,18 @@ def libritts_utterances(
     if audio and any(p not in hidden for p in part_dir.glob("*/*/*.trans.tsv")):
         from lhotse.recipes import libritts as lhotse_libritts
 
-        with lhotse_view(root, hidden) as view:
-            try:
-                manifests = lhotse_libritts.prepare_libritts(
-                    view, dataset_parts=[part], num_jobs=nj
-                )
-            except AssertionError as exc:  # fix_manifests: "No recordings left ..."
-                log.warning("%s: lhotse found no transcribed audio (%s)", part_dir, exc)
-                manifests = {}
-            except Exception as exc:
-                raise CorpusError(f"{part_dir}: lhotse's prepare_libritts failed: {exc}") from exc
-            if part in manifests:
-                m = manifests[part]
-                utts = from_lhotse(m["recordings"], m["supervisions"], view, root, audio, _utt_id)
-    untranscribed = [p for p in audio if _utt_id(p.stem) not in utts]
-    warn_many(
+        utts = lhotse_part(
+            lhotse_libritts.prepare_libritts, root, part, audio, hidden, nj=nj, utt_id=_utt_id
+        )
+    add_untranscribed(
+        utts,
+        audio,
         f"audio files in {part_dir} have no trans.tsv line lhotse could use "
         "(kept, text from .normalized.txt if any)",
-        [str(p) for p in untranscribed],
+        lambda stem: stem.split("_")[0],
+        _utt_id,
+        _normalized_text,
     )
-    for p in untranscribed:
-        norm = p.with_suffix(".normalized.txt")
-        text = " ".join(norm.read_text(encoding="utf-8").split()) if norm.is_file() else None
-        info = audio[p]
-        utts[_utt_id(p.stem)] = Utterance(
-            p.stem.split("_")[0], str(p), info.num_samples, info.sample_rate, text or None
-        )
     return utts
 
 
@@ -252,6 +232,13 @@ def prepare_libritts(
         read_libri_speakers(root / "SPEAKERS.txt"),
         root.name,
     )
+
+
+def _normalized_text(wav: Path) -> str | None:
+    """The text of ``<utt>.normalized.txt`` beside ``wav``, or None."""
+    norm = wav.with_suffix(".normalized.txt")
+    text = " ".join(norm.read_text(encoding="utf-8").split()) if norm.is_file() else None
+    return text or None
 
 
 def _utt_id(rec_id: str) -> str:

@@ -43,6 +43,7 @@ from pathlib import Path
 from codectk.corpora.common import (
     CorpusError,
     Utterance,
+    add_untranscribed,
     atomic_dir,
     check_data_dir,
     download_errors,
@@ -228,14 +229,12 @@ def vctk_utterances(
             except Exception as exc:
                 raise CorpusError(f"{root}: lhotse's prepare_vctk failed: {exc}") from exc
             utts = from_lhotse(m["recordings"], m["supervisions"], view, root, audio)
-    untranscribed = [p for p in audio if p.stem not in utts]
-    warn_many(
+    add_untranscribed(
+        utts,
+        audio,
         f"audio files in {audio_dir} have no transcript (lhotse skips them; kept, no text)",
-        [str(p) for p in untranscribed],
+        lambda stem: pattern.match(stem)[1],
     )
-    for p in untranscribed:
-        a = audio[p]
-        utts[p.stem] = Utterance(pattern.match(p.stem)[1], str(p), a.num_samples, a.sample_rate)
     return utts
 
 

@@ -160,24 +160,29 @@ class GaussianDiffusion(nn.Module):
             + _gather(self.sqrt_one_minus_alphas_cumprod, t) * noise
         )
 
+    def _x0(self, x_t: Tensor, t: Tensor, out: Tensor) -> Tensor:
+        """x_0 implied by the denoiser's output ``out`` at x_t, each (B, D, F): "eps":
+        sqrt(1 / abar_t) x_t - sqrt(1 / abar_t - 1) eps; "v": sqrt(abar_t) x_t -
+        sqrt(1 - abar_t) v; "x0": ``out`` itself."""
+        if self.objective == "eps":
+            return (
+                _gather(self.sqrt_recip_alphas_cumprod, t) * x_t
+                - _gather(self.sqrt_recipm1_alphas_cumprod, t) * out
+            )
+        if self.objective == "v":
+            return (
+                _gather(self.sqrt_alphas_cumprod, t) * x_t
+                - _gather(self.sqrt_one_minus_alphas_cumprod, t) * out
+            )
+        return out
+
     def predict(self, x_t: Tensor, t: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor]:
         """Run the denoiser and convert its output to (eps, x_0), each (B, D, F).
 
         ``clip_denoised`` clamps x_0, and eps is re-derived from the clamped x_0.
         """
         out = self.denoiser(x_t, t, cond)
-        if self.objective == "eps":
-            x0 = (
-                _gather(self.sqrt_recip_alphas_cumprod, t) * x_t
-                - _gather(self.sqrt_recipm1_alphas_cumprod, t) * out
-            )
-        elif self.objective == "v":
-            x0 = (
-                _gather(self.sqrt_alphas_cumprod, t) * x_t
-                - _gather(self.sqrt_one_minus_alphas_cumprod, t) * out
-            )
-        else:
-            x0 = out
+        x0 = self._x0(x_t, t, out)
         if self.objective == "eps" and self.clip_denoised is None:
             return out, x0
         if self.clip_denoised is not None:
@@ -224,18 +229,7 @@ class GaussianDiffusion(nn.Module):
         err = out[..., :n] - target[..., :n]
         loss = err.abs().mean() if self.loss_type == "l1" else err.pow(2).mean()
         with torch.no_grad():
-            if self.objective == "eps":
-                x0_hat = (
-                    _gather(self.sqrt_recip_alphas_cumprod, t) * x_t
-                    - _gather(self.sqrt_recipm1_alphas_cumprod, t) * out
-                )
-            elif self.objective == "v":
-                x0_hat = (
-                    _gather(self.sqrt_alphas_cumprod, t) * x_t
-                    - _gather(self.sqrt_one_minus_alphas_cumprod, t) * out
-                )
-            else:
-                x0_hat = out
+            x0_hat = self._x0(x_t, t, out)
         return loss, x0_hat[..., :n].detach()
 
     # ----------------------------------------------------------------- sampling

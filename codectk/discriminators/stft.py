@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.discriminators import DISCRIMINATORS
-from codectk.discriminators.waveform import normed
+from codectk.discriminators.waveform import conv_stack, normed
 
 
 def complex_stft(
@@ -275,12 +275,7 @@ class ScaleSTFTDiscriminator(nn.Module):
             list[Tensor]: feature maps (B, C_l, F, N_l), then logits (B, 1, F, N_L).
         """
         x = complex_stft(wav, self.window, self.n_fft, self.hop_length, False, self.normalized)
-        outs = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.negative_slope)
-            outs.append(x)
-        outs.append(self.post(x))
-        return outs
+        return conv_stack(x, self.convs, self.post, self.negative_slope)
 
 
 @DISCRIMINATORS.register("ms_stft")

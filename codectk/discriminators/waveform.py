@@ -17,7 +17,7 @@ element.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,6 +29,28 @@ from codectk.discriminators import DISCRIMINATORS
 def normed(conv: nn.Module, spectral: bool = False) -> nn.Module:
     """Wrap a convolution in weight normalisation, or spectral normalisation if ``spectral``."""
     return spectral_norm(conv) if spectral else weight_norm(conv)
+
+
+def conv_stack(
+    x: Tensor, layers: Iterable[nn.Module], post: nn.Module, negative_slope: float
+) -> list[Tensor]:
+    """Apply ``layers`` in turn, each followed by LeakyReLU(``negative_slope``), then ``post``.
+
+    Args:
+        x (Tensor): input of the first layer, e.g. (B, 1, T) or (B, C, F, N).
+        layers: the convolutions.
+        post (nn.Module): the logits conv.
+        negative_slope (float): LeakyReLU slope.
+
+    Returns:
+        list[Tensor]: the feature map after each layer's LeakyReLU, then the logits.
+    """
+    outs = []
+    for layer in layers:
+        x = F.leaky_relu(layer(x), negative_slope)
+        outs.append(x)
+    outs.append(post(x))
+    return outs
 
 
 class _ConvStack(nn.Module):
@@ -51,13 +73,7 @@ class _ConvStack(nn.Module):
         Returns:
             list[Tensor]: feature maps (B, C_l, T_l), then logits (B, 1, T').
         """
-        outs = []
-        x = wav
-        for layer in self.layers:
-            x = F.leaky_relu(layer(x), self.negative_slope)
-            outs.append(x)
-        outs.append(self.post(x))
-        return outs
+        return conv_stack(wav, self.layers, self.post, self.negative_slope)
 
 
 class ScaleDiscriminator(_ConvStack):
@@ -417,12 +433,7 @@ class PeriodDiscriminator(nn.Module):
             wav = F.pad(wav, (0, n_pad), mode=mode)  # (B, 1, T + n_pad)
             t += n_pad
         x = wav.view(b, c, t // self.period, self.period)  # (B, 1, T / p, p)
-        outs = []
-        for layer in self.layers:
-            x = F.leaky_relu(layer(x), self.negative_slope)
-            outs.append(x)
-        outs.append(self.post(x))
-        return outs
+        return conv_stack(x, self.layers, self.post, self.negative_slope)
 
 
 @DISCRIMINATORS.register("mpd")

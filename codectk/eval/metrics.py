@@ -152,6 +152,19 @@ def _one(name: str, fn: Callable[[np.ndarray, np.ndarray, int], float], aligned=
     return Metric(name, (name,), lambda p: {name: fn(p.ref, p.deg, p.fs)})
 
 
+def _error_rate(unit: str) -> Metric:
+    """``wer`` or ``cer`` (``unit``): of the decoded speech, of the references, and the
+    difference, from one recognition of each per utterance."""
+    return Metric(
+        unit,
+        (unit, f"{unit}_ref", f"{unit}_delta"),
+        lambda p: _rates(p, unit),
+        modules=("pocketsphinx", "jiwer"),
+        package="pocketsphinx==5.1.1 jiwer==4.0.0",
+        needs_text=True,
+    )
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -175,22 +188,8 @@ METRICS: dict[str, Metric] = {
             modules=("speechmos", "onnxruntime", "librosa"),
             package="speechmos==0.0.1.1 onnxruntime==1.32.0 librosa==0.11.0",
         ),
-        Metric(
-            "wer",
-            ("wer", "wer_ref", "wer_delta"),
-            lambda p: _rates(p, "wer"),
-            modules=("pocketsphinx", "jiwer"),
-            package="pocketsphinx==5.1.1 jiwer==4.0.0",
-            needs_text=True,
-        ),
-        Metric(
-            "cer",
-            ("cer", "cer_ref", "cer_delta"),
-            lambda p: _rates(p, "cer"),
-            modules=("pocketsphinx", "jiwer"),
-            package="pocketsphinx==5.1.1 jiwer==4.0.0",
-            needs_text=True,
-        ),
+        _error_rate("wer"),
+        _error_rate("cer"),
         Metric(
             "spk_sim",
             ("spk_sim",),

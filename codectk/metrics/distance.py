@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from codectk.audio import check_waveform
 from codectk.features import MelSpectrogram
 
 log = logging.getLogger(__name__)
@@ -33,19 +34,8 @@ STFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
 _MAG_FLOOR = 1e-7  # floor on |STFT|^2 before the log (as Parallel WaveGAN)
 
 
-def _as_1d(name: str, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D waveform (T,), got shape {x.shape}")
-    if x.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} has NaN or infinite samples")
-    return x
-
-
 def _trim(ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref, deg = _as_1d("ref", ref), _as_1d("deg", deg)
+    ref, deg = check_waveform("ref", ref), check_waveform("deg", deg)
     n = min(ref.size, deg.size)
     return ref[:n], deg[:n]
 
@@ -183,7 +173,7 @@ def si_sdr(ref: np.ndarray, deg: np.ndarray) -> float:
     Raises:
         ValueError: a signal that is not 1-D, empty or non-finite, or unequal lengths.
     """
-    ref, deg = _as_1d("ref", ref), _as_1d("deg", deg)
+    ref, deg = check_waveform("ref", ref), check_waveform("deg", deg)
     if ref.shape != deg.shape:
         raise ValueError(f"SI-SDR needs equal lengths, got ref {ref.shape} and deg {deg.shape}")
     eps = np.finfo(np.float64).eps

@@ -27,23 +27,12 @@ import numpy as np
 import pesq as _pesq
 from pystoi import stoi as _pystoi
 
-from codectk.audio import resample
+from codectk.audio import check_waveform, resample
 
 log = logging.getLogger(__name__)
 
 PESQ_FS = 16000  # Hz; P.862.2 wideband mode works on 16 kHz signals
 PESQ_MIN_SAMPLES = PESQ_FS // 4  # python-pesq's BufferTooShortError limit (0.25 s)
-
-
-def _check_1d(name: str, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D waveform (T,), got shape {x.shape}")
-    if x.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} has NaN or infinite samples")
-    return x
 
 
 def pesq_wb(ref: np.ndarray, deg: np.ndarray, fs: int) -> float:
@@ -66,7 +55,7 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, fs: int) -> float:
         ValueError: a signal that is not 1-D, empty or non-finite, or ``fs <= 0``.
         pesq.PesqError: any other failure of the PESQ C code.
     """
-    ref, deg = _check_1d("ref", ref), _check_1d("deg", deg)
+    ref, deg = check_waveform("ref", ref), check_waveform("deg", deg)
     if fs <= 0:
         raise ValueError(f"sample rate {fs} Hz must be positive")
     ref = resample(ref.astype(np.float32), fs, PESQ_FS).astype(np.float64)
@@ -114,7 +103,7 @@ def stoi(ref: np.ndarray, deg: np.ndarray, fs: int, extended: bool = False) -> f
         ValueError: a signal that is not 1-D, empty or non-finite, lengths that differ,
             or ``fs <= 0``.
     """
-    ref, deg = _check_1d("ref", ref), _check_1d("deg", deg)
+    ref, deg = check_waveform("ref", ref), check_waveform("deg", deg)
     if ref.shape != deg.shape:
         raise ValueError(f"STOI needs equal lengths, got ref {ref.shape} and deg {deg.shape}")
     if fs <= 0:

@@ -136,6 +136,16 @@ def model_method(codec, name: str):
     return functools.partial(getattr(fn, "__codectk_wrapped__", fn), codec)
 
 
+def _spans(codec, n_frames: int, window_s: float | None, context_s: float | None):
+    """:func:`_windows` of ``n_frames`` frames for a window and a context in seconds
+    (None: the codec's own ``window_s``/``context_s``)."""
+    return _windows(
+        n_frames,
+        _frames(codec, window_s, codec.window_s),
+        _frames(codec, context_s, codec.context_s),
+    )
+
+
 def wrap_encode(raw):
     """The user-facing ``encode`` around a family's own ``encode(wav, n_quantizers)``."""
 
@@ -150,11 +160,7 @@ def wrap_encode(raw):
             n_quantizers, _ = self.resolve_bandwidth(bandwidth)
         hop = self.hop_length
         n_frames = math.ceil(x.shape[-1] / hop)
-        spans = _windows(
-            n_frames,
-            _frames(self, window_s, self.window_s),
-            _frames(self, context_s, self.context_s),
-        )
+        spans = _spans(self, n_frames, window_s, context_s)
         with _inside():
             if spans is None:
                 return raw(self, x, n_quantizers)
@@ -184,11 +190,7 @@ def wrap_decode(raw):
                 f"length {length} samples: {n_frames} frames decode to at most "
                 f"{n_frames * hop} samples"
             )
-        spans = _windows(
-            n_frames,
-            _frames(self, window_s, self.window_s),
-            _frames(self, context_s, self.context_s),
-        )
+        spans = _spans(self, n_frames, window_s, context_s)
         with _inside():
             if spans is None:
                 wav = raw(self, c)
