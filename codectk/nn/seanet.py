@@ -250,13 +250,29 @@ class SEANetConfig:
         )
 
 
-def _config(config: SEANetConfig | None, overrides: dict[str, Any]) -> SEANetConfig:
-    if config is None:
-        return SEANetConfig(**overrides)
-    return dataclasses.replace(config, **overrides) if overrides else config
+class _SEANet(nn.Module):
+    """What SEANet's encoder and decoder share: the config, the facts read from it, and
+    ``forward`` through ``self.model``."""
+
+    def __init__(self, config: SEANetConfig | None, overrides: dict[str, Any]):
+        super().__init__()
+        if config is None:
+            config = SEANetConfig(**overrides)
+        elif overrides:
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.ratios = list(config.ratios)
+        self.hop_length = config.hop_length
+        self.dimension = config.dimension
+        self._conv_options = config.conv_options()
+        self._norm_flags = norm_flags(config.norm, config.causal)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Run the network (shapes in the class docstring)."""
+        return self.model(x)
 
 
-class SEANetEncoder(nn.Module):
+class SEANetEncoder(_SEANet):
     """SEANet encoder: waveform (B, channels, T) -> latent (B, D, ceil(T / hop_length)).
 
     Args:
@@ -268,12 +284,8 @@ class SEANetEncoder(nn.Module):
     """
 
     def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
-        super().__init__()
-        c = self.config = _config(config, overrides)
-        self.ratios = list(c.ratios)
-        self.hop_length = c.hop_length
-        self.dimension = c.dimension
-        conv, flags = c.conv_options(), norm_flags(c.norm, c.causal)
+        super().__init__(config, overrides)
+        c, conv, flags = self.config, self._conv_options, self._norm_flags
         mult = 1
         layers: list[nn.Module] = [SConv1d(c.channels, c.n_filters, c.kernel_size, **conv, **flags)]
         for ratio in reversed(self.ratios):
@@ -290,19 +302,8 @@ class SEANetEncoder(nn.Module):
         ]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, wav: Tensor) -> Tensor:
-        """Encode.
 
-        Args:
-            wav (Tensor): (B, channels, T) waveform.
-
-        Returns:
-            Tensor: latent (B, D, F) with F = ceil(T / hop_length).
-        """
-        return self.model(wav)
-
-
-class SEANetDecoder(nn.Module):
+class SEANetDecoder(_SEANet):
     """SEANet decoder: latent (B, D, F) -> waveform (B, channels, F * hop_length).
 
     Args:
@@ -314,12 +315,8 @@ class SEANetDecoder(nn.Module):
     """
 
     def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
-        super().__init__()
-        c = self.config = _config(config, overrides)
-        self.ratios = list(c.ratios)
-        self.hop_length = c.hop_length
-        self.dimension = c.dimension
-        conv, flags = c.conv_options(), norm_flags(c.norm, c.causal)
+        super().__init__(config, overrides)
+        c, conv, flags = self.config, self._conv_options, self._norm_flags
         mult = 2 ** len(self.ratios)
         layers: list[nn.Module] = [
             SConv1d(c.dimension, mult * c.n_filters, c.kernel_size, **conv, **flags)
@@ -345,14 +342,3 @@ class SEANetDecoder(nn.Module):
             SConv1d(c.n_filters, c.channels, c.last_kernel_size, **conv, **flags),
         ]
         self.model = nn.Sequential(*layers)
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Decode.
-
-        Args:
-            z (Tensor): latent (B, D, F).
-
-        Returns:
-            Tensor: waveform (B, channels, F * hop_length).
-        """
-        return self.model(z)
