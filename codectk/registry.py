@@ -14,6 +14,7 @@ an unknown name or an unknown key raises ``ValueError`` listing the valid ones.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -143,3 +144,15 @@ def preset(
     check_kwargs(cls, changes, where=where)
     check_kwargs(cls, overrides or {}, where=where)
     return copy.deepcopy({**base, **changes, **(overrides or {})})
+
+
+def from_arguments(cls: type, arguments: Mapping[str, Any], **fixed: Any) -> Any:
+    """A dataclass (a network's config) from a constructor's arguments, e.g. a codec's
+    ``locals()``: the entries named as ``cls``'s fields, replaced by ``fixed`` (settings
+    the caller fixes or derives).
+
+    Raises:
+        whatever ``cls`` raises for the values (ValueError for a bad setting).
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{**{k: v for k, v in arguments.items() if k in names}, **fixed})

@@ -34,7 +34,7 @@ from typing import Any
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import preset
+from codectk.registry import from_arguments, preset
 
 N_QUANTIZERS_SAMPLING = ("targets", "uniform")
 
@@ -134,7 +134,7 @@ class EnCodec(AutoencoderCodec):
                 f"n_quantizers_sampling {n_quantizers_sampling!r} not supported; choose one "
                 f"of {list(N_QUANTIZERS_SAMPLING)}"
             )
-        seanet = SEANetConfig.from_arguments(locals())
+        seanet = from_arguments(SEANetConfig, locals())
         encoder = SEANetEncoder(seanet)
         decoder = SEANetDecoder(seanet)
         quantizer = QUANTIZERS.build(

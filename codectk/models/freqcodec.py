@@ -42,10 +42,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
-from codectk.nn.seanet2d import SEANet2dDecoder, SEANet2dEncoder
+from codectk.nn.seanet2d import SEANet2dConfig, SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import preset
+from codectk.registry import from_arguments, preset
 
 _EPS = 1e-6
 COMMITMENT_AVERAGES = ("used", "all")
@@ -193,24 +193,8 @@ class FreqCodec(AutoencoderCodec):
         self.domain = DOMAINS[input_mode]
         self.input_mode = input_mode
         self.stft = SameSTFT(n_fft, stft_hop_length)
-        net: dict[str, Any] = dict(
-            n_freq=self.stft.n_freq,
-            dimension=dimension,
-            n_filters=n_filters,
-            ratios=ratios,
-            n_residual_layers=n_residual_layers,
-            dilation_base=dilation_base,
-            residual_kernel_size=residual_kernel_size,
-            activation=activation,
-            norm=norm,
-            lstm=lstm,
-            compress=compress,
-            true_skip=true_skip,
-            conv_group_ratio=conv_group_ratio,
-        )
-        encoder = SEANet2dEncoder(
-            self.domain.channels, kernel_size=kernel_size, last_kernel_size=last_kernel_size, **net
-        )
+        net = from_arguments(SEANet2dConfig, locals(), n_freq=self.stft.n_freq, ratios=ratios)
+        encoder = SEANet2dEncoder(self.domain.channels, net)
         # structured dropout: K' uniform over the choices in every training batch (FunCodec)
         dropout = QuantizerDropout(1.0, choices, coin="uncertain") if choices else None
         quantizer = QUANTIZERS.build(
@@ -229,13 +213,7 @@ class FreqCodec(AutoencoderCodec):
                 dropout=dropout,
             ),
         )
-        decoder = SEANet2dDecoder(
-            self.domain.channels,
-            kernel_size=kernel_size,
-            last_kernel_size=last_kernel_size,
-            tr_conv_group_ratio=tr_conv_group_ratio,
-            **net,
-        )
+        decoder = SEANet2dDecoder(self.domain.channels, net)
         self.quantizer_dropout_choices = choices
         self.commitment_average = commitment_average
         self.assemble(

@@ -56,6 +56,7 @@ from codectk.errors import CodectkError
 from codectk.models.base import CODECS, AutoencoderCodec, Codec, CodecOutput
 from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization.base import HostFlag
+from codectk.registry import from_arguments
 
 SCALINGS = ("global", "feature", "none")
 COND_SCALINGS = ("max", "none")
@@ -120,7 +121,7 @@ class ContinuousAE(AutoencoderCodec):
         activation: str = "elu",
     ):
         super().__init__()
-        seanet = SEANetConfig.from_arguments(locals(), ratios=[8, 4] if ratios is None else ratios)
+        seanet = from_arguments(SEANetConfig, locals(), ratios=[8, 4] if ratios is None else ratios)
         self.encoder = SEANetEncoder(seanet)
         self.decoder = SEANetDecoder(seanet)
         self.sample_rate, self.channels, self.dimension = sample_rate, channels, dimension

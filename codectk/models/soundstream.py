@@ -26,7 +26,7 @@ from typing import Any
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS
-from codectk.registry import preset
+from codectk.registry import from_arguments, preset
 
 
 @CODECS.register("soundstream")
@@ -91,7 +91,7 @@ class SoundStream(AutoencoderCodec):
     ):
         super().__init__()
         # residual units keep N channels and skip by identity (Fig. 2)
-        seanet = SEANetConfig.from_arguments(locals(), compress=1, true_skip=True)
+        seanet = from_arguments(SEANetConfig, locals(), compress=1, true_skip=True)
         encoder = SEANetEncoder(seanet)
         decoder = SEANetDecoder(seanet, last_kernel_size=decoder_last_kernel_size)
         quantizer = QUANTIZERS.build(

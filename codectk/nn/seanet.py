@@ -213,18 +213,6 @@ class SEANetConfig:
         make_activation(self.activation)
         norm_flags(self.norm, self.causal)
 
-    @classmethod
-    def from_arguments(cls, arguments: dict[str, Any], **fixed: Any) -> SEANetConfig:
-        """The config of a codec's constructor arguments (e.g. its ``locals()``): the
-        entries named as fields, replaced by ``fixed`` (settings the family fixes or
-        derives).
-
-        Raises:
-            ValueError: from :class:`SEANetConfig`.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: v for k, v in arguments.items() if k in names}, **fixed})
-
     @property
     def hop_length(self) -> int:
         """Samples per latent frame: the product of ``ratios``."""

@@ -30,8 +30,11 @@ Transposed convs trim ``k - s`` (half on each side, the extra one on the left), 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
@@ -215,10 +218,82 @@ class ResnetBlock2d(nn.Module):
         return self.shortcut(x) + self.block(x)
 
 
-def _check_ratios(ratios: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
-    if not ratios or any(len(r) != 2 or min(r) < 1 for r in ratios):
-        raise ValueError(f"ratios must be a non-empty list of [s_f, s_t] pairs, got {ratios}")
-    return [(int(r[0]), int(r[1])) for r in ratios]
+@dataclass
+class SEANet2dConfig:
+    """The settings the 2-D SEANet's encoder and decoder share, passed whole to both.
+
+    Args:
+        n_freq (int): bins N of the features (the encoder's strides must reduce it to
+            exactly 1; the decoder's last transposed conv adds back ``n_freq - prod s_f``).
+        dimension (int): latent dimension D.
+        n_filters (int): base channels C (the decoder's first stage has 2^len(ratios) C).
+        ratios (Sequence[Sequence[int]]): (s_f, s_t) strides in DECODER order.
+        n_residual_layers (int): residual units per stage (time dilations base^j).
+        dilation_base (int): time-dilation growth.
+        kernel_size (int): k of the encoder's first k x k conv and of the decoder's first
+            Conv1d.
+        residual_kernel_size (int): k of the residual units' k x k conv.
+        last_kernel_size (int): kernel of the encoder's final Conv1d to D and of the
+            decoder's final k x k conv.
+        activation (str): activation name.
+        norm (str): conv normalisation ("time_group_norm", "weight_norm" or "none").
+        pad_mode (str): padding mode.
+        lstm (int): LSTM layers at the bottleneck (0: none).
+        compress (int): residual hidden-channel reduction.
+        true_skip (bool): identity shortcuts.
+        conv_group_ratio (int): grouped-conv ratio of residual and strided convs (<= 0:
+            dense).
+        tr_conv_group_ratio (int): grouped-conv ratio of the decoder's transposed convs.
+
+    Raises:
+        ValueError: bad ratios, an unknown norm or activation.
+    """
+
+    n_freq: int
+    dimension: int
+    n_filters: int
+    ratios: Sequence[Sequence[int]]
+    n_residual_layers: int = 1
+    dilation_base: int = 1
+    kernel_size: int = 7
+    residual_kernel_size: int = 3
+    last_kernel_size: int = 7
+    activation: str = "elu"
+    norm: str = "time_group_norm"
+    pad_mode: str = "reflect"
+    lstm: int = 2
+    compress: int = 2
+    true_skip: bool = False
+    conv_group_ratio: int = -1
+    tr_conv_group_ratio: int = -1
+
+    def __post_init__(self):
+        r = self.ratios
+        if not r or any(len(p) != 2 or min(p) < 1 for p in r):
+            raise ValueError(f"ratios must be a non-empty list of [s_f, s_t] pairs, got {r}")
+        self.ratios = [(int(p[0]), int(p[1])) for p in r]
+        _check_norm(self.norm)
+        make_activation(self.activation)
+
+    def residual_unit(self, channels: int, j: int) -> ResnetBlock2d:
+        """The ``j``-th residual unit of a stage with ``channels`` channels."""
+        return ResnetBlock2d(
+            channels,
+            self.residual_kernel_size,
+            self.dilation_base**j,
+            self.activation,
+            self.norm,
+            self.pad_mode,
+            self.compress,
+            self.true_skip,
+            self.conv_group_ratio,
+        )
+
+
+def _config(config: SEANet2dConfig | None, overrides: dict[str, Any]) -> SEANet2dConfig:
+    if config is None:
+        return SEANet2dConfig(**overrides)
+    return dataclasses.replace(config, **overrides) if overrides else config
 
 
 class SEANet2dEncoder(nn.Module):
@@ -226,72 +301,33 @@ class SEANet2dEncoder(nn.Module):
 
     Args:
         in_channels (int): feature channels C_in (3 for mag/phase, 2 for mag/angle).
-        n_freq (int): bins N of the input; the strides must reduce it to exactly 1.
-        dimension (int): latent dimension D.
-        n_filters (int): base channels C.
-        ratios (Sequence[Sequence[int]]): (s_f, s_t) strides in DECODER order.
-        n_residual_layers (int): residual units per stage (time dilations base^j).
-        dilation_base (int): time-dilation growth.
-        kernel_size (int): k of the first k x k conv.
-        residual_kernel_size (int): k of the residual units' k x k conv.
-        last_kernel_size (int): kernel of the final Conv1d to D.
-        activation (str): activation name.
-        norm (str): conv normalisation.
-        pad_mode (str): padding mode.
-        lstm (int): LSTM layers (with skip) before the final conv (0: none).
-        compress (int): residual hidden-channel reduction.
-        true_skip (bool): identity shortcuts.
-        conv_group_ratio (int): grouped-conv ratio of residual and strided convs (<= 0:
-            dense).
+        config (SEANet2dConfig | None): the network's settings (None: from ``overrides``).
+        **overrides: :class:`SEANet2dConfig` fields replacing those of ``config``.
 
     Raises:
-        ValueError: for bad ratios, a norm name, or strides that do not reduce N to 1.
+        ValueError: from :class:`SEANet2dConfig`, or strides that do not reduce N to 1.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        n_freq: int,
-        dimension: int,
-        n_filters: int,
-        ratios: Sequence[Sequence[int]],
-        n_residual_layers: int = 1,
-        dilation_base: int = 1,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        activation: str = "elu",
-        norm: str = "time_group_norm",
-        pad_mode: str = "reflect",
-        lstm: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        conv_group_ratio: int = -1,
-    ):
+    def __init__(self, in_channels: int, config: SEANet2dConfig | None = None, **overrides: Any):
         super().__init__()
-        pairs = _check_ratios(ratios)
-        conv = dict(norm=norm, pad_mode=pad_mode)
-        unit = dict(activation=activation, compress=compress, true_skip=true_skip, **conv)
-
-        def res(c: int, j: int) -> nn.Module:
-            d = dilation_base**j
-            return ResnetBlock2d(c, residual_kernel_size, d, group_ratio=conv_group_ratio, **unit)
-
-        ch, bins = n_filters, n_freq
-        layers: list[nn.Module] = [SConv2d(in_channels, ch, (kernel_size, kernel_size), **conv)]
-        for sf, st in reversed(pairs):
-            layers += [res(ch, j) for j in range(n_residual_layers)]
-            groups = _groups(ch, conv_group_ratio)
+        c = self.config = _config(config, overrides)
+        conv = dict(norm=c.norm, pad_mode=c.pad_mode)
+        ch, bins = c.n_filters, c.n_freq
+        k = (c.kernel_size, c.kernel_size)
+        layers: list[nn.Module] = [SConv2d(in_channels, ch, k, **conv)]
+        for sf, st in reversed(c.ratios):
+            layers += [c.residual_unit(ch, j) for j in range(c.n_residual_layers)]
+            groups = _groups(ch, c.conv_group_ratio)
             down = SConv2d(ch, 2 * ch, (2 * sf, 2 * st), (sf, st), groups=groups, **conv)
-            layers += [make_activation(activation), down]
+            layers += [make_activation(c.activation), down]
             ch, bins = 2 * ch, bins // sf
         if bins != 1:
-            raise ValueError(f"ratios {ratios} reduce {n_freq} bins to {bins}, not 1")
+            raise ValueError(f"ratios {c.ratios} reduce {c.n_freq} bins to {bins}, not 1")
         self.conv2d = nn.Sequential(*layers)
-        tail: list[nn.Module] = [SLSTM(ch, num_layers=lstm)] if lstm else []
+        tail: list[nn.Module] = [SLSTM(ch, num_layers=c.lstm)] if c.lstm else []
         tail += [
-            make_activation(activation),
-            _Conv1d(ch, dimension, last_kernel_size, norm, pad_mode),
+            make_activation(c.activation),
+            _Conv1d(ch, c.dimension, c.last_kernel_size, c.norm, c.pad_mode),
         ]
         self.conv1d = nn.Sequential(*tail)
 
@@ -305,56 +341,24 @@ class SEANet2dDecoder(nn.Module):
 
     Args:
         out_channels (int): feature channels C_out.
-        n_freq (int): bins of the output (>= prod s_f).
-        dimension (int): latent dimension D.
-        n_filters (int): base channels C (the first stage has 2^len(ratios) C).
-        ratios (Sequence[Sequence[int]]): (s_f, s_t) upsampling strides in order.
-        n_residual_layers, dilation_base, kernel_size, residual_kernel_size,
-        last_kernel_size, activation, norm, pad_mode, lstm, compress, true_skip,
-        conv_group_ratio: as :class:`SEANet2dEncoder` (``kernel_size`` is the first
-            Conv1d's, ``last_kernel_size`` the final k x k conv's).
-        tr_conv_group_ratio (int): grouped-conv ratio of the transposed convs.
+        config (SEANet2dConfig | None): the network's settings (None: from ``overrides``).
+        **overrides: :class:`SEANet2dConfig` fields replacing those of ``config``.
 
     Raises:
-        ValueError: for bad ratios, a norm name, or an ``n_freq`` the last transposed conv
-            cannot produce.
+        ValueError: from :class:`SEANet2dConfig`, or an ``n_freq`` the last transposed
+            conv cannot produce.
     """
 
-    def __init__(
-        self,
-        out_channels: int,
-        n_freq: int,
-        dimension: int,
-        n_filters: int,
-        ratios: Sequence[Sequence[int]],
-        n_residual_layers: int = 1,
-        dilation_base: int = 1,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        activation: str = "elu",
-        norm: str = "time_group_norm",
-        pad_mode: str = "reflect",
-        lstm: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        conv_group_ratio: int = -1,
-        tr_conv_group_ratio: int = -1,
-    ):
+    def __init__(self, out_channels: int, config: SEANet2dConfig | None = None, **overrides: Any):
         super().__init__()
-        pairs = _check_ratios(ratios)
-        conv = dict(norm=norm, pad_mode=pad_mode)
-        unit = dict(activation=activation, compress=compress, true_skip=true_skip, **conv)
-
-        def res(c: int, j: int) -> nn.Module:
-            d = dilation_base**j
-            return ResnetBlock2d(c, residual_kernel_size, d, group_ratio=conv_group_ratio, **unit)
-
-        ch = n_filters * 2 ** len(pairs)
-        head: list[nn.Module] = [_Conv1d(dimension, ch, kernel_size, norm, pad_mode)]
-        head += [SLSTM(ch, num_layers=lstm)] if lstm else []
+        c = self.config = _config(config, overrides)
+        conv = dict(norm=c.norm, pad_mode=c.pad_mode)
+        pairs = c.ratios
+        ch = c.n_filters * 2 ** len(pairs)
+        head: list[nn.Module] = [_Conv1d(c.dimension, ch, c.kernel_size, c.norm, c.pad_mode)]
+        head += [SLSTM(ch, num_layers=c.lstm)] if c.lstm else []
         self.conv1d = nn.Sequential(*head)
-        extra = n_freq - math.prod(sf for sf, _ in pairs)
+        extra = c.n_freq - math.prod(sf for sf, _ in pairs)
         layers: list[nn.Module] = []
         for i, (sf, st) in enumerate(pairs):
             up = SConvTranspose2d(
@@ -362,15 +366,15 @@ class SEANet2dDecoder(nn.Module):
                 ch // 2,
                 (2 * sf, 2 * st),
                 (sf, st),
-                groups=_groups(ch, tr_conv_group_ratio),
-                norm=norm,
+                groups=_groups(ch, c.tr_conv_group_ratio),
+                norm=c.norm,
                 extra_bins=extra if i == len(pairs) - 1 else 0,
             )
-            layers += [make_activation(activation), up]
+            layers += [make_activation(c.activation), up]
             ch //= 2
-            layers += [res(ch, j) for j in range(n_residual_layers)]
-        k = (last_kernel_size, last_kernel_size)
-        layers += [make_activation(activation), SConv2d(ch, out_channels, k, **conv)]
+            layers += [c.residual_unit(ch, j) for j in range(c.n_residual_layers)]
+        k = (c.last_kernel_size, c.last_kernel_size)
+        layers += [make_activation(c.activation), SConv2d(ch, out_channels, k, **conv)]
         self.conv2d = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

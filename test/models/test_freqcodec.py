@@ -158,7 +158,7 @@ def test_registry_yaml_conf_and_errors():
     with pytest.raises(ValueError, match="input_mode 'stft' not supported; choose one of"):
         FreqCodec(**make_freqcodec_conf(input_mode="stft"))
     with pytest.raises(ValueError, match=r"reduce 257 bins to 4, not 1"):
-        SEANet2dEncoder(3, 257, 8, 4, [[4, 1], [4, 2], [4, 1]])
+        SEANet2dEncoder(3, n_freq=257, dimension=8, n_filters=4, ratios=[[4, 1], [4, 2], [4, 1]])
     with pytest.raises(ValueError, match="norm 'batch_norm' not supported"):
         FreqCodec(**make_freqcodec_conf(norm="batch_norm"))
 
