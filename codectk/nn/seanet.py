@@ -239,8 +239,17 @@ class SEANetConfig:
 
 
 class _SEANet(nn.Module):
-    """What SEANet's encoder and decoder share: the config, the facts read from it, and
-    ``forward`` through ``self.model``."""
+    """What SEANet's encoder and decoder share: the config, the facts read from it
+    (``ratios``, ``hop_length``, ``dimension``), and ``forward`` through ``self.model``.
+
+    Args:
+        config (SEANetConfig | None): the network's settings (None: the defaults).
+        overrides (dict): :class:`SEANetConfig` fields replacing those of ``config``
+            (the subclasses take them as keyword arguments).
+
+    Raises:
+        ValueError: from :class:`SEANetConfig`; TypeError: an unknown field.
+    """
 
     def __init__(self, config: SEANetConfig | None, overrides: dict[str, Any]):
         super().__init__()
@@ -263,12 +272,8 @@ class _SEANet(nn.Module):
 class SEANetEncoder(_SEANet):
     """SEANet encoder: waveform (B, channels, T) -> latent (B, D, ceil(T / hop_length)).
 
-    Args:
-        config (SEANetConfig | None): the network's settings (None: the defaults).
-        **overrides: :class:`SEANetConfig` fields replacing those of ``config``.
-
-    Raises:
-        ValueError: from :class:`SEANetConfig`; TypeError: an unknown field.
+    Built from a :class:`SEANetConfig` and keyword overrides of its fields (arguments and
+    errors as :class:`_SEANet`).
     """
 
     def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
@@ -294,12 +299,8 @@ class SEANetEncoder(_SEANet):
 class SEANetDecoder(_SEANet):
     """SEANet decoder: latent (B, D, F) -> waveform (B, channels, F * hop_length).
 
-    Args:
-        config (SEANetConfig | None): the network's settings (None: the defaults).
-        **overrides: :class:`SEANetConfig` fields replacing those of ``config``.
-
-    Raises:
-        ValueError: from :class:`SEANetConfig`; TypeError: an unknown field.
+    Built from a :class:`SEANetConfig` and keyword overrides of its fields (arguments and
+    errors as :class:`_SEANet`).
     """
 
     def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
