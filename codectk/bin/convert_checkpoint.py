@@ -31,7 +31,7 @@ from codectk.config import load_train_config
 from codectk.convert import CONVERTERS, convert_checkpoint
 from codectk.convert.released import RELEASED, released, released_config
 from codectk.errors import ConfigError
-from codectk.train.checkpoint import model_file, save_atomic
+from codectk.modelfile import model_file, save_atomic
 
 log = logging.getLogger("codectk")
 

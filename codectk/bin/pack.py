@@ -23,7 +23,8 @@ from pathlib import Path
 from codectk import __version__
 from codectk.bin.common import parser, run, setup_logging
 from codectk.fileio import atomic_replace_from
-from codectk.inference import PACK_FORMAT, PACK_VERSION, load_codec
+from codectk.inference import load_codec
+from codectk.modelfile import PACK_FORMAT, PACK_VERSION
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import codectk
 from codectk.bin import compare_scores, decode, pack, score, train
 from codectk.codes import read_codes
 from codectk.datadir import read_scp
-from codectk.train.checkpoint import CheckpointError
+from codectk.modelfile import CheckpointError
 from test.helpers import write_conf
 
 
