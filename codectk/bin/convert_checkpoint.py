@@ -26,11 +26,12 @@ import logging
 import sys
 from pathlib import Path
 
-from codectk.bin.common import parser, run, setup_logging
+from codectk.bin.common import parser, run
 from codectk.config import load_train_config
 from codectk.convert import CONVERTERS, convert_checkpoint
 from codectk.convert.released import RELEASED, released, released_config
 from codectk.errors import ConfigError
+from codectk.log import setup_logging
 from codectk.modelfile import model_file, save_atomic
 
 log = logging.getLogger("codectk")

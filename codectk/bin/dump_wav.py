@@ -23,8 +23,9 @@ import numpy as np
 import soundfile as sf
 
 from codectk.audio import AudioError, read_audio, resample, to_mono, write_audio
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bin.common import parser, run, timed
 from codectk.datadir import DataDirError, read_scp, write_scp
+from codectk.log import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
