@@ -13,6 +13,7 @@ from humanfriendly import format_timespan
 
 from codectk.errors import CodectkError, ConfigError
 from codectk.log import setup_logging
+from codectk.version import __version__
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`")  # :func:`x`, :mod:`~a.b`
 _LITERAL = re.compile(r"``([^`]+)``")
@@ -38,8 +39,6 @@ def plain_text(doc: str | None) -> str | None:
 
 def version() -> str:
     """``codectk <version>`` as ``--version`` prints it."""
-    from codectk import __version__
-
     return f"codectk {__version__}"
 
 
