@@ -16,7 +16,7 @@ Reads IN (its rate must be the model's; channels must match its input channels, 
 model averages them), splits it into chunks of ``chunk_ms`` (the last one zero-padded),
 encodes and decodes each in order, as a sender and a receiver would
 (:class:`codectk.streaming.Streamer`), and writes OUT trimmed to IN's length. The result
-equals whole-file ``codectk decode_datadir`` decoding (to float rounding). Any causal
+equals whole-file ``codectk codec_inference`` decoding (to float rounding). Any causal
 codec streams: SoundStream and EnCodec with ``causal: true``, AudioDec's symAD and AD
 vocoders.
 

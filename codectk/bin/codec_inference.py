@@ -2,7 +2,7 @@
 
 Usage (one job of a ``run.pl JOB=1:N`` array)::
 
-    python -m codectk.bin.decode --model exp/codec_x --model_file valid.mel_distance.ave.pt \\
+    python -m codectk.bin.codec_inference --model exp/codec_x --model_file valid.mel_distance.ave.pt \\
         --in_scp log/keys.3.scp --out_dir exp/codec_x/decode_test/log/output.3 \\
         --wav_dir exp/codec_x/decode_test/wav [--target_bandwidth 1.6] [--device cpu] \\
         [--batch_size 8] [--num_threads 1] [--compile true] [--precision bf16]
