@@ -1,6 +1,7 @@
 # codectk top-level Makefile.
 #   make install   create tools/venv with torch + codectk (+ test tools)
 #   make demo      run the bundled recipe (egs/mini_librispeech/codec1) end to end
+#   make lint      ruff, the import layers (.importlinter), shellcheck
 #   make test      lint + unit tests + end-to-end recipe test
 #   make parity    training parity with the authors' code (tools/venv-compare, docs/parity.md)
 #   make bench     speed/memory benchmarks: bench/results/latest.json, docs/benchmarks.md
@@ -30,6 +31,7 @@ $(STAMP): setup.py requirements.txt requirements-test.txt tools/install_system_d
 lint: install
 	$(VENV)/bin/ruff check codectk test
 	$(VENV)/bin/ruff format --check codectk test
+	$(VENV)/bin/lint-imports --no-cache  # .importlinter: imports point down the layers
 	find utils egs tools/*.sh .ci -type f \( -name '*.sh' -o -name run \) -not -path '*/corpus/*' -not -path '*/exp/*' -not -path '*/dump/*' -print0 \
 		| xargs -0 shellcheck -x
 

@@ -17,9 +17,7 @@ EnCodec and DAC weights load by name: ``codectk.load_codec("encodec_24khz",
 weights="encodec_24khz-d7cc33bc.th")`` (docs/pretrained.md).
 """
 
-from pathlib import Path
-
-__version__ = (Path(__file__).parent / "VERSION").read_text().strip()
+from codectk.version import __version__
 
 
 def load_codec(path, checkpoint=None, device="cpu", fold_weight_norm=False, weights=None):

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import zipfile
 from pathlib import Path
 
 import torch
-import yaml
 
 from codectk.config import ConfigError, build_train_config, load_train_config
+from codectk.modelfile import CheckpointError, read_model_file
 from codectk.models import CODECS, Codec
 from codectk.nn.conv import remove_weight_norm_
-from codectk.train.checkpoint import MODEL_FORMAT, CheckpointError, load_file
-
-DEFAULT_INFERENCE_MODEL = "valid.mel_distance.ave.pt"
-PACK_FORMAT = "codectk-packed-model"
-PACK_VERSION = 1
-
 
 #: Codecs whose config is completed by a preparation step, with the keys it fills in
 #: and what to do instead of building the bare config.
@@ -176,74 +167,3 @@ def load_codec(
     if fold_weight_norm:
         remove_weight_norm_(codec)
     return codec.to(device).eval().requires_grad_(False)
-
-
-def read_model_file(path: str | os.PathLike, checkpoint: str | None = None) -> tuple[dict, str]:
-    """Read a codectk model file from an experiment folder, a ``.pt`` or a packed ``.zip``.
-
-    Args:
-        path: experiment folder, model file or stage-8 archive.
-        checkpoint (str | None): file name inside an experiment folder (default
-            ``valid.mel_distance.ave.pt``).
-
-    Returns:
-        tuple[dict, str]: the model-file dict (``config``, ``model`` state dict, ``step``,
-        ``metrics``) and the file it came from, for messages.
-
-    Raises:
-        CheckpointError: missing, foreign or unsafe file.
-    """
-    path = Path(path)
-    if path.is_dir():
-        model = path / (checkpoint or DEFAULT_INFERENCE_MODEL)
-        if not model.exists():
-            found = sorted(p.name for p in path.glob("*.pt"))
-            raise CheckpointError(f"{model}: not found; model files in {path}: {found}")
-        return load_file(model, MODEL_FORMAT), str(model)
-    if _is_pack(path):
-        return read_packed_model(path), str(path)
-    return load_file(path, MODEL_FORMAT), str(path)
-
-
-def _is_pack(path: Path) -> bool:
-    """A stage-8 archive (``.zip``, or any zip holding ``meta.json``); torch's own ``.pt``
-    files are zips too, without it."""
-    if path.suffix == ".zip":
-        return True
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return "meta.json" in zf.namelist()
-
-
-def read_packed_model(path: str | os.PathLike) -> dict:
-    """Read the model file inside a packed archive without extracting anything to disk.
-
-    Raises:
-        CheckpointError: not a codectk pack, unsupported version, or a bad model file.
-    """
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if not {"meta.json", "model.pt", "config.yaml"} <= names:
-                raise CheckpointError(
-                    f"{path}: not a codectk packed model (members {sorted(names)[:10]})"
-                )
-            meta = json.loads(zf.read("meta.json"))
-            if meta.get("format") != PACK_FORMAT or meta.get("version") != PACK_VERSION:
-                raise CheckpointError(
-                    f"{path}: pack format {meta.get('format')} v{meta.get('version')} not supported"
-                )
-            blob = zf.read("model.pt")
-            config = yaml.safe_load(zf.read("config.yaml"))
-    except (zipfile.BadZipFile, json.JSONDecodeError, yaml.YAMLError, KeyError) as exc:
-        raise CheckpointError(f"{path}: corrupt packed model: {exc}") from None
-    try:
-        obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: model.pt cannot load as weights only: {exc}") from None
-    if not isinstance(obj, dict) or obj.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path}: model.pt is not a codectk model file")
-    obj["config"] = config
-    return obj

@@ -14,7 +14,7 @@ the symbol ``c<k>_<c>`` and the flat id ``k * codebook_size + c``, so one vocabu
 ``K * codebook_size`` ids covers every codebook (the offset layout multi-codebook
 language models use); :meth:`TokenSet.flat` applies it.
 
-The codes are those stage 6 (``codectk.bin.decode``) writes for the same model, input
+The codes are those stage 6 (``codectk.bin.codec_inference``) writes for the same model, input
 and bitrate: ``codec.decode`` of them gives stage 6's waveform.
 """
 

@@ -21,9 +21,9 @@ from codectk.batching import (
 from codectk.bin import ctk
 from codectk.bitstream import read_bitstream
 from codectk.inference import prepare_for_inference
+from codectk.modelfile import model_file, save_atomic
 from codectk.models.dac import DAC, dac_tiny_conf
 from codectk.models.encodec import EnCodec, encodec_tiny_conf
-from codectk.train.checkpoint import model_file, save_atomic
 from test.conftest import REPO
 from test.single_thread import one_torch_thread  # noqa: F401
 

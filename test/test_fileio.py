@@ -15,7 +15,7 @@ import torch
 from codectk.audio import write_audio
 from codectk.bitstream import write_bitstream
 from codectk.fileio import atomic_replace_from, atomic_write, current_umask
-from codectk.train.checkpoint import save_atomic
+from codectk.modelfile import save_atomic
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Benchmark suites run by ``make bench`` (``python -m codectk.bin.bench``).
+"""Benchmark suites run by ``make bench`` (``python -m codectk.bin.bench``, through
+:mod:`codectk.benchmarks._runner`).
 
 Each module here is one suite and defines::
 

@@ -76,13 +76,12 @@ def train_config(config: str, overrides: list[str], quick: bool):
 
 
 def _data(tmp: str, sample_rate: int) -> str:
-    from codectk.bin import dump_wav
+    from codectk.dump import dump_wav_scp
 
     src = Path(tmp, "src")
     src.mkdir()
     (src / "wav.scp").write_text("".join(f"{f.stem} {f}\n" for f in corpus_files(4)))
-    args = ["--fs", str(sample_rate), "--in_scp", str(src / "wav.scp")]
-    dump_wav.main([*args, "--out_wav_dir", f"{tmp}/wav", "--out_dir", f"{tmp}/d"])
+    dump_wav_scp(src / "wav.scp", sample_rate, f"{tmp}/wav", f"{tmp}/d")
     return f"{tmp}/d"
 
 
@@ -245,11 +244,10 @@ def inference_job(config: str, device: str, precision: str, seconds: float, quic
     """Encode + decode of ``seconds`` of speech at batch 1 (best of 5 after a warm-up)."""
     import torch
 
-    import codectk
-    from codectk.inference import prepare_for_inference
+    from codectk.inference import build_codec, prepare_for_inference
 
     path = REPO / (QUICK_CONFIGS if quick else INFERENCE)[config]
-    codec = prepare_for_inference(codectk.build_codec(path).to(device), precision=precision)
+    codec = prepare_for_inference(build_codec(path).to(device), precision=precision)
     x = torch.from_numpy(speech(seconds, codec.sample_rate))[None, None].to(device)  # (1,1,T)
     sync = torch.cuda.synchronize if device == "cuda" else None
     with torch.inference_mode():

@@ -24,11 +24,10 @@ def codec_job(config: str, threads: int, device: str, seconds: float, repeats: i
     """Encode + decode timing of one config in this process (see module doc)."""
     import torch
 
-    import codectk
-    from codectk.inference import prepare_for_inference
+    from codectk.inference import build_codec, prepare_for_inference
 
     torch.set_num_threads(threads)
-    codec = prepare_for_inference(codectk.build_codec(REPO / CONFIGS[config]).to(device))
+    codec = prepare_for_inference(build_codec(REPO / CONFIGS[config]).to(device))
     x = torch.from_numpy(speech(seconds, codec.sample_rate))[None, None].to(device)  # (1, 1, T)
     sync = torch.cuda.synchronize if device == "cuda" else None
     with torch.inference_mode():
@@ -47,8 +46,8 @@ def train_job(config: str, threads: int, steps: int) -> dict:
 
     import torch
 
-    from codectk.bin import dump_wav
     from codectk.config import load_train_config
+    from codectk.dump import dump_wav_scp
     from codectk.train.trainer import Trainer
 
     torch.set_num_threads(threads)
@@ -59,12 +58,7 @@ def train_job(config: str, threads: int, steps: int) -> dict:
         src = Path(tmp, "src")
         src.mkdir()
         (src / "wav.scp").write_text("".join(f"{f.stem} {f}\n" for f in corpus_files(4)))
-        dump_wav.main(
-            [
-                *("--fs", str(conf.codec_conf["sample_rate"]), "--in_scp", str(src / "wav.scp")),
-                *("--out_wav_dir", f"{tmp}/wav", "--out_dir", f"{tmp}/d"),
-            ]
-        )
+        dump_wav_scp(src / "wav.scp", conf.codec_conf["sample_rate"], f"{tmp}/wav", f"{tmp}/d")
         trainer = Trainer(conf, Path(tmp, "exp"), f"{tmp}/d", f"{tmp}/d")
         trainer._train_step(trainer.train_set[0])  # warm-up
         t0 = time.perf_counter()

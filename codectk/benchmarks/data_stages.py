@@ -1,7 +1,7 @@
 """Data-stage throughput on the bundled corpus (70 LibriSpeech utterances, 16 kHz FLAC), in
 audio hours per hour (audio duration / wall-clock time, one process):
 
-* stage 2, wav dump (``codectk.bin.dump_wav --fs 24000``: read, mono, soxr resample to
+* stage 2, wav dump (:func:`codectk.dump.dump_wav_scp`: read, mono, soxr resample to
   24 kHz, 16-bit WAV written atomically), against its ceiling: the bare
   ``soundfile.read`` + ``soxr.resample`` + ``soundfile.write`` of the same files in a
   loop. Target: dump time within 1.5 times the ceiling's.
@@ -33,17 +33,12 @@ def dump_job(n_files: int, out_dir: str) -> dict:
     """Stage 2 on the first ``n_files`` corpus files; returns seconds and audio seconds."""
     import soundfile as sf
 
-    from codectk.bin import dump_wav
+    from codectk.dump import dump_wav_scp
 
     files = corpus_files(n_files)
     _write_scp(Path(out_dir, "src.scp"), files)
     t0 = time.perf_counter()
-    dump_wav.main(
-        [
-            *("--fs", str(DUMP_FS), "--in_scp", f"{out_dir}/src.scp"),
-            *("--out_wav_dir", f"{out_dir}/wav", "--out_dir", f"{out_dir}/dump"),
-        ]
-    )
+    dump_wav_scp(f"{out_dir}/src.scp", DUMP_FS, f"{out_dir}/wav", f"{out_dir}/dump")
     seconds = time.perf_counter() - t0
     audio = sum(sf.info(str(f)).duration for f in files)
     return {"seconds": seconds, "audio_seconds": audio}

@@ -156,9 +156,9 @@ def _speed_rows(threads: int, device: str, quick: bool) -> list[dict]:
 
 
 def _quality_rows(threads: int, device: str) -> list[dict]:
-    import codectk
     from codectk.audio import read_audio, to_mono
     from codectk.datadir import read_scp
+    from codectk.inference import load_codec
     from codectk.metrics.quality import pesq_wb
 
     model_file = TINY_EXP / "valid.diffusion.ave.pt"
@@ -176,7 +176,7 @@ def _quality_rows(threads: int, device: str) -> list[dict]:
                 "egs/mini_librispeech/codec1/run_ladiffcodec.sh",
             )
         ]
-    model = codectk.load_codec(TINY_EXP, "valid.diffusion.ave.pt", device)
+    model = load_codec(TINY_EXP, "valid.diffusion.ave.pt", device)
     fast_steps = model.sampling_steps
     scores: dict[int, list[float]] = {fast_steps: [], AUTHORS_STEPS: []}
     with torch.inference_mode():

@@ -43,8 +43,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from codectk.bin.common import load_config_with_overrides, parser, run, setup_logging, str2bool
+from codectk.bin.common import load_config_with_overrides, parser, run, str2bool
 from codectk.errors import ConfigError
+from codectk.log import setup_logging
 
 log = logging.getLogger("codectk.check_recipe")
 STAGES = "1 data prep ... 10 token extraction"

@@ -1,9 +1,9 @@
 """The ``codectk`` command: ``codectk <step> [options]`` runs ``codectk.bin.<step>``.
 
 Recipe steps: prepare_corpus, prepare_librispeech, combine_data, split_by_speaker,
-datadir, dump_wav, filter_length, collect_stats, train, decode_datadir (stage 6,
-``codectk.bin.decode``), score, pack, compare_scores; check_recipe (the options check
-codec.sh runs before any stage).
+datadir, dump_wav, filter_length, collect_stats, train, codec_inference (stage 6: a data
+dir through a trained codec), score, pack, compare_scores; check_recipe (the options
+check codec.sh runs before any stage).
 Evaluation (docs/evaluation.md): anchors, report, mushra_scores, upload (stage 9),
 extract_tokens (stage 10).
 
@@ -36,7 +36,7 @@ STEPS = [
     "filter_length",
     "collect_stats",
     "train",
-    "decode_datadir",
+    "codec_inference",
     "score",
     "pack",
     "compare_scores",
@@ -49,7 +49,6 @@ STEPS = [
 ]
 # step names run by another module than codectk.bin.<step>: step -> (module, function)
 ALIASES = {
-    "decode_datadir": ("codectk.bin.decode", "main"),
     "encode": ("codectk.bin.ctk", "encode_main"),
     "decode": ("codectk.bin.ctk", "decode_main"),
     "info": ("codectk.bin.ctk", "info_main"),

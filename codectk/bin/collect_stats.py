@@ -22,9 +22,10 @@ import numpy as np
 from humanfriendly import format_timespan
 
 from codectk.audio import read_audio, to_mono
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bin.common import parser, run, timed
 from codectk.datadir import read_scp
 from codectk.fileio import atomic_write
+from codectk.log import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from codectk.bin.common import parser, run, setup_logging
+from codectk.bin.common import parser, run
 from codectk.corpora.common import atomic_dir
 from codectk.datadir import (
     UTT_KEYED,
@@ -32,6 +32,7 @@ from codectk.datadir import (
     validate_data_dir,
     write_scp,
 )
+from codectk.log import setup_logging
 
 log = logging.getLogger("codectk.combine_data")
 

@@ -6,24 +6,14 @@ import argparse
 import contextlib
 import logging
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 
 from humanfriendly import format_timespan
 
 from codectk.errors import CodectkError, ConfigError
-
-
-def setup_logging(verbose: bool = False) -> None:
-    """Log ``time file:line level: message`` to stderr (collected by run.pl logs)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-
+from codectk.log import setup_logging
+from codectk.version import __version__
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`")  # :func:`x`, :mod:`~a.b`
 _LITERAL = re.compile(r"``([^`]+)``")
@@ -49,8 +39,6 @@ def plain_text(doc: str | None) -> str | None:
 
 def version() -> str:
     """``codectk <version>`` as ``--version`` prints it."""
-    from codectk import __version__
-
     return f"codectk {__version__}"
 
 

@@ -26,12 +26,13 @@ import logging
 import sys
 from pathlib import Path
 
-from codectk.bin.common import parser, run, setup_logging
+from codectk.bin.common import parser, run
 from codectk.config import load_train_config
 from codectk.convert import CONVERTERS, convert_checkpoint
 from codectk.convert.released import RELEASED, released, released_config
 from codectk.errors import ConfigError
-from codectk.train.checkpoint import model_file, save_atomic
+from codectk.log import setup_logging
+from codectk.modelfile import model_file, save_atomic
 
 log = logging.getLogger("codectk")
 

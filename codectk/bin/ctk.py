@@ -32,7 +32,7 @@ import torch
 
 from codectk.audio import read_audio, resample, to_mono, write_audio
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, plain_text, run, setup_logging, timed
+from codectk.bin.common import parser, plain_text, run, timed
 from codectk.bitstream import (
     BitstreamError,
     model_identity,
@@ -43,6 +43,7 @@ from codectk.bitstream import (
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
 from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
+from codectk.log import setup_logging
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".au", ".sph")
 log = logging.getLogger("codectk.ctk")

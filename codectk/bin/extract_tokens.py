@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from codectk.bin.common import parser, run, setup_logging, str2bool, timed
+from codectk.bin.common import parser, run, str2bool, timed
 from codectk.inference import load_codec
+from codectk.log import setup_logging
 from codectk.tokens import extract_tokens
 
 

@@ -16,9 +16,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from codectk.bin.common import parser, run, setup_logging
+from codectk.bin.common import parser, run
 from codectk.datadir import DataDirError, read_scp, subset_data_dir
 from codectk.fileio import atomic_write
+from codectk.log import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:

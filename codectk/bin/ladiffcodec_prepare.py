@@ -38,16 +38,16 @@ from pathlib import Path
 
 import torch
 
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bin.common import parser, run, timed
 from codectk.config import build_train_config, load_yaml, save_config
 from codectk.data.dataset import UtteranceDataset
 from codectk.errors import ConfigError
 from codectk.fileio import atomic_write
-from codectk.inference import read_model_file
+from codectk.log import setup_logging
+from codectk.modelfile import model_file, read_model_file, save_atomic
 from codectk.models import CODECS
 from codectk.models.ladiffcodec import LaDiffCodec
 from codectk.phase import check_phase_inputs, resolve_references
-from codectk.train.checkpoint import model_file, save_atomic
 
 log = logging.getLogger("codectk.ladiffcodec_prepare")
 

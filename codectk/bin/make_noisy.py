@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from codectk.audio import AudioError, read_audio, resample, to_mono, write_audio
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bin.common import parser, run, timed
 from codectk.datadir import DataDirError, read_scp, write_scp
 from codectk.errors import CodectkError
 from codectk.fileio import atomic_write
+from codectk.log import setup_logging
 
 
 def mix_at_snr(

@@ -20,10 +20,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-from codectk import __version__
-from codectk.bin.common import parser, run, setup_logging
+from codectk.bin.common import parser, run
 from codectk.fileio import atomic_replace_from
-from codectk.inference import PACK_FORMAT, PACK_VERSION, load_codec
+from codectk.inference import load_codec
+from codectk.log import setup_logging
+from codectk.modelfile import PACK_FORMAT, PACK_VERSION
+from codectk.version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:

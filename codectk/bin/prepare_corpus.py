@@ -33,8 +33,9 @@ import sys
 from pathlib import Path
 
 from codectk.bin.combine_data import combine_data
-from codectk.bin.common import parser, run, setup_logging, str2bool
+from codectk.bin.common import parser, run, str2bool
 from codectk.corpora.common import LIBRI_PARTS, LIBRI_UNIONS, CorpusError
+from codectk.log import setup_logging
 
 log = logging.getLogger("codectk.prepare_corpus")
 CORPORA = ("librispeech", "libritts", "vctk")

@@ -9,11 +9,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from codectk.bin.common import run
 from codectk.corpora.librispeech import prepare_librispeech_dir
+from codectk.log import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", nargs="+", required=True, help="e.g. train-clean-100 dev-clean")
     parser.add_argument("--out_dir", required=True, help="Kaldi data dir to write")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_logging()
     prepare_librispeech_dir(args.corpus_dir, args.parts, args.out_dir)
     return 0
 

@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from codectk.audio import read_audio, resample, to_mono, write_audio
-from codectk.bin.common import parser, run, setup_logging, timed
+from codectk.bin.common import parser, run, timed
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
+from codectk.log import setup_logging
 from codectk.report import html, mushra, rd, spectrogram
 
 log = logging.getLogger("codectk.bin.report")

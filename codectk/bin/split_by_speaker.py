@@ -19,6 +19,7 @@ from pathlib import Path
 
 from codectk.bin.common import run
 from codectk.datadir import read_scp, subset_data_dir, utt2spk_to_spk2utt
+from codectk.log import setup_logging
 
 
 def split_speakers(
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outs", nargs="+", help="out_dir:N or out_dir:rest")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_logging()
     src = Path(args.src)
     utt2spk = read_scp(src / "utt2spk")
     spk2utt = utt2spk_to_spk2utt(utt2spk)

@@ -16,7 +16,7 @@ Reads IN (its rate must be the model's; channels must match its input channels, 
 model averages them), splits it into chunks of ``chunk_ms`` (the last one zero-padded),
 encodes and decodes each in order, as a sender and a receiver would
 (:class:`codectk.streaming.Streamer`), and writes OUT trimmed to IN's length. The result
-equals whole-file ``codectk decode_datadir`` decoding (to float rounding). Any causal
+equals whole-file ``codectk codec_inference`` decoding (to float rounding). Any causal
 codec streams: SoundStream and EnCodec with ``causal: true``, AudioDec's symAD and AD
 vocoders.
 
@@ -39,10 +39,11 @@ import numpy as np
 import torch
 
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
-from codectk.bin.common import parser, run, setup_logging, str2bool
+from codectk.bin.common import parser, run, str2bool
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
 from codectk.inference import PRECISIONS, load_codec
+from codectk.log import setup_logging
 from codectk.streaming import Streamer, chunk_samples, summarise_ms
 
 ENGINES = ("module", "compiled")

@@ -31,12 +31,13 @@ from pathlib import Path
 
 import yaml
 
-from codectk import __version__
-from codectk.bin.common import parser, run, setup_logging, str2bool
+from codectk.bin.common import parser, run, str2bool
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
 from codectk.fileio import atomic_write
 from codectk.inference import load_codec
+from codectk.log import setup_logging
+from codectk.version import __version__
 
 log = logging.getLogger("codectk.bin.upload")
 EXIT_UPLOAD_FAILED = 3

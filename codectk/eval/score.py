@@ -50,6 +50,7 @@ from codectk.eval.metrics import (
 )
 from codectk.eval.summary import codebook_summary, format_summary, nan_to_none
 from codectk.fileio import atomic_write
+from codectk.log import setup_logging
 from codectk.metrics import align
 from codectk.metrics.asr import HypothesisCache
 from codectk.metrics.summary import describe
@@ -132,12 +133,7 @@ def _init_worker(verbose: bool, cache: dict[str, str]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    logging.basicConfig(  # the format of codectk.bin.common.setup_logging
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    setup_logging(verbose)
     _STATE["asr"] = HypothesisCache()
     _STATE["asr"].entries.update(cache)
     _STATE["threads"] = 1

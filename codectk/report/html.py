@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
-from codectk import __version__
 from codectk.eval.metrics import COLUMNS
 from codectk.fileio import atomic_write
 from codectk.report.rd import Point, systems, table_metrics
+from codectk.version import __version__
 
 _STYLE = """
 body { font-family: sans-serif; margin: 1em 2em; }

@@ -33,16 +33,18 @@ from codectk.errors import CodectkError
 from codectk.fileio import atomic_write
 from codectk.losses import LOSSES
 from codectk.metrics.distance import log_mel_distance
-from codectk.models import CODECS
-from codectk.quantization.base import seed_dropout_
-from codectk.train.checkpoint import (
+from codectk.modelfile import (
     FORMAT_VERSION,
+    MODEL_FORMAT,
     STATE_FORMAT,
-    average_state_dicts,
     load_file,
     model_file,
+    read_model_file,
     save_atomic,
 )
+from codectk.models import CODECS
+from codectk.quantization.base import seed_dropout_
+from codectk.train.checkpoint import average_state_dicts
 from codectk.train.distributed import DistInfo, all_true, any_true, barrier
 from codectk.train.draws import as_float32, torch_cpu_uniform
 from codectk.train.optim import build_optimizer, build_scheduler
@@ -299,8 +301,6 @@ class Trainer:
 
     def _init_from(self, source: str) -> None:
         """Copy weights of a finished experiment (``init_from``) into the codec."""
-        from codectk.inference import read_model_file
-
         c = self.config
         obj, where = read_model_file(source)
         theirs = {}
@@ -822,7 +822,7 @@ class Trainer:
                 untrained.unlink()  # the inference model is a trained one
         elif self.nbest or untrained.exists():
             if not self.nbest:  # 0steps.pt holds the step-0 validation
-                value = load_file(untrained, "codectk-model")["metrics"][
+                value = load_file(untrained, MODEL_FORMAT)["metrics"][
                     self.config.best_model_criterion
                 ]
                 self.nbest = [(float(value), 0)]
@@ -837,7 +837,7 @@ class Trainer:
             return None
         c = self.config
         steps = [s for _, s in self.nbest]
-        snaps = [load_file(self._snapshot_path(s), "codectk-model") for s in steps]
+        snaps = [load_file(self._snapshot_path(s), MODEL_FORMAT) for s in steps]
         best = self.out / f"{self.crit}.best.pt"
         save_atomic(snaps[0], best)
         avg = average_state_dicts([s["model"] for s in snaps])

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from codectk.benchmarks import data_stages, reference
+from codectk.benchmarks import _runner, data_stages, reference
 from codectk.bin import bench
 
 
 def test_discover_finds_the_suites():
-    found = bench.discover()
+    found = _runner.discover()
     assert {"codecs", "data_stages", "reference"} <= set(found)
     assert not any(name.startswith("_") for name in found)
-    assert bench.discover("test.benchmarks.fake_suites") == ["broken", "ok"]
+    assert _runner.discover("test.benchmarks.fake_suites") == ["broken", "ok"]
 
 
 def test_runner_writes_json_and_markdown_and_error_rows(tmp_path: Path):
@@ -30,7 +30,7 @@ def test_runner_writes_json_and_markdown_and_error_rows(tmp_path: Path):
     assert rows[("ok", "fast")]["quick"] is True and rows[("ok", "fast")]["threads"] == 1
     broken = rows[("broken", "suite failed")]
     assert broken["metric"] == "error" and "broken on purpose" in broken["error"]
-    assert [bench.verdict(r) for r in report["rows"]] == ["error", "pass", "FAIL"]
+    assert [_runner.verdict(r) for r in report["rows"]] == ["error", "pass", "FAIL"]
     text = doc.read_text()
     assert "## broken" in text and "## ok" in text and "| error |" in text
     assert "| fast [1] | time | 1 | cpu | 1 | s | <= 2 | pass |" in text
@@ -47,7 +47,7 @@ def test_reference_rows_skipped_without_compare_env(monkeypatch, tmp_path: Path)
     rows = reference.run([1, 2], "cpu", quick=True)
     assert len(rows) == 2 * len(reference.MODELS)
     assert all(r["value"] is None and "install_compare_env.sh" in r["skipped"] for r in rows)
-    assert bench.verdict(rows[0]) == "skipped"
+    assert _runner.verdict(rows[0]) == "skipped"
 
 
 def test_data_stages_quick_structure():

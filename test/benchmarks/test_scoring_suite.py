@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from codectk.benchmarks import scoring
-from codectk.bin import bench
+from codectk.benchmarks import _runner, scoring
 from codectk.eval import metrics as registry
 
 
@@ -22,8 +21,8 @@ def test_scoring_suite_quick_rows(monkeypatch):
         assert (r["metric"], r["unit"], r["threads"]) == ("cost per audio hour", "s/h", 1)
     for r in (rows[0], rows[2]):
         assert r["value"] > 0 and r["utterances"] == 1 and r["audio_s"] > 4
-        assert 0 < r["rtf"] < 1 and bench.verdict(r) == ""
+        assert 0 < r["rtf"] < 1 and _runner.verdict(r) == ""
     assert rows[0]["first_utt_s"] > 0 and rows[0]["peak_rss_MiB"] > 0
-    assert rows[1]["value"] is None and bench.verdict(rows[1]) == "skipped"
+    assert rows[1]["value"] is None and _runner.verdict(rows[1]) == "skipped"
     assert "visqol-python==3.8.0" in rows[1]["skipped"]
     assert scoring.run([1], "cuda", quick=True) == []

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from codectk.benchmarks import _runner, train_gpu
 from codectk.benchmarks import _train_gpu_jobs as jobs
-from codectk.benchmarks import train_gpu
-from codectk.bin import bench
 
 
 def test_without_cuda_every_row_is_skipped_saying_why(monkeypatch):
@@ -15,8 +14,8 @@ def test_without_cuda_every_row_is_skipped_saying_why(monkeypatch):
     rows = train_gpu.run([1, 2], "cpu", quick=False)
     assert len(rows) == len(jobs.CONFIGS) * len(jobs.VARIANTS) * len(jobs.PRECISIONS)
     assert all(r["value"] is None and "no CUDA device" in r["skipped"] for r in rows)
-    assert {bench.verdict(r) for r in rows} == {"skipped"}
-    assert "train_gpu" in bench.discover()
+    assert {_runner.verdict(r) for r in rows} == {"skipped"}
+    assert "train_gpu" in _runner.discover()
 
 
 @pytest.mark.parametrize("config", list(jobs.CONFIGS))
@@ -65,4 +64,4 @@ def test_quick_run_on_the_cpu_end_to_end():
     )
     inference = by["dac_16k_tiny inference bf16 / fp32 batch 1", "time ratio"]
     assert inference["value"] > 0 and inference["target_rule"] == "<="
-    assert all(bench.verdict(r) in ("pass", "FAIL", "skipped", "") for r in rows)
+    assert all(_runner.verdict(r) in ("pass", "FAIL", "skipped", "") for r in rows)

@@ -15,7 +15,7 @@ from codectk.bin.cli import main as cli_main
 from codectk.data.dataset import RandomCropDataset, UtteranceDataset
 from codectk.datadir import read_scp
 from codectk.errors import CodectkError
-from codectk.train.checkpoint import model_file, save_atomic
+from codectk.modelfile import model_file, save_atomic
 from test.single_thread import one_torch_thread  # noqa: F401
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from codectk.bin import check_recipe
 from codectk.errors import ConfigError
+from codectk.modelfile import model_file, save_atomic
 from codectk.models.base import BandwidthError
-from codectk.train.checkpoint import model_file, save_atomic
 from test.helpers import make_soundstream_conf, write_conf
 
 SETS = ["--train_set", "tr", "--valid_set", "dv", "--test_sets", "ev"]

@@ -26,7 +26,7 @@ def test_version():
     assert proc.returncode == 0 and proc.stdout == f"codectk {codectk.__version__}\n"
 
 
-@pytest.mark.parametrize("step", ["encode", "train", "decode_datadir", "convert", "pack"])
+@pytest.mark.parametrize("step", ["encode", "train", "codec_inference", "convert", "pack"])
 def test_help_has_no_restructuredtext(step):
     proc = codectk_cmd(step, "--help")
     assert proc.returncode == 0, proc.stderr

@@ -140,9 +140,9 @@ def test_wrong_model_and_bad_files_refused(tmp_path: Path, model: Path, capsys):
         cli.main(["info", str(ctk)])
 
 
-def test_decode_datadir_keeps_stage6(capsys):
+def test_codec_inference_is_stage6(capsys):
     with pytest.raises(SystemExit) as exc:
-        cli.main(["decode_datadir", "--help"])
+        cli.main(["codec_inference", "--help"])
     assert exc.value.code == 0 and "Stage 6" in capsys.readouterr().out
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from codectk.bin import decode
-from codectk.train.checkpoint import model_file, save_atomic
+from codectk.bin import codec_inference
+from codectk.modelfile import model_file, save_atomic
 from test.helpers import make_soundstream_conf
 from test.models.test_ladiffcodec import make_ladiff
 from test.single_thread import one_torch_thread  # noqa: F401
@@ -42,12 +42,15 @@ def test_sampling_steps_reach_the_sampler(tmp_path, monkeypatch):
         return sample(self, shape, cond, steps, *args, **kwargs)
 
     monkeypatch.setattr(type(model.diffusion), "ddim_sample", spy)
-    monkeypatch.setattr(decode, "load_codec", lambda *a, **k: model)
+    monkeypatch.setattr(codec_inference, "load_codec", lambda *a, **k: model)
     scp = _scp(tmp_path)
-    assert decode.main(_args(tmp_path / "m.pt", scp, tmp_path / "a", "--sampling_steps", "2")) == 0
+    assert (
+        codec_inference.main(_args(tmp_path / "m.pt", scp, tmp_path / "a", "--sampling_steps", "2"))
+        == 0
+    )
     assert model.sampling_steps == 2 and steps_used == [2]
     with pytest.raises(SystemExit):  # outside 1..timesteps: a usage error, not a traceback
-        decode.main(_args(tmp_path / "m.pt", scp, tmp_path / "b", "--sampling_steps", "0"))
+        codec_inference.main(_args(tmp_path / "m.pt", scp, tmp_path / "b", "--sampling_steps", "0"))
 
 
 def test_sampling_steps_refused_without_a_diffusion_decoder(tmp_path, capsys):
@@ -57,7 +60,7 @@ def test_sampling_steps_refused_without_a_diffusion_decoder(tmp_path, capsys):
     codec = CODECS.build(conf["codec"], conf["codec_conf"])
     save_atomic(model_file(conf, codec.state_dict(), 0), tmp_path / "m.pt")
     with pytest.raises(SystemExit):
-        decode.main(
+        codec_inference.main(
             _args(tmp_path / "m.pt", _scp(tmp_path), tmp_path / "a", "--sampling_steps", "2")
         )
     assert "has no diffusion decoder" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import soundfile as sf
 import yaml
 
 import codectk
-from codectk.bin import decode, extract_tokens, pack, train, upload
+from codectk.bin import codec_inference, extract_tokens, pack, train, upload
 from codectk.codes import read_codes
 from codectk.datadir import read_scp
 from codectk.tokens import decode_tokens, load_tokens
@@ -34,7 +34,10 @@ def test_tokens_round_trip_stage6(exp: Path, dumped, tmp_path: Path):
     data = dumped["valid"]
     dec = tmp_path / "decode"
     args = ["--model", str(exp), "--in_scp", str(data / "wav.scp"), "--out_dir", str(dec)]
-    assert decode.main([*args, "--wav_dir", str(dec / "wav"), "--target_bandwidth", "0.8"]) == 0
+    assert (
+        codec_inference.main([*args, "--wav_dir", str(dec / "wav"), "--target_bandwidth", "0.8"])
+        == 0
+    )
     tok = tmp_path / "tokens"
     args = ["--model", str(exp), "--data", str(data), "--out_dir", str(tok)]
     assert extract_tokens.main([*args, "--npy", "true", "--target_bandwidth", "0.8"]) == 0

@@ -8,10 +8,10 @@ import soundfile as sf
 import torch
 
 import codectk
-from codectk.bin import compare_scores, decode, pack, score, train
+from codectk.bin import codec_inference, compare_scores, pack, score, train
 from codectk.codes import read_codes
 from codectk.datadir import read_scp
-from codectk.train.checkpoint import CheckpointError
+from codectk.modelfile import CheckpointError
 from test.helpers import write_conf
 
 
@@ -36,7 +36,7 @@ def trained(tmp_path_factory, dumped) -> Path:
 
 def test_decode_score_pack(tmp_path: Path, trained: Path, dumped):
     out = tmp_path / "decode"
-    decode.main(
+    codec_inference.main(
         [
             "--model",
             str(trained),
@@ -109,7 +109,7 @@ def test_build_and_load_errors(tmp_path: Path, trained: Path):
         codectk.load_codec(bad)
     # a target bitrate is rounded down to the ladder; one below the lowest is refused
     with pytest.raises(ValueError, match=r"bandwidth 0.1 kbps is below the lowest .* \[0.4, "):
-        decode.main(
+        codec_inference.main(
             [
                 "--model",
                 str(trained),

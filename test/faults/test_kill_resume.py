@@ -16,7 +16,7 @@ import torch
 from codectk.bin import dump_wav
 from codectk.config import build_train_config
 from codectk.datadir import read_scp
-from codectk.train.checkpoint import load_file, save_atomic
+from codectk.modelfile import load_file, save_atomic
 from codectk.train.trainer import NonFiniteLossError, Trainer, TrainingOutOfMemoryError
 from test.conftest import REPO
 from test.helpers import make_soundstream_conf, write_conf

@@ -17,10 +17,10 @@ import codectk
 from codectk.audio import AudioFormatError, convert_audio
 from codectk.bitstream import BitstreamError
 from codectk.config import ConfigError
+from codectk.modelfile import model_file, save_atomic
 from codectk.models import CODECS
 from codectk.models.api import CodesError
 from codectk.models.base import BandwidthError
-from codectk.train.checkpoint import model_file, save_atomic
 from test.conftest import REPO, bundled_flacs
 from test.helpers import make_soundstream_conf
 from test.single_thread import one_torch_thread  # noqa: F401

@@ -265,7 +265,7 @@ if ! "${skip_eval}"; then
             _nj=$(split_list "${data_dump}/${dset}/wav.scp" "${inference_nj}" "${dir}/logdir" keys)
             # shellcheck disable=SC2086
             ${_cmd} JOB=1:"${_nj}" "${dir}/logdir/decode.JOB.log" \
-                ${python} -m codectk.bin.decode "${model_args[@]}" \
+                ${python} -m codectk.bin.codec_inference "${model_args[@]}" \
                     --in_scp "${dir}/logdir/keys.JOB.scp" --out_dir "${dir}/logdir/output.JOB" \
                     --wav_dir "${dir}/wav" --device "${_decode_device}" "${_opts[@]}" "${_bw_opts[@]}" ${inference_args} \
                 || failed "Stage 6 (decoding ${data_dump}/${dset})" "${dir}/wav" "${dir}"/logdir/output.* \

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from codectk.config import build_train_config
+from codectk.modelfile import model_file, save_atomic
 from codectk.models import CODECS
-from codectk.train.checkpoint import model_file, save_atomic
 
 out = sys.argv[1]
 confs = {

@@ -2,7 +2,7 @@
 
 Usage (one job of a ``run.pl JOB=1:N`` array)::
 
-    python -m codectk.bin.decode --model exp/codec_x --model_file valid.mel_distance.ave.pt \\
+    python -m codectk.bin.codec_inference --model exp/codec_x --model_file valid.mel_distance.ave.pt \\
         --in_scp log/keys.3.scp --out_dir exp/codec_x/decode_test/log/output.3 \\
         --wav_dir exp/codec_x/decode_test/wav [--target_bandwidth 1.6] [--device cpu] \\
         [--batch_size 8] [--num_threads 1] [--compile true] [--precision bf16]
@@ -29,11 +29,12 @@ import torch
 
 from codectk.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, run, setup_logging, str2bool, timed
+from codectk.bin.common import parser, run, str2bool, timed
 from codectk.codes import write_codes
 from codectk.config import load_yaml
 from codectk.datadir import read_scp, write_scp
 from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
+from codectk.log import setup_logging
 
 READ_AHEAD = 16  # batches of utterances read at a time, sorted by length within
 
