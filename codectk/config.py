@@ -56,6 +56,8 @@ GAN_STEP_ORDERS = ("d_first", "g_first", "g_first_regenerate", "d_first_regenera
 DISCRIMINATOR_LOSS_GATES = ("none", "generator_loss")
 # TrainConfig.discriminator_batch values: turns that run real and fake in one call
 DISCRIMINATOR_BATCHES = ("both", "d_turn", "none")
+# TrainConfig.discriminator_memory_format values
+MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
 @dataclass
@@ -133,6 +135,13 @@ class TrainConfig:
             example the outputs are those of two calls (up to float rounding); a
             discriminator with per-call state (spectral norm's power iteration, batch
             norm, dropout) always takes two calls.
+        discriminator_memory_format (str): memory layout of the discriminator's 2-D
+            convolution weights (MPD, MRD, MS-STFT): ``contiguous`` (NCHW) or
+            ``channels_last`` (NHWC: cuDNN then runs its NHWC kernels without converting
+            every layer's input and output, and so do the feature maps that follow). The
+            values are those of the contiguous layout up to float rounding; the speed is
+            the GPU's to say (``make bench`` suite ``train_gpu``, variant
+            ``channels_last``).
         gan_step_order (str): the order of the two updates of a step that trains the
             discriminator (see :data:`GAN_STEP_ORDERS`); on other steps only the
             generator is updated, whatever the order.
@@ -227,6 +236,7 @@ class TrainConfig:
     discriminator_loss_gate: str = "none"
     optim_reset_step: int = 0
     discriminator_batch: str = "both"
+    discriminator_memory_format: str = "contiguous"
     # -- multi-phase recipes (codectk.phase) --
     phase_inputs: dict = field(default_factory=dict)
 
@@ -295,6 +305,11 @@ class TrainConfig:
             raise ConfigError(
                 f"discriminator_batch {self.discriminator_batch!r} not supported; choose one "
                 f"of {list(DISCRIMINATOR_BATCHES)}"
+            )
+        if self.discriminator_memory_format not in MEMORY_FORMATS:
+            raise ConfigError(
+                f"discriminator_memory_format {self.discriminator_memory_format!r} not "
+                f"supported; choose one of {list(MEMORY_FORMATS)}"
             )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")

@@ -19,7 +19,7 @@ CONFIGS = {
     "ladiffcodec_unet": "conf/ladiffcodec_diffusion_16k.yaml",
 }
 QUICK_CONFIGS = {"dac_16k_tiny": "egs/mini_librispeech/codec1/conf/dac_16k_tiny.yaml"}
-VARIANTS = ("host", "sync_free", "compiled")
+VARIANTS = ("host", "sync_free", "channels_last", "compiled")
 PRECISIONS = ("bf16", "tf32")
 INFERENCE = {"dac_16k": CONFIGS["dac_16k"], "encodec_24k": CONFIGS["encodec_24k"]}
 SYNC_CALLS = (
@@ -50,6 +50,8 @@ def variant_overrides(variant: str, precision: str, device: str) -> list[str]:
         out += ["--optim_conf.fused", "true", "--optim2_conf.fused", "true"]
     if variant == "compiled":
         out += ["--compile", "true"]
+    if variant == "channels_last":
+        out += ["--discriminator_memory_format", "channels_last"]
     return out
 
 

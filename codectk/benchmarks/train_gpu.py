@@ -12,6 +12,7 @@ recipe trainer's own step (``Trainer._train_step`` plus its step log):
 * variants: ``host`` (today's path before issue 19: foreach optimizers with a host check
   of every loss and norm, real and fake in separate discriminator calls), ``sync_free``
   (fused optimizers with the device-side skip, one discriminator call: the defaults),
+  ``channels_last`` (``sync_free`` + ``discriminator_memory_format: channels_last``),
   ``compiled`` (``sync_free`` + ``compile: true``); each in bf16 autocast and in float32
   (``tf32``: torch's defaults, cuDNN convolutions in TF32, matrix products in float32);
 * metrics: steps/s and audio s/s over the timed steps; host reads per step (calls that
@@ -52,6 +53,7 @@ from codectk.benchmarks._train_gpu_jobs import (
 
 BUILD_HINT = "bash tools/install_compare_env.sh"
 JOBS = "codectk.benchmarks._train_gpu_jobs"
+OPTIMISED = ("sync_free", "channels_last", "compiled")  # compared with "host"
 
 
 def _selected(env: str, choices) -> list[str]:
@@ -180,7 +182,7 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
 def _ratio_rows(config: str, speed: dict, device: str, th: int, wide: str) -> list[dict]:
     rows = []
     common = dict(config=config, threads=th, device=device, unit="x")
-    best = max((speed.get((config, v, "bf16")) or 0.0) for v in ("sync_free", "compiled"))
+    best = max((speed.get((config, v, "bf16")) or 0.0) for v in OPTIMISED)
     if best and speed.get((config, "sync_free", "tf32")):
         rows.append(
             dict(
@@ -224,7 +226,7 @@ def _anchor_rows(configs, speed, device, th, steps, warmup, quick) -> list[dict]
     rows = [
         {**row, "value": r["steps_per_s"], **{k: r[k] for k in ("batch_size", "segment_samples")}}
     ]
-    best = max((speed.get((dac, v, "bf16")) or 0.0) for v in ("sync_free", "compiled"))
+    best = max((speed.get((dac, v, "bf16")) or 0.0) for v in OPTIMISED)
     if best:
         rows.append(
             dict(

@@ -135,6 +135,8 @@ class Trainer:
             if c.discriminator
             else None
         )
+        if self.disc is not None and c.discriminator_memory_format == "channels_last":
+            self.disc.to(memory_format=torch.channels_last)  # 4-D weights only
         self.loss = LOSSES.build(c.loss, {"sample_rate": self.codec.sample_rate, **c.loss_conf}).to(
             self.device
         )

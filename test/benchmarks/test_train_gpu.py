@@ -28,6 +28,8 @@ def test_every_paper_config_builds_for_every_variant(config: str):
             assert conf.amp == ("bf16" if precision == "bf16" else "none")
             assert conf.compile == (variant == "compiled")
             assert conf.discriminator_batch == ("none" if variant == "host" else "both")
+            layout = "channels_last" if variant == "channels_last" else "contiguous"
+            assert conf.discriminator_memory_format == layout
 
 
 def test_unknown_selection_is_an_error(monkeypatch):

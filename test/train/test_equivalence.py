@@ -6,8 +6,10 @@ CPU's default (foreach) optimizers, the host-checking path: the arithmetic of co
 before these changes (test/train/test_old_checkpoint.py resumes a checkpoint of that
 code to bit-identical weights in this mode). Each change is compared with it:
 
-* real and fake in one discriminator call (``discriminator_batch: both``) and the
-  weight-norm cache: other float32 roundings of the same sums. SGD (lr 1e-3) for both
+* real and fake in one discriminator call (``discriminator_batch: both``), the
+  weight-norm cache and the discriminator in channels-last memory
+  (``discriminator_memory_format: channels_last``): other float32 roundings of the same
+  sums. SGD (lr 1e-3) for both
   networks, so that the weights move linearly in the gradients: loss parts within 1e-5
   relative, gradients before clipping within 1e-4 of each tensor's largest entry,
   weights after 3 steps within 1e-4 of each tensor's largest update (measured: about
@@ -110,17 +112,30 @@ def _compare_parts(ours: dict, ref: dict, tol: float, where: str) -> None:
         assert abs(ours[k] - v) <= tol * max(abs(v), 1e-12), f"{where} {k}: {ours[k]} vs {v}"
 
 
-@pytest.mark.parametrize("change", ["batch", "cache"])
-def test_one_call_and_the_weight_norm_cache_keep_the_step(
+@pytest.mark.parametrize("change", ["batch", "cache", "channels_last"])
+def test_one_call_the_weight_norm_cache_and_channels_last_keep_the_step(
     tmp_path: Path, dumped, monkeypatch, change: str
 ):
     today = _run(
         tmp_path, dumped, monkeypatch, "today", cache=False, optim="sgd", discriminator_batch="none"
     )
     batch = "both" if change == "batch" else "none"
+    layout = "channels_last" if change == "channels_last" else "contiguous"
     new = _run(
-        tmp_path, dumped, monkeypatch, change, cache=True, optim="sgd", discriminator_batch=batch
+        tmp_path,
+        dumped,
+        monkeypatch,
+        change,
+        cache=change != "channels_last",
+        optim="sgd",
+        discriminator_batch=batch,
+        discriminator_memory_format=layout,
     )
+    if change == "channels_last":  # the 2-D weights really are NHWC, and stay so
+        weights = [w for k, w in new.snapshots[2].items() if k.startswith("d.") and w.dim() == 4]
+        assert weights and all(
+            w.is_contiguous(memory_format=torch.channels_last) for w in weights if w.shape[1] > 1
+        )
     for step in range(3):
         _compare_parts(new.parts[step], today.parts[step], 1e-5, f"step {step + 1}")
         for a, b in zip(new.norms[2 * step : 2 * step + 2], today.norms[2 * step : 2 * step + 2]):
