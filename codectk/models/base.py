@@ -192,8 +192,9 @@ class Codec(nn.Module):
         (:func:`codectk.quantization.base.is_float32_island`: every quantizer) are never
         cast, also inside a named module, where their outputs are cast to ``dtype``. Convolutions
         and matrix products then accumulate in float32 from bfloat16 operands (up to 2x
-        the float32 throughput on CPUs with AVX-512 BF16 or AMX, and on GPUs; measured
-        1.4x for ESC, 2x for EnCodec and DAC on AMD Zen 4), at the cost of a
+        the float32 throughput on CPUs with AVX-512 BF16 or AMX, and on GPUs; the
+        measured times are in docs/benchmarks.md, suites ``codecs`` and ``esc``), at the
+        cost of a
         model-dependent waveform error (25 to 45 dB SNR measured) and code flips near
         codebook ties (47% of the codes of the demo's tiny SoundStream): a lossy,
         inference-only, opt-in mode (``codectk decode --precision bf16``). Setting

@@ -57,8 +57,8 @@ def conv1d_time_major(
     """``F.conv1d`` computed as a channels-last 2-D convolution (inference path).
 
     oneDNN runs convolutions on time-major (channels-last) memory without reordering its
-    input and output, 1.1 to 2.6 times faster than on (B, C, T) memory on CPU (measured on
-    AMD Zen 4, float32 and bfloat16; most for 1x1 and small-channel layers). The result is
+    input and output, faster than on (B, C, T) memory on the CPU (most for 1x1 and
+    small-channel layers; the inference rows of docs/benchmarks.md use it). The result is
     a (B, C_out, T') tensor whose memory is time-major (strides (T' C_out, 1, C_out));
     element-wise ops keep that layout, so a stack of these convolutions never reorders.
 

@@ -230,8 +230,8 @@ class SwinBlock(nn.Module):
 
 
 def _norm(norm: nn.LayerNorm, x: Tensor) -> Tensor:
-    """``norm(x)``; a bfloat16 ``x`` on the CPU is normalised in float32 (2-3x faster there
-    than the bfloat16 kernel for C = 45 channels, and as accurate), the result cast back."""
+    """``norm(x)``; a bfloat16 ``x`` on the CPU is normalised in float32 (faster there than
+    the bfloat16 kernel at ESC's widths, and as accurate), the result cast back."""
     if x.dtype != torch.bfloat16 or x.device.type != "cpu":
         return norm(x)
     w, b = norm.weight.float(), norm.bias.float()
