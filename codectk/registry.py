@@ -90,8 +90,12 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
     unknown = sorted(set(conf) - set(params))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(params)}")
-    try:
-        hints = inspect.get_annotations(fn.__init__ if inspect.isclass(fn) else fn, eval_str=True)
+    try:  # a preset class's __signature__ (preset_signature) carries its annotations
+        hints = {
+            n: p.annotation
+            for n, p in inspect.signature(fn, eval_str=True).parameters.items()
+            if p.annotation is not inspect.Parameter.empty
+        }
     except Exception:  # annotations that cannot be evaluated are not checked
         hints = {}
     for key, value in conf.items():
@@ -156,3 +160,21 @@ def from_arguments(cls: type, arguments: Mapping[str, Any], **fixed: Any) -> Any
     """
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{**{k: v for k, v in arguments.items() if k in names}, **fixed})
+
+
+def preset_signature(cls: Callable[..., Any], defaults: Mapping[str, Any]) -> inspect.Signature:
+    """``cls``'s signature with other defaults: the ``__signature__`` of a preset class
+    whose ``__init__(**conf)`` calls ``cls`` with ``{**defaults, **conf}``, so that
+    :func:`check_kwargs`, :func:`preset` and ``help()`` see its real arguments.
+
+    Raises:
+        ValueError: a default that is not an argument of ``cls``.
+    """
+    sig = inspect.signature(cls, eval_str=True)
+    unknown = sorted(set(defaults) - set(sig.parameters))
+    if unknown:
+        raise ValueError(f"{unknown} are not arguments of {cls.__name__}")
+    params = [
+        p.replace(default=defaults[n]) if n in defaults else p for n, p in sig.parameters.items()
+    ]
+    return sig.replace(parameters=params)

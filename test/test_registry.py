@@ -48,3 +48,20 @@ def test_from_arguments_picks_the_fields_and_applies_fixed_values():
     assert (config.dimension, config.compress, config.hop_length) == (16, 1, 320)
     with pytest.raises(ValueError, match="channels must be >= 1"):
         from_arguments(SEANetConfig, {"channels": 0})
+
+
+def test_a_preset_class_has_its_base_arguments_with_its_defaults():
+    import inspect
+
+    from codectk.models.encodec import EnCodec
+    from codectk.models.soundstream import SOUNDSTREAM
+    from codectk.registry import preset_signature
+
+    params = inspect.signature(SoundStream).parameters
+    assert set(params) == set(inspect.signature(EnCodec).parameters)
+    assert all(params[k].default == v for k, v in SOUNDSTREAM.items())
+    assert params["sample_rate"].default == 24000 and params["dimension"].annotation is int
+    with pytest.raises(ConfigError, match="dimension='x' is not a valid"):
+        preset(SoundStream, "p", dimension="x")
+    with pytest.raises(ValueError, match=r"\['depth'\] are not arguments of EnCodec"):
+        preset_signature(EnCodec, {"depth": 2})

@@ -55,6 +55,8 @@ class EnCodec(AutoencoderCodec):
         residual_kernel_size (int): kernel of the residual units' dilated convs.
         last_kernel_size (int): kernel of the encoder's projection to D and of the
             decoder's output conv.
+        decoder_last_kernel_size (int | None): kernel of the decoder's output conv when it
+            differs (SoundStream: 7 against the encoder's 3; None: ``last_kernel_size``).
         activation (str): activation name.
         causal (bool): causal convolutions (the 24 kHz model) or not (48 kHz).
         norm (str): "weight_norm" (24 kHz), "time_group_norm" (48 kHz, non-causal only)
@@ -70,18 +72,24 @@ class EnCodec(AutoencoderCodec):
         true_skip (bool): identity skips (EnCodec: 1x1 convs).
         n_codebooks (int): K, the most codebooks.
         codebook_size (int): entries per codebook.
+        codebook_dim (int | None): codeword size (None: D, no projection).
         ema_decay (float): EMA decay of the codebooks.
         kmeans_init (bool): k-means initialisation on the first training batch.
         kmeans_iters (int): k-means iterations.
         threshold_ema_dead_code (float): dead-code replacement threshold (0: never).
-        target_bandwidths (list[float] | None): kbps the model is trained for (None:
-            [1.5, 3, 6, 12, 24]); each must be a bitrate of 1..K codebooks.
+        target_bandwidths (list[float] | None): kbps the model is trained for with
+            ``n_quantizers_sampling: targets`` (None: the paper's [1.5, 3, 6, 12, 24]; with
+            "uniform" None means none); each must be a bitrate of 1..K codebooks.
         quantizer_dropout (float): probability that a training batch uses fewer than all
             K codebooks, K' drawn as ``n_quantizers_sampling`` says.
         n_quantizers_sampling (str): "targets" (the paper, §3.2: the codebooks of a
             bandwidth drawn uniformly from ``target_bandwidths``) or "uniform" (the
             authors' training code: K' uniform in 1..K, audiocraft
             ``quantization/vq.py:78-79``).
+        quantizer_dropout_coin (str): "uncertain" (audiocraft: the probability coin is not
+            tossed when ``quantizer_dropout`` is 1) or "always" (tossed on every batch,
+            drawing one more random number: SoundStream's draws, kept so that its
+            checkpoints resume to the same weights).
         detach_residual (bool): the residual quantiser subtracts detached stage outputs
             (audiocraft ``core_vq.py:372-382``; see :mod:`codectk.quantization.rvq`).
         ema_init (str): "weighted" or "unweighted" (audiocraft's) codebook EMA state.
@@ -105,6 +113,7 @@ class EnCodec(AutoencoderCodec):
         kernel_size: int = 7,
         residual_kernel_size: int = 3,
         last_kernel_size: int = 7,
+        decoder_last_kernel_size: int | None = None,
         activation: str = "elu",
         causal: bool = True,
         norm: str = "weight_norm",
@@ -115,6 +124,7 @@ class EnCodec(AutoencoderCodec):
         true_skip: bool = False,
         n_codebooks: int = 32,
         codebook_size: int = 1024,
+        codebook_dim: int | None = None,
         ema_decay: float = 0.99,
         kmeans_init: bool = True,
         kmeans_iters: int = 50,
@@ -122,6 +132,7 @@ class EnCodec(AutoencoderCodec):
         target_bandwidths: list[float] | None = None,
         quantizer_dropout: float = 1.0,
         n_quantizers_sampling: str = "targets",
+        quantizer_dropout_coin: str = "uncertain",
         detach_residual: bool = False,
         ema_init: str = "weighted",
         dead_code: str = "reset",
@@ -136,13 +147,19 @@ class EnCodec(AutoencoderCodec):
             )
         seanet = from_arguments(SEANetConfig, locals())
         encoder = SEANetEncoder(seanet)
-        decoder = SEANetDecoder(seanet)
+        last = (
+            {}
+            if decoder_last_kernel_size is None
+            else {"last_kernel_size": decoder_last_kernel_size}
+        )
+        decoder = SEANetDecoder(seanet, **last)
         quantizer = QUANTIZERS.build(
             "rvq",
             dict(
                 dimension=dimension,
                 n_codebooks=n_codebooks,
                 codebook_size=codebook_size,
+                codebook_dim=codebook_dim,
                 decay=ema_decay,
                 kmeans_init=kmeans_init,
                 kmeans_iters=kmeans_iters,
@@ -155,17 +172,20 @@ class EnCodec(AutoencoderCodec):
         self.assemble(sample_rate, channels, encoder=encoder, decoder=decoder, quantizer=quantizer)
         self.quantizer_dropout = quantizer_dropout
         self.n_quantizers_sampling = n_quantizers_sampling
-        bws = [1.5, 3.0, 6.0, 12.0, 24.0] if target_bandwidths is None else target_bandwidths
-        if not bws:
+        bws = target_bandwidths
+        if bws is None:  # the paper's; "uniform" draws need none
+            bws = [] if n_quantizers_sampling == "uniform" else [1.5, 3.0, 6.0, 12.0, 24.0]
+        elif not bws:
             raise ValueError("target_bandwidths must not be empty")
         self.target_bandwidths = [float(b) for b in bws]
         self.target_n_quantizers = [self.n_quantizers_for_bandwidth(b) for b in bws]
         # Variable-bandwidth training: with probability quantizer_dropout (the coin is not
-        # tossed when it is 1), K' is the codebook count of a bandwidth drawn uniformly
+        # tossed when it is 1, unless quantizer_dropout_coin says "always"), K' is the codebook count of a bandwidth drawn uniformly
         # from target_bandwidths ("targets") or uniform in 1..K ("uniform": audiocraft's
         # torch.randint(1, K + 1)); else all K (codectk.quantization.dropout).
         targets = None if n_quantizers_sampling == "uniform" else self.target_n_quantizers
-        self.quantizer.set_dropout_(QuantizerDropout(quantizer_dropout, targets, coin="uncertain"))
+        dropout = QuantizerDropout(quantizer_dropout, targets, coin=quantizer_dropout_coin)
+        self.quantizer.set_dropout_(dropout)
 
 
 def encodec_24khz_conf() -> dict[str, Any]:

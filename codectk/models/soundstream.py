@@ -15,6 +15,13 @@ Codec", IEEE/ACM TASLP 30, 2021 (arXiv 2107.03312):
 * Paper sizes: C_enc = C_dec = 32. The paper does not give D as a number; 512 (= 16C, the
   width of the last encoder block) follows common reimplementations.
 
+SoundStream and EnCodec are one family (a SEANet autoencoder around an EMA residual
+vector quantiser): :class:`SoundStream` is :class:`~codectk.models.encodec.EnCodec` with
+SoundStream's settings as its defaults (:data:`SOUNDSTREAM`), and it takes every EnCodec
+argument. Its convolutions are weight-normalised (``norm``, as EnCodec's); quantizer
+dropout draws K' uniformly in 1..K (``n_quantizers_sampling: uniform``) with probability
+``quantizer_dropout``.
+
 The adversarial and reconstruction losses (§III-D) live in :mod:`codectk.losses` and
 :mod:`codectk.discriminators`; this module is the generator.
 """
@@ -23,92 +30,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from codectk.models.base import CODECS, AutoencoderCodec
-from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
-from codectk.quantization import QUANTIZERS
-from codectk.registry import from_arguments, preset
+from codectk.models.base import CODECS
+from codectk.models.encodec import EnCodec
+from codectk.registry import preset, preset_signature
+
+SOUNDSTREAM: dict[str, Any] = dict(
+    dimension=512,
+    n_residual_layers=3,  # dilations 1, 3, 9
+    dilation_base=3,
+    residual_kernel_size=7,
+    last_kernel_size=3,
+    decoder_last_kernel_size=7,
+    causal_pad_mode="constant",  # zeros: strictly causal
+    lstm=0,
+    compress=1,  # residual units keep N channels (Fig. 2)
+    true_skip=True,  # identity skips
+    n_codebooks=8,
+    quantizer_dropout=1.0,
+    n_quantizers_sampling="uniform",
+    quantizer_dropout_coin="always",
+)
+"""SoundStream's settings where they differ from :class:`EnCodec`'s defaults: the paper's
+24 kHz model, 8 x 1024 codebooks at 75 Hz (0.75 to 6 kbps)."""
 
 
 @CODECS.register("soundstream")
-class SoundStream(AutoencoderCodec):
-    """SoundStream codec (generator). Defaults are the paper's 24 kHz, 6 kbps model.
+class SoundStream(EnCodec):
+    """SoundStream codec (generator): :class:`EnCodec` with :data:`SOUNDSTREAM` as its
+    defaults (the paper's 24 kHz, 6 kbps model).
 
     Args:
-        sample_rate (int): audio rate in Hz.
-        channels (int): audio channels (1).
-        n_filters (int): base channels C of encoder and decoder.
-        dimension (int): latent dimension D.
-        ratios (list[int] | None): strides in decoder order; the encoder uses them
-            reversed. None gives [8, 5, 4, 2] (hop 320).
-        n_residual_layers (int): residual units per block.
-        dilation_base (int): residual unit j has dilation ``dilation_base ** j``.
-        kernel_size (int): kernel of the first encoder and decoder convolutions.
-        residual_kernel_size (int): kernel of the dilated residual convolutions.
-        last_kernel_size (int): kernel of the encoder's projection to D.
-        decoder_last_kernel_size (int): kernel of the decoder's output convolution.
-        activation (str): activation name ("elu", "gelu", "leaky_relu", ...).
-        causal (bool): causal (streamable) convolutions.
-        lstm (int): LSTM layers at the bottleneck of encoder and decoder (0: none).
-        n_codebooks (int): K, the most codebooks.
-        codebook_size (int): entries per codebook.
-        codebook_dim (int | None): codeword size (None: D, no projection).
-        ema_decay (float): EMA decay of the codebooks.
-        kmeans_init (bool): k-means initialisation of the codebooks on the first batch.
-        kmeans_iters (int): k-means iterations.
-        threshold_ema_dead_code (float): codewords with EMA usage below this many frames per
-            batch are replaced by batch frames (0: never).
-        quantizer_dropout (float): probability that a training batch uses K' ~ U{1..K}
-            codebooks instead of all K.
+        **conf: any :class:`EnCodec` argument (``codec_conf``).
 
     Raises:
-        ValueError: for bad ``ratios``, ``channels``, activation or quantizer settings.
+        ValueError: as :class:`EnCodec`.
     """
 
-    def __init__(
-        self,
-        sample_rate: int = 24000,
-        channels: int = 1,
-        n_filters: int = 32,
-        dimension: int = 512,
-        ratios: list[int] | None = None,
-        n_residual_layers: int = 3,
-        dilation_base: int = 3,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 7,
-        last_kernel_size: int = 3,
-        decoder_last_kernel_size: int = 7,
-        activation: str = "elu",
-        causal: bool = True,
-        lstm: int = 0,
-        n_codebooks: int = 8,
-        codebook_size: int = 1024,
-        codebook_dim: int | None = None,
-        ema_decay: float = 0.99,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 50,
-        threshold_ema_dead_code: float = 2.0,
-        quantizer_dropout: float = 1.0,
-    ):
-        super().__init__()
-        # residual units keep N channels and skip by identity (Fig. 2)
-        seanet = from_arguments(SEANetConfig, locals(), compress=1, true_skip=True)
-        encoder = SEANetEncoder(seanet)
-        decoder = SEANetDecoder(seanet, last_kernel_size=decoder_last_kernel_size)
-        quantizer = QUANTIZERS.build(
-            "rvq",
-            dict(
-                dimension=dimension,
-                n_codebooks=n_codebooks,
-                codebook_size=codebook_size,
-                codebook_dim=codebook_dim,
-                decay=ema_decay,
-                kmeans_init=kmeans_init,
-                kmeans_iters=kmeans_iters,
-                threshold_ema_dead_code=threshold_ema_dead_code,
-                quantizer_dropout=quantizer_dropout,
-            ),
-        )
-        self.assemble(sample_rate, channels, encoder=encoder, decoder=decoder, quantizer=quantizer)
+    def __init__(self, **conf: Any):
+        super().__init__(**{**SOUNDSTREAM, **conf})
+
+
+SoundStream.__signature__ = preset_signature(EnCodec, SOUNDSTREAM)
 
 
 def soundstream_24khz_conf() -> dict[str, Any]:
