@@ -34,7 +34,7 @@ import yaml
 from typeguard import TypeCheckError, check_type
 
 from codectk.errors import ConfigError
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 
 __all__ = [
     "DISCRIMINATOR_BATCHES",

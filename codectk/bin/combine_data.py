@@ -24,7 +24,7 @@ from pathlib import Path
 
 from codectk.bin.common import parser, run
 from codectk.corpora.common import atomic_dir
-from codectk.datadir import (
+from codectk.io.datadir import (
     UTT_KEYED,
     DataDirError,
     read_scp,

@@ -42,9 +42,9 @@ from codectk.bin.common import parser, run, timed
 from codectk.config import build_train_config, load_yaml, save_config
 from codectk.data.dataset import UtteranceDataset
 from codectk.errors import ConfigError
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
+from codectk.io.modelfile import model_file, read_model_file, save_atomic
 from codectk.log import setup_logging
-from codectk.modelfile import model_file, read_model_file, save_atomic
 from codectk.models import CODECS
 from codectk.models.ladiffcodec import LaDiffCodec
 from codectk.phase import check_phase_inputs, resolve_references

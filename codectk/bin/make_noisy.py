@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codectk.audio import AudioError, read_audio, resample, to_mono, write_audio
 from codectk.bin.common import parser, run, timed
-from codectk.datadir import DataDirError, read_scp, write_scp
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
+from codectk.io.audio import AudioError, read_audio, resample, to_mono, write_audio
+from codectk.io.datadir import DataDirError, read_scp, write_scp
+from codectk.io.fileio import atomic_write
 from codectk.log import setup_logging
 
 

@@ -38,11 +38,11 @@ import sys
 import numpy as np
 import torch
 
-from codectk.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.bin.common import parser, run, str2bool
-from codectk.datadir import read_scp
 from codectk.errors import CodectkError
 from codectk.inference import PRECISIONS, load_codec
+from codectk.io.audio import AudioError, read_audio, to_mono, write_audio
+from codectk.io.datadir import read_scp
 from codectk.log import setup_logging
 from codectk.streaming import Streamer, chunk_samples, summarise_ms
 

@@ -32,10 +32,10 @@ from pathlib import Path
 import yaml
 
 from codectk.bin.common import parser, run, str2bool
-from codectk.datadir import read_scp
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
 from codectk.inference import load_codec
+from codectk.io.datadir import read_scp
+from codectk.io.fileio import atomic_write
 from codectk.log import setup_logging
 from codectk.version import __version__
 

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from codectk.datadir import fix_data_dir, utt2spk_to_spk2utt, validate_data_dir, write_scp
 from codectk.errors import CodectkError
+from codectk.io.datadir import fix_data_dir, utt2spk_to_spk2utt, validate_data_dir, write_scp
 
 log = logging.getLogger(__name__)
 

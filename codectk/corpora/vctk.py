@@ -54,7 +54,7 @@ from codectk.corpora.common import (
     warn_many,
     write_data_dir,
 )
-from codectk.datadir import read_scp, subset_data_dir
+from codectk.io.datadir import read_scp, subset_data_dir
 
 log = logging.getLogger(__name__)
 

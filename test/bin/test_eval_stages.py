@@ -11,8 +11,8 @@ import yaml
 
 import codectk
 from codectk.bin import codec_inference, extract_tokens, pack, train, upload
-from codectk.codes import read_codes
-from codectk.datadir import read_scp
+from codectk.io.codes import read_codes
+from codectk.io.datadir import read_scp
 from codectk.tokens import decode_tokens, load_tokens
 from test.helpers import write_conf
 from test.single_thread import one_torch_thread  # noqa: F401

@@ -73,7 +73,7 @@ def test_stream_command_streams_encodec_and_refuses_non_causal_codecs(tmp_path: 
 
     from codectk.config import build_train_config
     from codectk.inference import load_codec
-    from codectk.modelfile import model_file, save_atomic
+    from codectk.io.modelfile import model_file, save_atomic
     from codectk.models import CODECS
     from codectk.models.encodec import encodec_tiny_conf
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codectk.bin.combine_data import combine_data
-from codectk.datadir import DataDirError, read_scp, validate_data_dir, write_scp
+from codectk.io.datadir import DataDirError, read_scp, validate_data_dir, write_scp
 from test.corpora.builders import REPO
 
 

@@ -12,7 +12,7 @@ import yaml
 from codectk.config import build_train_config, load_train_config
 from codectk.errors import CodectkError
 from codectk.inference import load_codec
-from codectk.modelfile import read_model_file
+from codectk.io.modelfile import read_model_file
 from codectk.models import CODECS
 from codectk.models.ladiffcodec import ContinuousAE, LaDiffCodec
 from codectk.train.trainer import Trainer

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 
 UTT_KEYED = ("wav.scp", "utt2spk", "text", "utt2num_samples", "segments", "utt2dur")
 
