@@ -8,12 +8,16 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from humanfriendly import format_timespan
 
 from codectk.errors import CodectkError, ConfigError
 from codectk.log import setup_logging
 from codectk.version import __version__
+
+if TYPE_CHECKING:
+    import torch
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`")  # :func:`x`, :mod:`~a.b`
 _LITERAL = re.compile(r"``([^`]+)``")
@@ -107,3 +111,43 @@ def load_config_with_overrides(path: str, overrides: list[str], source: str = "c
     except ConfigError as exc:
         text = str(exc).removeprefix(f"{path}: ")
         raise ConfigError(f"{' '.join(overrides)} ({source}): {text}") from None
+
+
+# --engine and --precision of the streaming entry points (stream, stream_latency)
+ENGINES = ("module", "compiled")
+DEPRECATED_ENGINES = {"fast": "module"}  # removed engine -> the one that replaces it
+
+
+def resolve_engine(engine: str) -> str:
+    """The engine for ``--engine`` (a removed one maps to its replacement, with a warning).
+
+    Raises:
+        CodectkError: an unknown engine.
+    """
+    if engine in DEPRECATED_ENGINES:
+        new = DEPRECATED_ENGINES[engine]
+        logging.getLogger("codectk.stream").warning(
+            "--engine %s was removed (one streaming path, issue 20): running --engine %s, "
+            "same output",
+            engine,
+            new,
+        )
+        return new
+    if engine not in ENGINES:
+        raise CodectkError(f"--engine {engine!r} not supported; choose one of {list(ENGINES)}")
+    return engine
+
+
+def precision_dtype(precision: str) -> torch.dtype:
+    """The streaming dtype for ``--precision`` (fp32 or bf16).
+
+    Raises:
+        CodectkError: an unknown precision.
+    """
+    from codectk.inference import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise CodectkError(
+            f"--precision {precision!r} not supported; choose one of {list(PRECISIONS)}"
+        )
+    return PRECISIONS[precision]
