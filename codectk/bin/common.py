@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from humanfriendly import format_timespan
 
-from codectk.errors import CodectkError, ConfigError
+from codectk.errors import CodectkError
 from codectk.log import setup_logging
 from codectk.version import __version__
 
@@ -83,34 +83,6 @@ def run(main: Callable[[list[str] | None], int | None]) -> int:
             setup_logging()
         logging.getLogger("codectk").error("%s", exc)
         return 1
-
-
-def load_config_with_overrides(path: str, overrides: list[str], source: str = "command line"):
-    """Read a training YAML and apply ``--key value`` overrides; an error blames the
-    file when the file alone is wrong and the overrides (and ``source``) when they are.
-
-    Args:
-        path (str): the YAML file.
-        overrides (list[str]): ``--key value`` words.
-        source (str): where the overrides come from, for messages (``--train_args``).
-
-    Returns:
-        codectk.config.TrainConfig: the validated config.
-
-    Raises:
-        ConfigError: a bad file or bad overrides, naming which.
-    """
-    from codectk.config import apply_overrides, build_train_config, load_yaml
-
-    data = load_yaml(path)
-    config = build_train_config(data, where=str(path))
-    if not overrides:
-        return config
-    try:
-        return build_train_config(apply_overrides(data, overrides), where=f"{path}")
-    except ConfigError as exc:
-        text = str(exc).removeprefix(f"{path}: ")
-        raise ConfigError(f"{' '.join(overrides)} ({source}): {text}") from None
 
 
 # --engine and --precision of the streaming entry points (stream, stream_latency)

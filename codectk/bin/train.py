@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from codectk.bin.common import load_config_with_overrides, parser, run, str2bool, timed
+from codectk.bin.common import parser, run, str2bool, timed
+from codectk.config import load_config_with_overrides
 from codectk.log import setup_logging
 from codectk.phase import resolve_train_config
 from codectk.train.distributed import LAUNCHED_ENV, launch_command
