@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-from humanfriendly import format_timespan
 
 from codectk.errors import CodectkError
 from codectk.log import setup_logging
@@ -54,14 +50,6 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=version())
     return p
-
-
-@contextlib.contextmanager
-def timed(what: str) -> Iterator[None]:
-    """Log ``<what> took <duration>`` when the block ends."""
-    start = time.time()
-    yield
-    logging.getLogger("codectk").info("%s took %s", what, format_timespan(time.time() - start))
 
 
 def str2bool(value: str) -> bool:

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, plain_text, run, timed
+from codectk.bin.common import parser, plain_text, run
 from codectk.errors import CodectkError
 from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
 from codectk.io.audio import read_audio, resample, to_mono, write_audio
@@ -43,7 +43,7 @@ from codectk.io.bitstream import (
     write_bitstream,
 )
 from codectk.io.datadir import read_scp
-from codectk.log import setup_logging
+from codectk.log import setup_logging, timed
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".au", ".sph")
 log = logging.getLogger("codectk.ctk")
