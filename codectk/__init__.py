@@ -50,9 +50,9 @@ def build_codec(config_path):
 def convert_audio(wav, sr, target_sr, target_channels):
     """Resample and re-channel a waveform for a codec (as EnCodec's ``convert_audio``).
 
-    See :func:`codectk.audio.convert_audio`.
+    See :func:`codectk.io.audio.convert_audio`.
     """
-    from codectk.audio import convert_audio as _convert
+    from codectk.io.audio import convert_audio as _convert
 
     return _convert(wav, sr, target_sr, target_channels)
 

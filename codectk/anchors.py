@@ -46,12 +46,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codectk.audio import read_audio, resample, to_mono, write_audio
-from codectk.datadir import read_scp, write_scp
 from codectk.errors import CodectkError
 from codectk.eval.metrics import METRICS, columns, default_metrics
 from codectk.eval.score import score
-from codectk.fileio import atomic_write
+from codectk.io.audio import read_audio, resample, to_mono, write_audio
+from codectk.io.datadir import read_scp, write_scp
+from codectk.io.fileio import atomic_write
 
 log = logging.getLogger("codectk.anchors")
 
@@ -247,7 +247,7 @@ def decode_set(
 
     Raises:
         AnchorError: a missing tool or a failed command; ValueError: a bad bitrate.
-        codectk.audio.AudioError: an unreadable reference.
+        codectk.io.audio.AudioError: an unreadable reference.
     """
     anchor.check_kbps(kbps)
     anchor.check_tools()

@@ -34,7 +34,7 @@ import yaml
 from typeguard import TypeCheckError, check_type
 
 from codectk.errors import ConfigError
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 
 __all__ = [
     "DISCRIMINATOR_BATCHES",
@@ -397,6 +397,34 @@ def build_train_config(data: dict[str, Any], where: str = "config") -> TrainConf
 def load_train_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
     """Read, override and validate a training YAML."""
     return build_train_config(apply_overrides(load_yaml(path), overrides or []), where=str(path))
+
+
+def load_config_with_overrides(
+    path: str, overrides: list[str], source: str = "command line"
+) -> TrainConfig:
+    """Read a training YAML and apply ``--key value`` overrides; an error blames the
+    file when the file alone is wrong and the overrides (and ``source``) when they are.
+
+    Args:
+        path (str): the YAML file.
+        overrides (list[str]): ``--key value`` words.
+        source (str): where the overrides come from, for messages (``--train_args``).
+
+    Returns:
+        TrainConfig: the validated config.
+
+    Raises:
+        ConfigError: a bad file or bad overrides, naming which.
+    """
+    data = load_yaml(path)
+    config = build_train_config(data, where=str(path))
+    if not overrides:
+        return config
+    try:
+        return build_train_config(apply_overrides(data, overrides), where=f"{path}")
+    except ConfigError as exc:
+        text = str(exc).removeprefix(f"{path}: ")
+        raise ConfigError(f"{' '.join(overrides)} ({source}): {text}") from None
 
 
 def save_config(config: TrainConfig | dict, path: str | os.PathLike) -> None:

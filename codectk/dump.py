@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codectk.audio import AudioError, read_audio, resample, to_mono, write_audio
-from codectk.datadir import DataDirError, read_scp, write_scp
+from codectk.io.audio import AudioError, read_audio, resample, to_mono, write_audio
+from codectk.io.datadir import DataDirError, read_scp, write_scp
 
 log = logging.getLogger("codectk.dump_wav")
 

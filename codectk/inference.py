@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from codectk.config import ConfigError, build_train_config, load_train_config
-from codectk.modelfile import CheckpointError, read_model_file
+from codectk.io.modelfile import CheckpointError, read_model_file
 from codectk.models import CODECS, Codec
 from codectk.nn.conv import remove_weight_norm_
 

@@ -3,7 +3,7 @@
 :func:`extract_tokens` encodes every utterance of a ``wav.scp`` with a trained codec and
 writes to one folder::
 
-    codes.ark  codes.scp  codes.json   (codectk.codes: int32, K x F per utterance)
+    codes.ark  codes.scp  codes.json   (codectk.io.codes: int32, K x F per utterance)
     tokens.txt                         one token per line: "<symbol> <id>"
     frame_rate                         code frames per second (Hz), one number
     tokens.json                        model, bitrate, K, codebook size, sample rate, hop
@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codectk.audio import AudioError, read_audio, to_mono
-from codectk.codes import read_codes, write_codes
-from codectk.datadir import read_scp, write_scp
-from codectk.fileio import atomic_replace_from, atomic_write, read_versioned_json
+from codectk.io.audio import AudioError, read_audio, to_mono
+from codectk.io.codes import read_codes, write_codes
+from codectk.io.datadir import read_scp, write_scp
+from codectk.io.fileio import atomic_replace_from, atomic_write, read_versioned_json
 
 log = logging.getLogger("codectk.tokens")
 
@@ -96,7 +96,7 @@ def extract_tokens(
         dict: the content of ``tokens.json``.
 
     Raises:
-        codectk.audio.AudioError: unreadable audio or a sample rate other than the codec's,
+        codectk.io.audio.AudioError: unreadable audio or a sample rate other than the codec's,
             naming ``wav_scp:line``.
     """
     out = Path(out_dir)

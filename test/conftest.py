@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from codectk.bin import dump_wav
-from codectk.datadir import read_scp, subset_data_dir
+from codectk.io.datadir import read_scp, subset_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "egs" / "mini_librispeech" / "codec1" / "corpus"
@@ -28,7 +28,7 @@ def flacs() -> list[Path]:
 @pytest.fixture
 def small_datadir(tmp_path: Path) -> Path:
     """A valid Kaldi data dir over 4 bundled utterances (wav.scp, utt2spk, spk2utt)."""
-    from codectk.datadir import utt2spk_to_spk2utt, write_scp
+    from codectk.io.datadir import utt2spk_to_spk2utt, write_scp
 
     d = tmp_path / "data" / "small"
     files = bundled_flacs()[:4]

@@ -19,9 +19,9 @@ from codectk.batching import (
     right_padding_is_exact,
 )
 from codectk.bin import ctk
-from codectk.bitstream import read_bitstream
 from codectk.inference import prepare_for_inference
-from codectk.modelfile import model_file, save_atomic
+from codectk.io.bitstream import read_bitstream
+from codectk.io.modelfile import model_file, save_atomic
 from codectk.models.dac import DAC, dac_tiny_conf
 from codectk.models.encodec import EnCodec, encodec_tiny_conf
 from test.conftest import REPO

@@ -110,7 +110,7 @@ def test_train_resolves_references_against_the_output_folders_parent(tmp_path: P
     import torch
 
     from codectk.bin import train
-    from codectk.modelfile import read_model_file
+    from codectk.io.modelfile import read_model_file
 
     conf = tmp_path / "a.yaml"
     conf.write_text(yaml.safe_dump(make_soundstream_conf(max_steps=0)))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check a Kaldi data directory: required files, LC_ALL=C order, matching utterance ids,
 # spk2utt/utt2spk agreement, speaker-prefixed utterance ids. A thin wrapper around
-# "python -m codectk.bin.datadir validate" (codectk/datadir.py does the checking), run
+# "python -m codectk.bin.datadir validate" (codectk/io/datadir.py does the checking), run
 # with ${PYTHON:-python3}; path.sh puts the venv's python3 first on PATH.
 set -euo pipefail
 

@@ -46,7 +46,7 @@ def speech(seconds: float, sample_rate: int):
     """
     import numpy as np
 
-    from codectk.audio import read_audio, resample, to_mono
+    from codectk.io.audio import read_audio, resample, to_mono
 
     chunks, total = [], 0
     for f in corpus_files():

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from codectk.benchmarks._measure import MeasurementError, in_subprocess
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 from codectk.version import __version__
 
 ROW_KEYS = ("suite", "name", "metric", "value", "unit", "threads", "device")

@@ -156,9 +156,9 @@ def _speed_rows(threads: int, device: str, quick: bool) -> list[dict]:
 
 
 def _quality_rows(threads: int, device: str) -> list[dict]:
-    from codectk.audio import read_audio, to_mono
-    from codectk.datadir import read_scp
     from codectk.inference import load_codec
+    from codectk.io.audio import read_audio, to_mono
+    from codectk.io.datadir import read_scp
     from codectk.metrics.quality import pesq_wb
 
     model_file = TINY_EXP / "valid.diffusion.ave.pt"

@@ -29,8 +29,8 @@ def prepare(n_files: int, out_dir: str) -> dict:
     """References, decodings and placeholder transcripts of the first ``n_files`` files."""
     import numpy as np
 
-    from codectk.audio import read_audio, to_mono, write_audio
-    from codectk.datadir import write_scp
+    from codectk.io.audio import read_audio, to_mono, write_audio
+    from codectk.io.datadir import write_scp
 
     have_opus = all(shutil.which(t) for t in ("opusenc", "opusdec"))
     if have_opus:
@@ -83,8 +83,8 @@ def metric_job(name: str, out_dir: str) -> dict:
 
 def align_job(out_dir: str) -> dict:
     """Delay estimation and compensation (50 ms search) on the measured utterances."""
-    from codectk.audio import read_audio, to_mono
-    from codectk.datadir import read_scp
+    from codectk.io.audio import read_audio, to_mono
+    from codectk.io.datadir import read_scp
     from codectk.metrics.align import compensate, estimate_delay
 
     refs, degs = read_scp(f"{out_dir}/ref_rest.scp"), read_scp(f"{out_dir}/deg_rest.scp")

@@ -22,9 +22,9 @@ import logging
 import sys
 
 from codectk.anchors import ANCHORS, MAX_DELAY_MS, decode_set, get_anchor, score_set
-from codectk.bin.common import parser, run, str2bool, timed
+from codectk.bin.common import parser, run, str2bool
 from codectk.eval.metrics import parse_metrics
-from codectk.log import setup_logging
+from codectk.log import setup_logging, timed
 
 
 def _kbps_list(spec: str, what: str) -> list[float]:

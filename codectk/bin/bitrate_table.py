@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from codectk.bin.common import parser, run
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 
 
 def _fmt(value) -> str:

@@ -24,13 +24,13 @@ import sys
 import numpy as np
 import torch
 
-from codectk.audio import AudioError, read_audio, to_mono
-from codectk.bin.common import parser, run, timed
-from codectk.datadir import read_scp
+from codectk.bin.common import parser, run
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
 from codectk.inference import load_codec
-from codectk.log import setup_logging
+from codectk.io.audio import AudioError, read_audio, to_mono
+from codectk.io.datadir import read_scp
+from codectk.io.fileio import atomic_write
+from codectk.log import setup_logging, timed
 from codectk.models.audiodec import AudioDecAnalysis
 
 

@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codectk.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, run, str2bool, timed
-from codectk.codes import write_codes
+from codectk.bin.common import parser, run, str2bool
 from codectk.config import load_yaml
-from codectk.datadir import read_scp, write_scp
 from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
-from codectk.log import setup_logging
+from codectk.io.audio import AudioError, read_audio, to_mono, write_audio
+from codectk.io.codes import write_codes
+from codectk.io.datadir import read_scp, write_scp
+from codectk.log import setup_logging, timed
 
 READ_AHEAD = 16  # batches of utterances read at a time, sorted by length within
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from humanfriendly import format_timespan
 
-from codectk.audio import read_audio, to_mono
-from codectk.bin.common import parser, run, timed
-from codectk.datadir import read_scp
-from codectk.fileio import atomic_write
-from codectk.log import setup_logging
+from codectk.bin.common import parser, run
+from codectk.io.audio import read_audio, to_mono
+from codectk.io.datadir import read_scp
+from codectk.io.fileio import atomic_write
+from codectk.log import setup_logging, timed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from humanfriendly import format_timespan
-
-from codectk.errors import CodectkError, ConfigError
+from codectk.errors import CodectkError
 from codectk.log import setup_logging
 from codectk.version import __version__
+
+if TYPE_CHECKING:
+    import torch
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`")  # :func:`x`, :mod:`~a.b`
 _LITERAL = re.compile(r"``([^`]+)``")
@@ -52,14 +52,6 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
-@contextlib.contextmanager
-def timed(what: str) -> Iterator[None]:
-    """Log ``<what> took <duration>`` when the block ends."""
-    start = time.time()
-    yield
-    logging.getLogger("codectk").info("%s took %s", what, format_timespan(time.time() - start))
-
-
 def str2bool(value: str) -> bool:
     """Parse ``true``/``false`` (Kaldi/ESPnet style) for argparse."""
     if value.lower() in ("true", "1", "yes"):
@@ -81,29 +73,41 @@ def run(main: Callable[[list[str] | None], int | None]) -> int:
         return 1
 
 
-def load_config_with_overrides(path: str, overrides: list[str], source: str = "command line"):
-    """Read a training YAML and apply ``--key value`` overrides; an error blames the
-    file when the file alone is wrong and the overrides (and ``source``) when they are.
+# --engine and --precision of the streaming entry points (stream, stream_latency)
+ENGINES = ("module", "compiled")
+DEPRECATED_ENGINES = {"fast": "module"}  # removed engine -> the one that replaces it
 
-    Args:
-        path (str): the YAML file.
-        overrides (list[str]): ``--key value`` words.
-        source (str): where the overrides come from, for messages (``--train_args``).
 
-    Returns:
-        codectk.config.TrainConfig: the validated config.
+def resolve_engine(engine: str) -> str:
+    """The engine for ``--engine`` (a removed one maps to its replacement, with a warning).
 
     Raises:
-        ConfigError: a bad file or bad overrides, naming which.
+        CodectkError: an unknown engine.
     """
-    from codectk.config import apply_overrides, build_train_config, load_yaml
+    if engine in DEPRECATED_ENGINES:
+        new = DEPRECATED_ENGINES[engine]
+        logging.getLogger("codectk.stream").warning(
+            "--engine %s was removed (one streaming path, issue 20): running --engine %s, "
+            "same output",
+            engine,
+            new,
+        )
+        return new
+    if engine not in ENGINES:
+        raise CodectkError(f"--engine {engine!r} not supported; choose one of {list(ENGINES)}")
+    return engine
 
-    data = load_yaml(path)
-    config = build_train_config(data, where=str(path))
-    if not overrides:
-        return config
-    try:
-        return build_train_config(apply_overrides(data, overrides), where=f"{path}")
-    except ConfigError as exc:
-        text = str(exc).removeprefix(f"{path}: ")
-        raise ConfigError(f"{' '.join(overrides)} ({source}): {text}") from None
+
+def precision_dtype(precision: str) -> torch.dtype:
+    """The streaming dtype for ``--precision`` (fp32 or bf16).
+
+    Raises:
+        CodectkError: an unknown precision.
+    """
+    from codectk.inference import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise CodectkError(
+            f"--precision {precision!r} not supported; choose one of {list(PRECISIONS)}"
+        )
+    return PRECISIONS[precision]

@@ -31,8 +31,8 @@ from codectk.config import load_train_config
 from codectk.convert import CONVERTERS, convert_checkpoint
 from codectk.convert.released import RELEASED, released, released_config
 from codectk.errors import ConfigError
+from codectk.io.modelfile import model_file, save_atomic
 from codectk.log import setup_logging
-from codectk.modelfile import model_file, save_atomic
 
 log = logging.getLogger("codectk")
 

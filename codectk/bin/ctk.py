@@ -30,20 +30,20 @@ from pathlib import Path
 
 import torch
 
-from codectk.audio import read_audio, resample, to_mono, write_audio
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, plain_text, run, timed
-from codectk.bitstream import (
+from codectk.bin.common import parser, plain_text, run
+from codectk.errors import CodectkError
+from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
+from codectk.io.audio import read_audio, resample, to_mono, write_audio
+from codectk.io.bitstream import (
     BitstreamError,
     model_identity,
     nominal_bitrate,
     read_bitstream,
     write_bitstream,
 )
-from codectk.datadir import read_scp
-from codectk.errors import CodectkError
-from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
-from codectk.log import setup_logging
+from codectk.io.datadir import read_scp
+from codectk.log import setup_logging, timed
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aif", ".aiff", ".au", ".sph")
 log = logging.getLogger("codectk.ctk")

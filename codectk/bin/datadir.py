@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from codectk.bin.common import run
-from codectk.datadir import DataDirError, fix_data_dir, read_scp, validate_data_dir
+from codectk.io.datadir import DataDirError, fix_data_dir, read_scp, validate_data_dir
 
 _LOCATION = re.compile(r"^(?P<path>.+?):(?P<lineno>[0-9]+): ")
 _MAX_SHOWN_CHARS = 200
@@ -35,7 +35,7 @@ def offending_lines(problem: str) -> list[tuple[str, int, str]]:
     pair are shown.
 
     Args:
-        problem (str): one message from :func:`codectk.datadir.validate_data_dir`.
+        problem (str): one message from :func:`codectk.io.datadir.validate_data_dir`.
 
     Returns:
         list: ``(path, lineno, text)`` for each line that exists, in file order; empty

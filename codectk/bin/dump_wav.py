@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import sys
 
-from codectk.bin.common import parser, run, timed
+from codectk.bin.common import parser, run
 from codectk.dump import ON_ERROR, dump_wav_scp
-from codectk.log import setup_logging
+from codectk.log import setup_logging, timed
 
 
 def main(argv: list[str] | None = None) -> int:

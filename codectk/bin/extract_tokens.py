@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from codectk.bin.common import parser, run, str2bool, timed
+from codectk.bin.common import parser, run, str2bool
 from codectk.inference import load_codec
-from codectk.log import setup_logging
+from codectk.log import setup_logging, timed
 from codectk.tokens import extract_tokens
 
 

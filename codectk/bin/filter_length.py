@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from codectk.bin.common import parser, run
-from codectk.datadir import DataDirError, read_scp, subset_data_dir
-from codectk.fileio import atomic_write
+from codectk.io.datadir import DataDirError, read_scp, subset_data_dir
+from codectk.io.fileio import atomic_write
 from codectk.log import setup_logging
 
 

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from codectk.audio import AudioError, read_audio, resample, to_mono, write_audio
-from codectk.bin.common import parser, run, timed
-from codectk.datadir import DataDirError, read_scp, write_scp
+from codectk.bin.common import parser, run
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
-from codectk.log import setup_logging
+from codectk.io.audio import AudioError, read_audio, resample, to_mono, write_audio
+from codectk.io.datadir import DataDirError, read_scp, write_scp
+from codectk.io.fileio import atomic_write
+from codectk.log import setup_logging, timed
 
 
 def mix_at_snr(

@@ -19,7 +19,7 @@ import math
 import sys
 
 from codectk.bin.common import parser, run, str2bool
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 from codectk.report.mushra_stats import read_ratings, screen_listeners, system_scores
 
 

@@ -21,10 +21,10 @@ import zipfile
 from pathlib import Path
 
 from codectk.bin.common import parser, run
-from codectk.fileio import atomic_replace_from
 from codectk.inference import load_codec
+from codectk.io.fileio import atomic_replace_from
+from codectk.io.modelfile import PACK_FORMAT, PACK_VERSION
 from codectk.log import setup_logging
-from codectk.modelfile import PACK_FORMAT, PACK_VERSION
 from codectk.version import __version__
 
 

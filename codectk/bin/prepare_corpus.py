@@ -32,9 +32,9 @@ import os
 import sys
 from pathlib import Path
 
-from codectk.bin.combine_data import combine_data
 from codectk.bin.common import parser, run, str2bool
 from codectk.corpora.common import LIBRI_PARTS, LIBRI_UNIONS, CorpusError
+from codectk.io.datadir import combine_data
 from codectk.log import setup_logging
 
 log = logging.getLogger("codectk.prepare_corpus")

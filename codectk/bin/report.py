@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codectk.audio import read_audio, resample, to_mono, write_audio
-from codectk.bin.common import parser, run, timed
-from codectk.datadir import read_scp
+from codectk.bin.common import parser, run
 from codectk.errors import CodectkError
-from codectk.log import setup_logging
+from codectk.io.audio import read_audio, resample, to_mono, write_audio
+from codectk.io.datadir import read_scp
+from codectk.log import setup_logging, timed
 from codectk.report import html, mushra, rd, spectrogram
 
 log = logging.getLogger("codectk.bin.report")

@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from codectk.audio import AudioError
 from codectk.bin.common import parser, run
 from codectk.eval.metrics import METRICS, default_metrics, parse_metrics
 from codectk.eval.score import format_summary, score
+from codectk.io.audio import AudioError
 from codectk.log import setup_logging
 
 log = logging.getLogger("codectk.bin.score")

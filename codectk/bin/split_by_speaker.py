@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from codectk.bin.common import run
-from codectk.datadir import read_scp, subset_data_dir, utt2spk_to_spk2utt
+from codectk.io.datadir import read_scp, subset_data_dir, utt2spk_to_spk2utt
 from codectk.log import setup_logging
 
 

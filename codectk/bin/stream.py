@@ -38,49 +38,12 @@ import sys
 import numpy as np
 import torch
 
-from codectk.audio import AudioError, read_audio, to_mono, write_audio
-from codectk.bin.common import parser, run, str2bool
-from codectk.datadir import read_scp
-from codectk.errors import CodectkError
-from codectk.inference import PRECISIONS, load_codec
+from codectk.bin.common import parser, precision_dtype, resolve_engine, run, str2bool
+from codectk.inference import load_codec
+from codectk.io.audio import AudioError, read_audio, to_mono, write_audio
+from codectk.io.datadir import read_scp
 from codectk.log import setup_logging
 from codectk.streaming import Streamer, chunk_samples, summarise_ms
-
-ENGINES = ("module", "compiled")
-DEPRECATED_ENGINES = {"fast": "module"}  # removed engine -> the one that replaces it
-
-
-def resolve_engine(engine: str) -> str:
-    """The engine for ``--engine`` (a removed one maps to its replacement, with a warning).
-
-    Raises:
-        CodectkError: an unknown engine.
-    """
-    if engine in DEPRECATED_ENGINES:
-        new = DEPRECATED_ENGINES[engine]
-        logging.getLogger("codectk.stream").warning(
-            "--engine %s was removed (one streaming path, issue 20): running --engine %s, "
-            "same output",
-            engine,
-            new,
-        )
-        return new
-    if engine not in ENGINES:
-        raise CodectkError(f"--engine {engine!r} not supported; choose one of {list(ENGINES)}")
-    return engine
-
-
-def precision_dtype(precision: str) -> torch.dtype:
-    """The streaming dtype for ``--precision`` (fp32 or bf16).
-
-    Raises:
-        CodectkError: an unknown precision.
-    """
-    if precision not in PRECISIONS:
-        raise CodectkError(
-            f"--precision {precision!r} not supported; choose one of {list(PRECISIONS)}"
-        )
-    return PRECISIONS[precision]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,7 @@ import sys
 
 import torch
 
-from codectk.bin.common import parser, run, str2bool
-from codectk.bin.stream import precision_dtype, resolve_engine
+from codectk.bin.common import parser, precision_dtype, resolve_engine, run, str2bool
 from codectk.errors import CodectkError
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import torch
 
-from codectk.bin.common import load_config_with_overrides, parser, run, str2bool, timed
-from codectk.log import setup_logging
+from codectk.bin.common import parser, run, str2bool
+from codectk.config import load_config_with_overrides
+from codectk.log import setup_logging, timed
 from codectk.phase import resolve_train_config
 from codectk.train.distributed import LAUNCHED_ENV, launch_command
 

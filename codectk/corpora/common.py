@@ -33,8 +33,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from codectk.datadir import fix_data_dir, utt2spk_to_spk2utt, validate_data_dir, write_scp
 from codectk.errors import CodectkError
+from codectk.io.datadir import fix_data_dir, utt2spk_to_spk2utt, validate_data_dir, write_scp
+from codectk.io.fileio import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -442,26 +443,6 @@ def write_data_dir(
     hours = sum(u.num_samples / u.sample_rate for u in utts.values()) / 3600.0
     log.info("wrote %s: %d utterances, %d speakers, %.2f h", out, len(utts), len(speakers), hours)
     return len(utts)
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """A new private sibling folder of ``path`` to fill. When the block ends without an
-    exception it replaces ``path`` whole (with the usual permissions); otherwise it is
-    removed and ``path`` is left as it was."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp made it private
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_data_dir(d: Path, name: Path | None = None) -> None:

@@ -44,7 +44,6 @@ from codectk.corpora.common import (
     CorpusError,
     Utterance,
     add_untranscribed,
-    atomic_dir,
     check_data_dir,
     download_errors,
     from_lhotse,
@@ -54,7 +53,8 @@ from codectk.corpora.common import (
     warn_many,
     write_data_dir,
 )
-from codectk.datadir import read_scp, subset_data_dir
+from codectk.io.datadir import read_scp, subset_data_dir
+from codectk.io.fileio import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from codectk.audio import AudioError, read_audio, to_mono
-from codectk.datadir import DataDirError, read_scp
+from codectk.io.audio import AudioError, read_audio, to_mono
+from codectk.io.datadir import DataDirError, read_scp
 
 
 @dataclass

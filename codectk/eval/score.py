@@ -37,8 +37,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from codectk.audio import read_audio, resample, to_mono
-from codectk.datadir import read_scp
 from codectk.eval.metrics import (
     ALIGNED_COLUMNS,
     METRICS,
@@ -49,7 +47,9 @@ from codectk.eval.metrics import (
     parse_metrics,
 )
 from codectk.eval.summary import codebook_summary, format_summary, nan_to_none
-from codectk.fileio import atomic_write
+from codectk.io.audio import read_audio, resample, to_mono
+from codectk.io.datadir import read_scp
+from codectk.io.fileio import atomic_write
 from codectk.log import setup_logging
 from codectk.metrics import align
 from codectk.metrics.asr import HypothesisCache
@@ -176,7 +176,7 @@ def score(
             malformed scp.
         codectk.eval.metrics.MetricUnavailableError: a metric whose package is missing,
             or WER/CER without ``text``.
-        codectk.audio.AudioError: an unreadable waveform.
+        codectk.io.audio.AudioError: an unreadable waveform.
     """
     t0 = time.perf_counter()
     names = default_metrics(text is not None) if metrics is None else list(metrics)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import math
 
-from codectk.codes import iter_codes, read_codes_meta
 from codectk.eval.metrics import COLUMNS
+from codectk.io.codes import iter_codes, read_codes_meta
 from codectk.metrics.codebook import codebook_usage
 
 log = logging.getLogger("codectk.eval.score")

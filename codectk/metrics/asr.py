@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codectk.audio import resample
-from codectk.fileio import atomic_write
+from codectk.io.audio import resample
+from codectk.io.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 

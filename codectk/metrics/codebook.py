@@ -122,7 +122,7 @@ def codebook_usage(codes_iter: Iterable[np.ndarray], codebook_size: int) -> Code
 
     Args:
         codes_iter: integer code arrays, one per utterance, each of shape (K, F) with
-            the same K (e.g. the values of :func:`codectk.codes.read_codes`).
+            the same K (e.g. the values of :func:`codectk.io.codes.read_codes`).
         codebook_size (int): entries per codebook (>= 2).
 
     Returns:

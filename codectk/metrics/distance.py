@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from codectk.audio import check_waveform
 from codectk.features import MelSpectrogram
+from codectk.io.audio import check_waveform
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codectk.audio import resample
+from codectk.io.audio import resample
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 import pesq as _pesq
 from pystoi import stoi as _pystoi
 
-from codectk.audio import check_waveform, resample
+from codectk.io.audio import check_waveform, resample
 
 log = logging.getLogger(__name__)
 

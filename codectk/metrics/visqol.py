@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from codectk.audio import resample
+from codectk.io.audio import resample
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ model code sees float32 tensors (B, C, T) and codes (B, K, F) only) so that call
 pass:
 
 * waveforms as torch tensors or numpy arrays of float32, float64, float16, bfloat16 or
-  integer PCM (int16, int32, int8, uint8; :func:`codectk.audio.as_float_audio`), shaped
+  integer PCM (int16, int32, int8, uint8; :func:`codectk.io.audio.as_float_audio`), shaped
   (T,) for one mono signal or (B, C, T); they are moved to the codec's device;
 * codes as tensors or numpy arrays of any integer type, shaped (K, F) or (B, K, F);
 * ``bandwidth=kbps`` instead of ``n_quantizers`` (rounded down to the codec's ladder,
@@ -33,8 +33,8 @@ import math
 import torch
 from torch import Tensor
 
-from codectk.audio import AudioFormatError, as_float_audio
 from codectk.errors import CodectkError
+from codectk.io.audio import AudioFormatError, as_float_audio
 
 #: Defaults of ``window_s`` and ``context_s`` (seconds), class attributes of Codec.
 WINDOW_S = 30.0

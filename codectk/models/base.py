@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from codectk.audio import AudioFormatError, as_float_audio, convert_audio
-from codectk.bitstream import BitstreamError, model_identity, pack_codes, unpack_codes
 from codectk.errors import CodectkError
+from codectk.io.audio import AudioFormatError, as_float_audio, convert_audio
+from codectk.io.bitstream import BitstreamError, model_identity, pack_codes, unpack_codes
 from codectk.models import api
 from codectk.quantization.base import Quantizer, is_float32_island
 from codectk.registry import Registry
@@ -339,7 +339,7 @@ class Codec(nn.Module):
         return wav[0].float()
 
     def identity(self) -> str:
-        """:func:`codectk.bitstream.model_identity` of the current weights (cached until
+        """:func:`codectk.io.bitstream.model_identity` of the current weights (cached until
         a parameter or buffer changes)."""
         key = tuple((t.data_ptr(), t._version) for t in self.state_dict().values())
         cached = self.__dict__.get("_identity_cache")

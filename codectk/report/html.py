@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 
 from codectk.eval.metrics import COLUMNS
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 from codectk.report.rd import Point, systems, table_metrics
 from codectk.version import __version__
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import fftconvolve, firwin
 
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 
 HIDDEN_REFERENCE = "hidden_reference"
 LOWPASS_ANCHOR = "anchor_lp3.5kHz"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codectk.eval.metrics import COLUMNS
-from codectk.fileio import atomic_replace_from, atomic_write
+from codectk.io.fileio import atomic_replace_from, atomic_write
 
 log = logging.getLogger("codectk.report")
 

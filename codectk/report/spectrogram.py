@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from codectk.features import MelSpectrogram, hz_to_mel
-from codectk.fileio import atomic_replace_from
+from codectk.io.fileio import atomic_replace_from
 
 
 def log_mel(wav: np.ndarray, fs: int, n_mels: int = 80) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Checkpoint averaging. The model and training-state files themselves (format tags,
-atomic writes, safe loads) are :mod:`codectk.modelfile`'s."""
+atomic writes, safe loads) are :mod:`codectk.io.modelfile`'s."""
 
 from __future__ import annotations
 

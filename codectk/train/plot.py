@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from codectk.fileio import atomic_replace_from  # noqa: E402
+from codectk.io.fileio import atomic_replace_from  # noqa: E402
 
 PHASE_LABELS = {"train": "train (mean over the logging interval)", "valid": "validation"}
 

@@ -30,10 +30,8 @@ from codectk.config import TrainConfig, save_config
 from codectk.data.dataset import RandomCropDataset, UtteranceDataset, identity_collate
 from codectk.discriminators import DISCRIMINATORS
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
-from codectk.losses import LOSSES
-from codectk.metrics.distance import log_mel_distance
-from codectk.modelfile import (
+from codectk.io.fileio import atomic_write
+from codectk.io.modelfile import (
     FORMAT_VERSION,
     MODEL_FORMAT,
     STATE_FORMAT,
@@ -42,6 +40,8 @@ from codectk.modelfile import (
     read_model_file,
     save_atomic,
 )
+from codectk.losses import LOSSES
+from codectk.metrics.distance import log_mel_distance
 from codectk.models import CODECS
 from codectk.quantization.base import seed_dropout_
 from codectk.train.checkpoint import average_state_dicts

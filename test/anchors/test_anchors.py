@@ -10,7 +10,7 @@ import soundfile as sf
 
 from codectk.anchors import MAX_DELAY_MS, AnchorError, decode_set, get_anchor, score_set
 from codectk.bin import anchors as anchors_bin
-from codectk.datadir import read_scp, write_scp
+from codectk.io.datadir import read_scp, write_scp
 from test.conftest import bundled_flacs
 from test.report.conftest import HAVE_ANCHOR_TOOLS
 

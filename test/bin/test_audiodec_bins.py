@@ -13,9 +13,9 @@ import torch
 from codectk.bin import make_noisy, stream
 from codectk.bin.cli import main as cli_main
 from codectk.data.dataset import RandomCropDataset, UtteranceDataset
-from codectk.datadir import read_scp
 from codectk.errors import CodectkError
-from codectk.modelfile import model_file, save_atomic
+from codectk.io.datadir import read_scp
+from codectk.io.modelfile import model_file, save_atomic
 from test.single_thread import one_torch_thread  # noqa: F401
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codectk.audio import write_audio
 from codectk.bin import bitrate_table
-from codectk.datadir import write_scp
 from codectk.eval.score import score
+from codectk.io.audio import write_audio
+from codectk.io.datadir import write_scp
 from codectk.metrics.align import shift
 from test.metrics.conftest import bundled
 

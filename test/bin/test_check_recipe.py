@@ -9,7 +9,7 @@ import pytest
 
 from codectk.bin import check_recipe
 from codectk.errors import ConfigError
-from codectk.modelfile import model_file, save_atomic
+from codectk.io.modelfile import model_file, save_atomic
 from codectk.models.base import BandwidthError
 from test.helpers import make_soundstream_conf, write_conf
 

@@ -13,10 +13,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from codectk.audio import read_audio, resample, to_mono
 from codectk.bin import cli, train
-from codectk.bitstream import CHUNK_OVERHEAD, BitstreamError, read_bitstream
 from codectk.inference import load_codec
+from codectk.io.audio import read_audio, resample, to_mono
+from codectk.io.bitstream import CHUNK_OVERHEAD, BitstreamError, read_bitstream
 from test.conftest import bundled_flacs
 from test.helpers import write_conf
 

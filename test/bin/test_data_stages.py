@@ -13,7 +13,7 @@ from codectk.bin import (
     prepare_librispeech,
     split_by_speaker,
 )
-from codectk.datadir import read_scp, validate_data_dir, write_scp
+from codectk.io.datadir import read_scp, validate_data_dir, write_scp
 from test.conftest import CORPUS
 
 

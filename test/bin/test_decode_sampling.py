@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from codectk.bin import codec_inference
-from codectk.modelfile import model_file, save_atomic
+from codectk.io.modelfile import model_file, save_atomic
 from test.helpers import make_soundstream_conf
 from test.models.test_ladiffcodec import make_ladiff
 from test.single_thread import one_torch_thread  # noqa: F401

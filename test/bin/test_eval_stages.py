@@ -10,9 +10,10 @@ import soundfile as sf
 import yaml
 
 import codectk
+from codectk import hub
 from codectk.bin import codec_inference, extract_tokens, pack, train, upload
-from codectk.codes import read_codes
-from codectk.datadir import read_scp
+from codectk.io.codes import read_codes
+from codectk.io.datadir import read_scp
 from codectk.tokens import decode_tokens, load_tokens
 from test.helpers import write_conf
 from test.single_thread import one_torch_thread  # noqa: F401
@@ -95,7 +96,7 @@ def test_upload_folder_without_token(exp: Path, dumped, tmp_path: Path, monkeypa
     out = tmp_path / "hf_repo"
     out.mkdir()
     (out / "precious.txt").write_text("not ours")
-    with pytest.raises(upload.UploadError, match="not written by stage 9"):
+    with pytest.raises(hub.UploadError, match="not written by stage 9"):
         upload.main(_upload_args(exp, dumped, out))
     (out / "codectk_upload.json").write_text("{}")  # an older stage-9 folder: replaced
     (out / "stale.txt").write_text("from an older run")

@@ -9,9 +9,9 @@ import torch
 
 import codectk
 from codectk.bin import codec_inference, compare_scores, pack, score, train
-from codectk.codes import read_codes
-from codectk.datadir import read_scp
-from codectk.modelfile import CheckpointError
+from codectk.io.codes import read_codes
+from codectk.io.datadir import read_scp
+from codectk.io.modelfile import CheckpointError
 from test.helpers import write_conf
 
 

@@ -10,8 +10,8 @@ import soundfile as sf
 import soxr
 
 from codectk.bin.score import main
-from codectk.codes import write_codes
 from codectk.eval.score import score
+from codectk.io.codes import write_codes
 
 DATA = Path(__file__).parents[1] / "data" / "pesq"
 SNR_DB = {"spk-B-02": 20.0, "spk-a-01": 10.0, "spk-a-03": 15.0}  # keys in LC_ALL=C order

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from codectk.bin import stream, stream_latency
+from codectk.bin import common, stream, stream_latency
 from codectk.errors import CodectkError
 from test.bin.test_audiodec_bins import _tiny_symad_exp
 from test.single_thread import one_torch_thread  # noqa: F401
@@ -35,7 +35,7 @@ def test_stream_bf16_close_to_fp32_and_errors(tmp_path: Path, flacs, capsys):
     with pytest.raises(CodectkError, match=r"--engine 'gpu' not supported; choose one of"):
         stream.main([str(src), str(tmp_path / "m.wav"), "--model", str(exp), "--engine", "gpu"])
     with pytest.raises(CodectkError, match="choose one of \\['fp32', 'bf16'\\]"):
-        stream.precision_dtype("fp16")
+        common.precision_dtype("fp16")
     assert stream_latency.main(["--model", str(exp), "--seconds", "0.2", "--precision", "bf16",
                                 "--engine", "fast"]) == 0  # fmt: skip
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -73,7 +73,7 @@ def test_stream_command_streams_encodec_and_refuses_non_causal_codecs(tmp_path: 
 
     from codectk.config import build_train_config
     from codectk.inference import load_codec
-    from codectk.modelfile import model_file, save_atomic
+    from codectk.io.modelfile import model_file, save_atomic
     from codectk.models import CODECS
     from codectk.models.encodec import encodec_tiny_conf
 

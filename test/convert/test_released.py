@@ -10,7 +10,7 @@ import torch
 import codectk
 from codectk.bin import cli
 from codectk.convert.released import CONF_DIR, RELEASED, released_config
-from codectk.modelfile import CheckpointError
+from codectk.io.modelfile import CheckpointError
 from test.conftest import REPO
 from test.convert.test_convert import encodec_style
 from test.single_thread import one_torch_thread  # noqa: F401

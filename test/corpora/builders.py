@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codectk.audio import resample
+from codectk.io.audio import resample
 
 REPO = Path(__file__).resolve().parents[2]
 MINI = REPO / "egs" / "mini_librispeech" / "codec1" / "corpus" / "LibriSpeech"

@@ -1,4 +1,5 @@
-"""codectk.bin.combine_data and utils/combine_data.sh: unions of data dirs (train-960)."""
+"""codectk.io.datadir.combine_data, its CLI codectk.bin.combine_data and
+utils/combine_data.sh: unions of data dirs (train-960)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codectk.bin.combine_data import combine_data
-from codectk.datadir import DataDirError, read_scp, validate_data_dir, write_scp
+from codectk.io.datadir import DataDirError, combine_data, read_scp, validate_data_dir, write_scp
 from test.corpora.builders import REPO
 
 

@@ -17,7 +17,7 @@ from codectk.corpora.librispeech import (
     prepare_librispeech,
     prepare_librispeech_dir,
 )
-from codectk.datadir import read_scp, validate_data_dir
+from codectk.io.datadir import read_scp, validate_data_dir
 from test.corpora.builders import MINI, build_librispeech
 
 PARTS = {"train-clean-100": ["26", "2691", "103"], "dev-clean": ["39"], "test-clean": ["40"]}

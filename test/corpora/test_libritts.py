@@ -13,7 +13,7 @@ import soundfile as sf
 from codectk.bin import prepare_corpus
 from codectk.corpora.common import CorpusError
 from codectk.corpora.libritts import prepare_libritts
-from codectk.datadir import read_scp, validate_data_dir
+from codectk.io.datadir import read_scp, validate_data_dir
 from test.corpora.builders import build_libritts
 
 PARTS = {"train-clean-100": ["200", "2007", "39"], "dev-clean": ["40"]}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from codectk.datadir import read_scp, validate_data_dir
+from codectk.io.datadir import read_scp, validate_data_dir
 from test.corpora.builders import REPO, build_librispeech, build_libritts, build_vctk
 
 pytestmark = pytest.mark.recipe

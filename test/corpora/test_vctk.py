@@ -13,7 +13,7 @@ import soundfile as sf
 from codectk.bin import prepare_corpus
 from codectk.corpora.common import CorpusError
 from codectk.corpora.vctk import download_vctk, prepare_vctk, split_vctk
-from codectk.datadir import read_scp, validate_data_dir
+from codectk.io.datadir import read_scp, validate_data_dir
 from test.corpora.builders import build_vctk
 
 

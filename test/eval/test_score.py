@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codectk.audio import write_audio
-from codectk.datadir import read_scp, write_scp
 from codectk.eval.metrics import METRICS, columns
 from codectk.eval.score import score
+from codectk.io.audio import write_audio
+from codectk.io.datadir import read_scp, write_scp
 from codectk.metrics.align import shift
 from codectk.metrics.asr import HypothesisCache
 from test.metrics.conftest import bundled

@@ -18,8 +18,8 @@ import pytest
 import soundfile as sf
 
 from codectk.bin import dump_wav
-from codectk.datadir import DataDirError, read_scp, validate_data_dir, write_scp
 from codectk.errors import CodectkError
+from codectk.io.datadir import DataDirError, read_scp, validate_data_dir, write_scp
 from test.conftest import REPO, bundled_flacs
 
 FS = 16000

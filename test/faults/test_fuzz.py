@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codectk.config import apply_overrides, build_train_config, load_train_config
-from codectk.datadir import read_scp, validate_data_dir
 from codectk.errors import CodectkError
+from codectk.io.datadir import read_scp, validate_data_dir
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 line = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)

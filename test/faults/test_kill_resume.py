@@ -15,8 +15,8 @@ import torch
 
 from codectk.bin import dump_wav
 from codectk.config import build_train_config
-from codectk.datadir import read_scp
-from codectk.modelfile import load_file, save_atomic
+from codectk.io.datadir import read_scp
+from codectk.io.modelfile import load_file, save_atomic
 from codectk.train.trainer import NonFiniteLossError, Trainer, TrainingOutOfMemoryError
 from test.conftest import REPO
 from test.helpers import make_soundstream_conf, write_conf
@@ -66,7 +66,7 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path: Path, dumped):
 
 _WRITER = """
 import os, signal, sys
-from codectk.fileio import atomic_replace_from
+from codectk.io.fileio import atomic_replace_from
 def half(tmp):
     with open(tmp, "wb") as f:
         f.write(b"partial")

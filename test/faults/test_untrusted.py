@@ -13,7 +13,7 @@ import torch
 
 import codectk
 from codectk.config import ConfigError, load_train_config
-from codectk.modelfile import CheckpointError
+from codectk.io.modelfile import CheckpointError
 
 MARKER = "codectk_pwned"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codectk.audio import read_audio, to_mono
+from codectk.io.audio import read_audio, to_mono
 from test.conftest import CORPUS, REPO
 from test.report.conftest import HAVE_ANCHOR_TOOLS
 

@@ -154,7 +154,7 @@ def test_speaker_similarity_within_above_across_speakers():
 
 @needs_shared
 def test_speaker_similarity_two_utterances_of_one_speaker():
-    from codectk.audio import read_audio, to_mono
+    from codectk.io.audio import read_audio, to_mono
     from test.metrics.conftest import SHARED
 
     d = SHARED / "speech_samples/librispeech"

@@ -14,10 +14,10 @@ import soundfile as sf
 import torch
 
 import codectk
-from codectk.audio import AudioFormatError, convert_audio
-from codectk.bitstream import BitstreamError
 from codectk.config import ConfigError
-from codectk.modelfile import model_file, save_atomic
+from codectk.io.audio import AudioFormatError, convert_audio
+from codectk.io.bitstream import BitstreamError
+from codectk.io.modelfile import model_file, save_atomic
 from codectk.models import CODECS
 from codectk.models.api import CodesError
 from codectk.models.base import BandwidthError

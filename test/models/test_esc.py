@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 
 import codectk
-from codectk.audio import read_audio
 from codectk.bin import ctk
-from codectk.bitstream import read_bitstream
 from codectk.config import build_train_config, load_yaml
 from codectk.features import mel_filterbank
+from codectk.io.audio import read_audio
+from codectk.io.bitstream import read_bitstream
 from codectk.losses import LOSSES
 from codectk.models import CODECS
 from codectk.models.esc import ESC, esc_tiny_conf, power_law

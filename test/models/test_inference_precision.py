@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from codectk.audio import read_audio, to_mono
 from codectk.inference import build_codec, prepare_for_inference
+from codectk.io.audio import read_audio, to_mono
 from codectk.models import Codec
 from test.single_thread import one_torch_thread  # noqa: F401
 

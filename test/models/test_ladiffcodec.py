@@ -12,7 +12,7 @@ import yaml
 from codectk.config import build_train_config, load_train_config
 from codectk.errors import CodectkError
 from codectk.inference import load_codec
-from codectk.modelfile import read_model_file
+from codectk.io.modelfile import read_model_file
 from codectk.models import CODECS
 from codectk.models.ladiffcodec import ContinuousAE, LaDiffCodec
 from codectk.train.trainer import Trainer
@@ -144,7 +144,7 @@ def _trainer(tmp_path: Path, dumped, name: str, conf: dict) -> Trainer:
 
 
 def test_three_phases_one_training_step_each(tmp_path: Path, dumped):
-    from codectk.bin.ladiffcodec_prepare import prepare
+    from codectk.train.ladiffcodec import prepare
 
     small = dict(max_steps=1, valid_interval=1, log_interval=1, valid_max_duration=0.5)
     _trainer(tmp_path, dumped, "codec", make_soundstream_conf(**small)).run()

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from codectk.datadir import read_scp
+from codectk.io.datadir import read_scp
 from test.conftest import CORPUS, REPO
 from test.recipe.copy import copy_recipe
 from test.recipe.sets import rename_sets
@@ -90,7 +90,7 @@ def test_audiodec_chain(tmp_path: Path):
     assert set(read_scp(noisy / "clean.scp")) == set(read_scp(noisy / "wav.scp"))
     import torch
 
-    from codectk.modelfile import read_model_file
+    from codectk.io.modelfile import read_model_file
 
     before = read_model_file(symad)[0]["model"]  # what init_from copied
     state = d / "exp/codec_symAD_16k_tiny_denoise/checkpoint.pt"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codectk.codes import read_codes_meta
+from codectk.io.codes import read_codes_meta
 from test.recipe.copy import copy_recipe
 from test.recipe.test_zoo_hificodec_freqcodec import run
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from codectk.bin import train
-from codectk.codes import read_codes
-from codectk.datadir import read_scp
+from codectk.io.codes import read_codes
+from codectk.io.datadir import read_scp
 from codectk.tokens import load_tokens
 from test.conftest import CORPUS, REPO
 from test.helpers import write_conf

@@ -156,7 +156,7 @@ def test_codec_exp_decodes_and_scores_a_model_file(recipe: Path):
     here; a converted released model the same), its outputs in exp/codec_<file name>;
     a failing decoding job shows its log's tail and leaves no half-made set."""
     from codectk.config import load_train_config
-    from codectk.modelfile import model_file, save_atomic
+    from codectk.io.modelfile import model_file, save_atomic
     from codectk.models import CODECS
 
     config = load_train_config(recipe / "conf" / "tiny.yaml")

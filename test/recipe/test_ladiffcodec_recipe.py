@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import codectk
-from codectk.datadir import read_scp
+from codectk.io.datadir import read_scp
 from test.conftest import CORPUS, REPO
 from test.recipe.copy import copy_recipe
 from test.recipe.sets import rename_sets

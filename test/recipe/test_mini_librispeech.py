@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codectk.datadir import read_scp, validate_data_dir
+from codectk.io.datadir import read_scp, validate_data_dir
 from test.conftest import CORPUS, REPO
 from test.recipe.copy import copy_recipe
 

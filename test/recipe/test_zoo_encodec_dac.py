@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import codectk
-from codectk.codes import read_codes, read_codes_meta
-from codectk.datadir import read_scp
+from codectk.io.codes import read_codes, read_codes_meta
+from codectk.io.datadir import read_scp
 from test.conftest import CORPUS, REPO
 from test.recipe.copy import copy_recipe
 

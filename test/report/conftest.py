@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codectk.audio import read_audio, write_audio
-from codectk.datadir import write_scp
 from codectk.eval.score import score
+from codectk.io.audio import read_audio, write_audio
+from codectk.io.datadir import write_scp
 from test.conftest import bundled_flacs
 
 SECONDS = 3.0  # references are cropped to keep scoring fast

@@ -54,7 +54,7 @@ def small_conf(**overrides) -> dict:
 def _dump_data(root: Path) -> dict[str, Path]:
     """The ``dumped`` fixture of test/conftest.py: 6 train + 2 valid bundled utterances."""
     from codectk.bin import dump_wav
-    from codectk.datadir import read_scp, subset_data_dir
+    from codectk.io.datadir import read_scp, subset_data_dir
     from test.conftest import bundled_flacs
 
     files = bundled_flacs()[:8]

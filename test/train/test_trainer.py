@@ -6,7 +6,7 @@ import torch
 
 from codectk.config import build_train_config
 from codectk.inference import load_codec
-from codectk.modelfile import CheckpointError, load_file, save_atomic
+from codectk.io.modelfile import CheckpointError, load_file, save_atomic
 from codectk.train.checkpoint import average_state_dicts
 from codectk.train.trainer import NonFiniteLossError, Trainer
 from test.helpers import make_soundstream_conf

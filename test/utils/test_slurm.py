@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from codectk.datadir import read_scp
+from codectk.io.datadir import read_scp
 from test.conftest import CORPUS, REPO
 from test.utils.test_run_pl import read_log
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from codectk.config import build_train_config
-from codectk.modelfile import model_file, save_atomic
+from codectk.io.modelfile import model_file, save_atomic
 from codectk.models import CODECS
 
 out = sys.argv[1]

@@ -1,5 +1,6 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename; and
-the reading of codectk's versioned JSON headers (:func:`read_versioned_json`).
+"""Atomic file writes: write to a temporary file in the same folder, then rename (a whole
+folder: :func:`atomic_dir`); and the reading of codectk's versioned JSON headers
+(:func:`read_versioned_json`).
 
 A job killed mid-write leaves either the old file or the new one, never a torn one.
 The new file gets the permissions a plain ``open(path, "w")`` would give it: those of
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -96,6 +98,24 @@ def atomic_replace_from(tmp_writer, path: str | os.PathLike) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A new private sibling folder of ``path`` to fill. When the block ends without an
+    exception it replaces ``path`` whole (with the usual permissions); otherwise it is
+    removed and ``path`` is left as it was."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp made it private
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_versioned_json(path: str | os.PathLike, kind: str, version: int, missing: str) -> dict:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from codectk.datadir import (
+from codectk.io.datadir import (
     DataDirError,
     fix_data_dir,
     is_c_sorted,

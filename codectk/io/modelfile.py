@@ -30,7 +30,7 @@ import torch
 import yaml
 
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_replace_from
+from codectk.io.fileio import atomic_replace_from
 
 MODEL_FORMAT = "codectk-model"
 STATE_FORMAT = "codectk-train-state"

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from codectk.audio import write_audio
-from codectk.bitstream import write_bitstream
-from codectk.fileio import atomic_replace_from, atomic_write, current_umask
-from codectk.modelfile import save_atomic
+from codectk.io.audio import write_audio
+from codectk.io.bitstream import write_bitstream
+from codectk.io.fileio import atomic_replace_from, atomic_write, current_umask
+from codectk.io.modelfile import save_atomic
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codectk.codes import read_codes, read_codes_meta, write_codes
+from codectk.io.codes import read_codes, read_codes_meta, write_codes
 
 
 def test_roundtrip(tmp_path: Path):

@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_write
 
 MAGIC = b"CTKB"
 FORMAT_VERSION = 1

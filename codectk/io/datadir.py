@@ -1,4 +1,4 @@
-"""Kaldi data directories: read, write, validate, fix and subset.
+"""Kaldi data directories: read, write, validate, fix, subset and combine.
 
 A data directory holds ``LC_ALL=C``-sorted text files keyed by utterance id:
 
@@ -12,12 +12,15 @@ Every reader error names the file and the line (``data/train/wav.scp:12``).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_write
+from codectk.io.fileio import atomic_dir, atomic_write
+
+log = logging.getLogger(__name__)
 
 UTT_KEYED = ("wav.scp", "utt2spk", "text", "utt2num_samples", "segments", "utt2dur")
 
@@ -215,3 +218,92 @@ def subset_data_dir(src: str | os.PathLike, dst: str | os.PathLike, utts: Iterab
         g = read_scp(src / "spk2gender")
         write_scp(dst / "spk2gender", {s: v for s, v in g.items() if s in spks})
     return len(keep)
+
+
+def combine_data(out_dir: str | os.PathLike, src_dirs: Sequence[str | os.PathLike]) -> int:
+    """Write the union of ``src_dirs`` to ``out_dir`` (as Kaldi's ``utils/combine_data.sh``).
+
+    Utterance-keyed files (:data:`UTT_KEYED`) are joined; a file some sources lack is left
+    out, with a warning, except ``text``, where the utterances of those sources get an
+    empty transcript (a codec needs no text, and a partial ``text`` would make
+    :func:`fix_data_dir` drop their audio). ``spk2gender`` is joined; ``spk2utt`` is made
+    anew. The destination is written under a temporary name, validated, and then replaces
+    ``out_dir`` whole.
+
+    Args:
+        out_dir: the destination data dir (replaced if it exists; must not be a source).
+        src_dirs: source data dirs.
+
+    Returns:
+        int: number of utterances written.
+
+    Raises:
+        DataDirError: no source, an invalid source, an utterance id in two sources, a
+            speaker with two genders, or the destination among the sources.
+    """
+    out = Path(out_dir)
+    srcs = [Path(d) for d in src_dirs]
+    if not srcs:
+        raise DataDirError(f"{out}: no source data dir to combine")
+    if any(s.resolve() == out.resolve() for s in srcs):
+        raise DataDirError(f"{out}: the destination is also a source")
+    for s in srcs:
+        problems = validate_data_dir(s)
+        if problems:
+            raise DataDirError(f"{s}: invalid source data dir: " + "; ".join(problems))
+    owner: dict[str, Path] = {}
+    tables: dict[str, dict[str, str]] = {}
+    for s in srcs:
+        for utt in read_scp(s / "wav.scp"):
+            if utt in owner:
+                raise DataDirError(f"utterance {utt!r} is in both {owner[utt]} and {s}")
+            owner[utt] = s
+    for name in UTT_KEYED:
+        have = [s for s in srcs if (s / name).is_file()]
+        if not have:
+            continue
+        if len(have) < len(srcs) and name != "text":
+            log.warning(
+                "%s: not in %s: left out of %s",
+                name,
+                [str(s) for s in srcs if s not in have],
+                out,
+            )
+            continue
+        table: dict[str, str] = {}
+        for s in srcs:
+            if s in have:
+                table.update(read_scp(s / name, allow_empty_value=name == "text"))
+            else:
+                table.update({u: "" for u, o in owner.items() if o == s})
+                log.warning("%s has no text: its utterances get an empty one in %s", s, out)
+        tables[name] = table
+    genders: dict[str, str] = {}
+    for s in srcs:
+        if (s / "spk2gender").is_file():
+            for spk, g in read_scp(s / "spk2gender").items():
+                if genders.setdefault(spk, g) != g:
+                    raise DataDirError(
+                        f"{s / 'spk2gender'}: speaker {spk!r} is {g!r} here, "
+                        f"{genders[spk]!r} before"
+                    )
+    with atomic_dir(out) as tmp:
+        for name, table in tables.items():
+            write_scp(tmp / name, table)
+        utt2spk = tables["utt2spk"]
+        spk2utt = utt2spk_to_spk2utt(utt2spk)
+        write_scp(tmp / "spk2utt", {k: " ".join(v) for k, v in spk2utt.items()})
+        if genders:
+            speakers = set(utt2spk.values())
+            write_scp(tmp / "spk2gender", {k: v for k, v in genders.items() if k in speakers})
+        problems = validate_data_dir(tmp)
+        if problems:
+            raise DataDirError(f"{out}: combined data dir is invalid: " + "; ".join(problems))
+    log.info(
+        "combined %s -> %s: %d utterances, %d speakers",
+        " + ".join(map(str, srcs)),
+        out,
+        len(owner),
+        len(set(tables["utt2spk"].values())),
+    )
+    return len(owner)

@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codectk.bitstream import (
+from codectk.io.bitstream import (
     CHUNK_OVERHEAD,
     FIXED_OVERHEAD,
     BitstreamError,

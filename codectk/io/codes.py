@@ -19,7 +19,7 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from codectk.fileio import atomic_replace_from, atomic_write, read_versioned_json
+from codectk.io.fileio import atomic_replace_from, atomic_write, read_versioned_json
 
 CODES_FORMAT_VERSION = 1
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from codectk.audio import AudioError, read_audio, resample, to_mono, write_audio
+from codectk.io.audio import AudioError, read_audio, resample, to_mono, write_audio
 
 
 def test_read_flac(flacs):

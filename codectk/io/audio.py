@@ -20,7 +20,7 @@ import soxr
 import torch
 
 from codectk.errors import CodectkError
-from codectk.fileio import atomic_replace_from
+from codectk.io.fileio import atomic_replace_from
 
 
 class AudioError(CodectkError, RuntimeError):
