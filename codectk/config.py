@@ -268,10 +268,18 @@ class TrainConfig:
             raise ConfigError(
                 f"nonfinite_policy {self.nonfinite_policy!r} not supported; choose one of ['stop', 'skip']"
             )
-        if self.amp not in ("none", "bf16", "fp16"):
-            raise ConfigError(
-                f"amp {self.amp!r} not supported; choose one of ['none', 'bf16', 'fp16']"
-            )
+        choices = {
+            "amp": ("none", "bf16", "fp16"),
+            "gan_step_order": GAN_STEP_ORDERS,
+            "discriminator_loss_gate": DISCRIMINATOR_LOSS_GATES,
+            "discriminator_batch": DISCRIMINATOR_BATCHES,
+            "discriminator_memory_format": MEMORY_FORMATS,
+        }
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(
+                    f"{name} {getattr(self, name)!r} not supported; choose one of {list(valid)}"
+                )
         if self.accum_grad < 1 or self.batch_size % self.accum_grad:
             raise ConfigError(
                 f"accum_grad={self.accum_grad} must be >= 1 and divide batch_size={self.batch_size}"
@@ -290,26 +298,6 @@ class TrainConfig:
         if not 0.0 < self.discriminator_update_prob <= 1.0:
             raise ConfigError(
                 f"discriminator_update_prob={self.discriminator_update_prob} must lie in (0, 1]"
-            )
-        if self.gan_step_order not in GAN_STEP_ORDERS:
-            raise ConfigError(
-                f"gan_step_order {self.gan_step_order!r} not supported; choose one of "
-                f"{list(GAN_STEP_ORDERS)}"
-            )
-        if self.discriminator_loss_gate not in DISCRIMINATOR_LOSS_GATES:
-            raise ConfigError(
-                f"discriminator_loss_gate {self.discriminator_loss_gate!r} not supported; "
-                f"choose one of {list(DISCRIMINATOR_LOSS_GATES)}"
-            )
-        if self.discriminator_batch not in DISCRIMINATOR_BATCHES:
-            raise ConfigError(
-                f"discriminator_batch {self.discriminator_batch!r} not supported; choose one "
-                f"of {list(DISCRIMINATOR_BATCHES)}"
-            )
-        if self.discriminator_memory_format not in MEMORY_FORMATS:
-            raise ConfigError(
-                f"discriminator_memory_format {self.discriminator_memory_format!r} not "
-                f"supported; choose one of {list(MEMORY_FORMATS)}"
             )
         if self.segment_duration <= 0:
             raise ConfigError(f"segment_duration={self.segment_duration} must be > 0 seconds")
