@@ -17,6 +17,7 @@ from scipy.signal import welch
 from codectk.bin import mushra_scores
 from codectk.bin import report as report_bin
 from codectk.report import mushra
+from codectk.report.build import ReportError, pick_utts
 from codectk.report.mushra_stats import (
     MushraCsvError,
     read_ratings,
@@ -205,7 +206,7 @@ def test_experiment_points_and_errors(eval_tree: Path, tmp_path: Path):
     ]
     with pytest.raises(ValueError, match="no scores/test_x/summary.json"):
         experiment_points(eval_tree / "exp/codec_multi", "test", "_x")
-    assert report_bin.pick_utts([f"u{i}" for i in range(10)], 3) == ["u0", "u4", "u9"]
+    assert pick_utts([f"u{i}" for i in range(10)], 3) == ["u0", "u4", "u9"]
     (tmp_path / "exp/codec_none").mkdir(parents=True)
     args = [
         "--exp_dirs",
@@ -215,7 +216,7 @@ def test_experiment_points_and_errors(eval_tree: Path, tmp_path: Path):
         "--out_dir",
         str(tmp_path / "r"),
     ]
-    with pytest.raises(report_bin.ReportError, match="codec_none: no scores/test/summary.json"):
+    with pytest.raises(ReportError, match="codec_none: no scores/test/summary.json"):
         report_bin.main(args)
 
 
