@@ -81,7 +81,10 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
     Raises:
         ValueError: for an unknown key (listing the valid keys) or a badly typed value.
     """
-    sig = inspect.signature(fn)
+    try:  # evaluated annotations (a preset class's __signature__ carries its own)
+        sig, typed = inspect.signature(fn, eval_str=True), True
+    except Exception:  # annotations that cannot be evaluated are not checked
+        sig, typed = inspect.signature(fn), False
     params = {
         n: p
         for n, p in sig.parameters.items()
@@ -90,14 +93,7 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
     unknown = sorted(set(conf) - set(params))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(params)}")
-    try:  # a preset class's __signature__ (preset_signature) carries its annotations
-        hints = {
-            n: p.annotation
-            for n, p in inspect.signature(fn, eval_str=True).parameters.items()
-            if p.annotation is not inspect.Parameter.empty
-        }
-    except Exception:  # annotations that cannot be evaluated are not checked
-        hints = {}
+    hints = {n: p.annotation for n, p in params.items() if typed and p.annotation is not p.empty}
     for key, value in conf.items():
         if key in hints:
             hint = hints[key]
@@ -148,6 +144,18 @@ def preset(
     check_kwargs(cls, changes, where=where)
     check_kwargs(cls, overrides or {}, where=where)
     return copy.deepcopy({**base, **changes, **(overrides or {})})
+
+
+def with_overrides(cls: type, config: Any | None, overrides: Mapping[str, Any]) -> Any:
+    """A network config: ``config`` (a ``cls`` dataclass) with ``overrides`` replacing its
+    fields, or ``cls(**overrides)`` when ``config`` is None.
+
+    Raises:
+        TypeError: an unknown field; whatever ``cls`` raises for the values.
+    """
+    if config is None:
+        return cls(**overrides)
+    return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def from_arguments(cls: type, arguments: Mapping[str, Any], **fixed: Any) -> Any:

@@ -26,7 +26,6 @@ carry the state (:mod:`codectk.nn.streaming`).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 
 from codectk.nn.conv import SConv1d, SConvTranspose1d
 from codectk.nn.lstm import SLSTM
+from codectk.registry import with_overrides
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "elu": nn.ELU,
@@ -253,16 +253,10 @@ class _SEANet(nn.Module):
 
     def __init__(self, config: SEANetConfig | None, overrides: dict[str, Any]):
         super().__init__()
-        if config is None:
-            config = SEANetConfig(**overrides)
-        elif overrides:
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        self.config = config = with_overrides(SEANetConfig, config, overrides)
         self.ratios = list(config.ratios)
         self.hop_length = config.hop_length
         self.dimension = config.dimension
-        self._conv_options = config.conv_options()
-        self._norm_flags = norm_flags(config.norm, config.causal)
 
     def forward(self, x: Tensor) -> Tensor:
         """Run the network (shapes in the class docstring)."""
@@ -278,7 +272,8 @@ class SEANetEncoder(_SEANet):
 
     def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
         super().__init__(config, overrides)
-        c, conv, flags = self.config, self._conv_options, self._norm_flags
+        c = self.config
+        conv, flags = c.conv_options(), norm_flags(c.norm, c.causal)
         mult = 1
         layers: list[nn.Module] = [SConv1d(c.channels, c.n_filters, c.kernel_size, **conv, **flags)]
         for ratio in reversed(self.ratios):
@@ -305,7 +300,8 @@ class SEANetDecoder(_SEANet):
 
     def __init__(self, config: SEANetConfig | None = None, **overrides: Any):
         super().__init__(config, overrides)
-        c, conv, flags = self.config, self._conv_options, self._norm_flags
+        c = self.config
+        conv, flags = c.conv_options(), norm_flags(c.norm, c.causal)
         mult = 2 ** len(self.ratios)
         layers: list[nn.Module] = [
             SConv1d(c.dimension, mult * c.n_filters, c.kernel_size, **conv, **flags)

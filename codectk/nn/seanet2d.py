@@ -30,7 +30,6 @@ Transposed convs trim ``k - s`` (half on each side, the extra one on the left), 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from codectk.nn.conv import extra_padding_for_conv1d, pad1d
 from codectk.nn.lstm import SLSTM
 from codectk.nn.seanet import make_activation
+from codectk.registry import with_overrides
 
 NORMS: dict[str, Callable[[int], nn.Module]] = {
     "time_group_norm": lambda c: nn.GroupNorm(1, c),
@@ -290,12 +290,6 @@ class SEANet2dConfig:
         )
 
 
-def _config(config: SEANet2dConfig | None, overrides: dict[str, Any]) -> SEANet2dConfig:
-    if config is None:
-        return SEANet2dConfig(**overrides)
-    return dataclasses.replace(config, **overrides) if overrides else config
-
-
 class SEANet2dEncoder(nn.Module):
     """(B, C_in, N, T) spectrogram features -> latent (B, D, ceil(T / prod s_t)).
 
@@ -310,7 +304,7 @@ class SEANet2dEncoder(nn.Module):
 
     def __init__(self, in_channels: int, config: SEANet2dConfig | None = None, **overrides: Any):
         super().__init__()
-        c = self.config = _config(config, overrides)
+        c = self.config = with_overrides(SEANet2dConfig, config, overrides)
         conv = dict(norm=c.norm, pad_mode=c.pad_mode)
         ch, bins = c.n_filters, c.n_freq
         k = (c.kernel_size, c.kernel_size)
@@ -351,7 +345,7 @@ class SEANet2dDecoder(nn.Module):
 
     def __init__(self, out_channels: int, config: SEANet2dConfig | None = None, **overrides: Any):
         super().__init__()
-        c = self.config = _config(config, overrides)
+        c = self.config = with_overrides(SEANet2dConfig, config, overrides)
         conv = dict(norm=c.norm, pad_mode=c.pad_mode)
         pairs = c.ratios
         ch = c.n_filters * 2 ** len(pairs)
