@@ -24,7 +24,9 @@ Unknown keys are errors at every level. Command-line overrides use dotted keys:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +38,21 @@ from typeguard import TypeCheckError, check_type
 from codectk.errors import ConfigError
 from codectk.io.fileio import atomic_write
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "DISCRIMINATOR_BATCHES",
     "DISCRIMINATOR_LOSS_GATES",
     "GAN_STEP_ORDERS",
     "ConfigError",
+    "CONFIG_VERSION",
     "TrainConfig",
     "apply_overrides",
     "build_train_config",
     "load_train_config",
     "load_yaml",
     "save_config",
+    "upgrade_config",
 ]
 
 
@@ -60,6 +66,81 @@ DISCRIMINATOR_BATCHES = ("both", "d_turn", "none")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
+# The layout of the config keys; a config (or a model file's) of an older version is
+# rewritten by build_train_config (see upgrade_config).
+CONFIG_VERSION = 2
+
+# Version 1 -> 2: each loss's flat loss_conf keys moved into sections: "lambda_<term>" ->
+# weights.<term>, and "<prefix><key>" -> <section>.<key> (an exact key: <section>.<key>).
+_LOSS_SECTIONS_V2 = {
+    "codec_gan": {"mel_": "mel", "stft_": "stft"},
+    "dac": {"mel_": "mel"},
+    "esc": {"mel_": "mel"},
+    "encodec": {"freq_": "freq"},
+    "funcodec": {"mel_": "mel", "power_spec_loss": "mel"},
+    "hificodec": {"mel_": "mel"},
+    "ladiffcodec_ae": {"mel_": "mel"},
+}
+
+
+def upgrade_config(data: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """Rewrite a config of an older :data:`CONFIG_VERSION` (no ``config_version`` key:
+    version 1) into the current layout; a current one is returned as it is.
+
+    Args:
+        data (dict): the config mapping (not modified).
+        where (str): the file, for messages.
+
+    Returns:
+        dict: the config with ``config_version`` = :data:`CONFIG_VERSION`.
+
+    Raises:
+        ConfigError: a version newer than this codectk's, or not an integer; a key that
+            would be moved onto one already set.
+    """
+    version = data.get("config_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(f"{where}: config_version={version!r} must be an integer >= 1")
+    if version > CONFIG_VERSION:
+        raise ConfigError(
+            f"{where}: config_version {version} is newer than this codectk's "
+            f"({CONFIG_VERSION}); upgrade codectk"
+        )
+    data = {**data, "config_version": CONFIG_VERSION}
+    if version < 2 and isinstance(data.get("loss_conf"), dict):
+        prefixes = _LOSS_SECTIONS_V2.get(data.get("loss", "codec_gan"), {})
+        old = data["loss_conf"]
+        new: dict[str, Any] = {}
+        moves = []
+        for key, value in old.items():
+            section, name = None, key
+            if key.startswith("lambda_"):
+                section, name = "weights", key.removeprefix("lambda_")
+            for prefix, target in prefixes.items():
+                if key == prefix or (prefix.endswith("_") and key.startswith(prefix)):
+                    section, name = target, key.removeprefix(prefix) or key
+            if section is None:
+                new[key] = copy.deepcopy(value)
+            else:
+                moves.append((key, section, name, value))
+        for key, section, name, value in moves:
+            part = new.setdefault(section, {})
+            if not isinstance(part, dict) or name in part:
+                raise ConfigError(f"{where}: loss_conf.{key} clashes with {section}.{name}")
+            part[name] = value
+        if moves:
+            # a YAML file the user edits deserves a warning; a model file is read as it is
+            log = logger.warning if str(where).endswith((".yaml", ".yml")) else logger.info
+            log(
+                "%s: loss_conf keys of config version 1 read as version %d: %s",
+                where,
+                CONFIG_VERSION,
+                ", ".join(f"{k} -> {s}.{n}" for k, s, n, _ in moves),
+            )
+        data["loss_conf"] = new
+    return data
+
+
 @dataclass
 class TrainConfig:
     """All options of a training run (the top level of a training YAML).
@@ -67,7 +148,9 @@ class TrainConfig:
     Attributes:
         codec, codec_conf: codec registry name and constructor arguments.
         discriminator, discriminator_conf: discriminator (None: no adversarial training).
-        loss, loss_conf: generator/discriminator loss and its weights.
+        loss, loss_conf: generator/discriminator loss; its ``loss_conf`` has a ``weights``
+            section (term -> weight) and one section per spectral loss
+            (:mod:`codectk.losses.objective`).
         optim, optim_conf, scheduler, scheduler_conf: generator optimizer and LR schedule
             (``scheduler: none`` for a constant rate), stepped once per training step.
         optim2, optim2_conf, scheduler2, scheduler2_conf: the same for the discriminator.
@@ -239,6 +322,7 @@ class TrainConfig:
     discriminator_memory_format: str = "contiguous"
     # -- multi-phase recipes (codectk.phase) --
     phase_inputs: dict = field(default_factory=dict)
+    config_version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -370,6 +454,7 @@ def build_train_config(data: dict[str, Any], where: str = "config") -> TrainConf
     Raises:
         ConfigError: unknown top-level keys (listing the valid ones) or bad values.
     """
+    data = upgrade_config(data, where)
     valid = [f.name for f in dataclasses.fields(TrainConfig)]
     unknown = sorted(set(data) - set(valid))
     if unknown:

@@ -69,10 +69,31 @@ class Registry:
         Raises:
             ValueError: unknown name, unknown key, or a value of the wrong type.
         """
-        cls = self.get(name)
-        conf = dict(conf or {})
-        check_kwargs(cls, conf, where=f"{self.kind}_conf ({name})")
-        return cls(**conf)
+        return build_section(self.get(name), conf, where=f"{self.kind}_conf ({name})")
+
+
+def build_section(
+    fn: Callable[..., Any], conf: Mapping[str, Any] | None, where: str, **fixed: Any
+) -> Any:
+    """``fn(**fixed, **conf)`` after checking ``conf``: one section of a config (e.g.
+    ``loss_conf.mel``) built by the class or function it configures.
+
+    Args:
+        fn: the class or function the section configures.
+        conf (Mapping | None): the section's keys (None: all defaults).
+        where (str): the section's place in the config, for messages.
+        **fixed: arguments the caller sets (e.g. ``sample_rate``), not for the config.
+
+    Raises:
+        ConfigError (a ValueError): a key that is not an argument of ``fn``, one the
+            caller sets, or a value of the wrong type; whatever ``fn`` raises.
+    """
+    conf = dict(conf or {})
+    clash = sorted(set(conf) & set(fixed))
+    if clash:
+        raise ConfigError(f"{where}: {clash} are set by codectk, not by the config")
+    check_kwargs(fn, conf, where=where)
+    return fn(**fixed, **conf)
 
 
 def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) -> None:

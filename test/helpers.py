@@ -28,7 +28,7 @@ def make_soundstream_conf(**overrides) -> dict:
                 "stft": {"n_fft": 256, "hop_length": 64, "channels": 4},
             }
         },
-        "loss_conf": {"lambda_mel": 1.0, "lambda_feat": 10.0},
+        "loss_conf": {"weights": {"mel": 1.0, "feat": 10.0}},
         "optim_conf": {"lr": 0.001, "betas": [0.5, 0.9]},
         "optim2_conf": {"lr": 0.001, "betas": [0.5, 0.9]},
         "batch_size": 2,

@@ -1,8 +1,20 @@
+import importlib
 from pathlib import Path
 
 import pytest
 
-from codectk.config import ConfigError, apply_overrides, load_train_config, save_config
+from codectk.config import (
+    CONFIG_VERSION,
+    ConfigError,
+    apply_overrides,
+    build_train_config,
+    load_train_config,
+    load_yaml,
+    save_config,
+    upgrade_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -64,3 +76,54 @@ def test_overrides_keep_the_order_of_mappings():
     conf = {"discriminator_conf": {"discriminators": {"mpd": {}, "hifigan_msd": {}, "ms_stft": {}}}}
     out = apply_overrides(conf, ["--max_steps", "3"])
     assert list(out["discriminator_conf"]["discriminators"]) == ["mpd", "hifigan_msd", "ms_stft"]
+
+
+def test_version_1_loss_conf_is_rewritten_into_sections(tmp_path: Path, caplog):
+    """Configs (and model files) written before config version 2 had flat loss_conf keys."""
+    text = (
+        "codec: dac\nloss: funcodec\nloss_conf:\n  lambda_mel: 2.0\n  lambda_adv: 0.5\n"
+        "  mel_windows: [64, 128]\n  power_spec_loss: true\n"
+    )
+    with caplog.at_level("WARNING"):
+        c = load_train_config(_write(tmp_path, text))
+    assert c.config_version == CONFIG_VERSION == 2
+    assert c.loss_conf == {
+        "weights": {"mel": 2.0, "adv": 0.5},
+        "mel": {"windows": [64, 128], "power_spec_loss": True},
+    }
+    assert "lambda_mel -> weights.mel" in caplog.text and "c.yaml" in caplog.text
+    save_config(c, tmp_path / "out.yaml")
+    assert "config_version: 2" in (tmp_path / "out.yaml").read_text()
+    assert load_train_config(tmp_path / "out.yaml") == c
+    # a version-2 file keeps its keys: a flat key there is an unknown key of the loss
+    flat = {"codec": "dac", "loss": "dac", "loss_conf": {"lambda_mel": 1.0}}
+    assert upgrade_config({**flat, "config_version": 2})["loss_conf"] == {"lambda_mel": 1.0}
+    assert upgrade_config(flat)["loss_conf"] == {"weights": {"mel": 1.0}}
+
+
+def test_config_version_errors():
+    with pytest.raises(ConfigError, match="config_version 3 is newer"):
+        build_train_config({"codec": "dac", "config_version": 3}, where="x.yaml")
+    with pytest.raises(ConfigError, match="must be an integer"):
+        build_train_config({"codec": "dac", "config_version": "2"}, where="x.yaml")
+    clash = {"codec": "dac", "loss": "dac", "loss_conf": {"lambda_mel": 1, "weights": {"mel": 2}}}
+    with pytest.raises(ConfigError, match=r"loss_conf.lambda_mel clashes with weights.mel"):
+        build_train_config(clash, where="x.yaml")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        str(p.relative_to(REPO))
+        for p in [*REPO.glob("conf/*.yaml"), *REPO.glob("egs/*/codec1/conf/*.yaml")]
+    ),
+)
+def test_shipped_configs_are_current(path: str):
+    """Every bundled training config is written in the current layout (no key moves)."""
+    data = load_yaml(REPO / path)
+    if "codec" not in data:
+        pytest.skip("not a training config")
+    assert upgrade_config(data, where=path).get("loss_conf") == data.get("loss_conf")
+    config = build_train_config(data, where=path)
+    losses = importlib.import_module("codectk.losses")
+    losses.LOSSES.build(config.loss, {"sample_rate": 16000, **config.loss_conf})

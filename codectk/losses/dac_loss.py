@@ -23,77 +23,98 @@ DAC's own.
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from torch import Tensor
-
+from codectk.features import mel_filterbank
 from codectk.losses.objective import LOSSES, GANObjective
 from codectk.losses.spectral import MultiScaleMelLoss
+
+
+def dac_mel_loss(
+    sample_rate: int,
+    windows: list[int] | None = None,
+    n_mels: list[int] | None = None,
+    log_weight: float = 1.0,
+    mag_weight: float = 0.0,
+    eps: float = 1e-5,
+    hop_lengths: list[int] | None = None,
+    power_floor: float = 0.0,
+    mel_scale: str = "slaney",
+) -> MultiScaleMelLoss:
+    """DAC's multi-scale mel loss, *summed* over scales (the ``loss_conf.mel`` section of
+    ``loss: dac`` and ``esc``): sum_s [mag_weight mean |S - Ŝ| + log_weight mean
+    |log10 max(S, eps) - log10 max(Ŝ, eps)|] with magnitude mels S_s.
+
+    Args:
+        sample_rate (int): Hz.
+        windows (list[int] | None): window lengths (default [32, ..., 2048]).
+        n_mels (list[int] | None): mel bands per window (default [5, ..., 320]).
+        log_weight (float): weight of the log10-mel L1 term of each scale.
+        mag_weight (float): weight of the linear-mel L1 term of each scale (DAC: 0).
+        eps (float): floor on mel magnitudes before the log (``clamp_eps``).
+        hop_lengths (list[int] | None): frame shift per window in samples (default
+            window / 4, DAC's; AudioDec's configs use the codec hop).
+        power_floor (float): floor on |X|^2 before the mel magnitudes (0: none, DAC's;
+            AudioDec: 1e-10).
+        mel_scale (str): "slaney" (librosa's filterbank, DAC's) or "htk" (HTK scale
+            without area normalisation: torchaudio's defaults, ESC's).
+
+    Returns:
+        MultiScaleMelLoss: the loss module (it averages over scales, so its weights are
+        multiplied by the number of scales; ln -> log10 divides by ln 10).
+
+    Raises:
+        ValueError: a bad mel configuration or an unknown ``mel_scale``.
+    """
+    if mel_scale not in ("slaney", "htk"):
+        raise ValueError(f"mel_scale {mel_scale!r} not supported; choose 'slaney' or 'htk'")
+    windows = [2**i for i in range(5, 12)] if windows is None else windows
+    n_mels = [5 * 2**i for i in range(7)] if n_mels is None else n_mels
+    n = len(windows)
+    loss = MultiScaleMelLoss(
+        sample_rate,
+        windows,
+        n_mels,
+        mag_weight=mag_weight * n,
+        log_weights=[log_weight * n / math.log(10)] * n,
+        log_distance="l1",
+        eps=eps,
+        hop_lengths=hop_lengths,
+        power_floor=power_floor,
+    )
+    if mel_scale == "htk":
+        for mel in loss.mels:
+            fbank = mel_filterbank(sample_rate, mel.n_fft, mel.fbank.shape[0], htk=True, norm=None)
+            mel.fbank = fbank.to(mel.fbank.dtype)
+    return loss
 
 
 @LOSSES.register("dac")
 class DACLoss(GANObjective):
     """DAC's generator and discriminator objectives (see module doc).
 
+    Terms (``weights``, DAC's defaults): "mel" 15 (the summed multi-scale mel loss), "adv"
+    1 (summed LSGAN generator loss), "feat" 2 (summed feature matching), "commit" 0.25,
+    "codebook" 1.
+
     Args:
         sample_rate (int): Hz, for the mel filterbanks.
-        lambda_mel (float): weight of the summed multi-scale mel loss.
-        lambda_adv (float): weight of the summed LSGAN generator loss.
-        lambda_feat (float): weight of the summed feature-matching loss.
-        lambda_commit (float): weight of the commitment loss.
-        lambda_codebook (float): weight of the codebook loss.
-        mel_windows (list[int] | None): window lengths (default [32, ..., 2048]).
-        mel_n_mels (list[int] | None): mel bands per window (default [5, ..., 320]).
-        mel_log_weight (float): weight of the log10-mel L1 term of each scale.
-        mel_mag_weight (float): weight of the linear-mel L1 term of each scale (DAC: 0).
-        mel_eps (float): floor on mel magnitudes before the log (``clamp_eps``).
-        mel_hop_lengths (list[int] | None): frame shift per window in samples (default
-            window / 4, DAC's; AudioDec's configs use the codec hop).
-        mel_power_floor (float): floor on |X|^2 before the mel magnitudes (0: none, DAC's;
-            AudioDec: 1e-10).
+        weights (dict[str, float] | None): weights replacing the defaults.
+        mel (dict | None): :func:`dac_mel_loss`'s arguments.
 
     Raises:
-        ValueError: a negative weight or a bad mel configuration.
+        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ValueError: a bad mel configuration.
     """
+
+    WEIGHTS = dict(mel=15.0, adv=1.0, feat=2.0, commit=0.25, codebook=1.0)
+    MEL: dict[str, Any] = {}  # the family's mel settings, under loss_conf.mel's
 
     def __init__(
         self,
         sample_rate: int,
-        lambda_mel: float = 15.0,
-        lambda_adv: float = 1.0,
-        lambda_feat: float = 2.0,
-        lambda_commit: float = 0.25,
-        lambda_codebook: float = 1.0,
-        mel_windows: list[int] | None = None,
-        mel_n_mels: list[int] | None = None,
-        mel_log_weight: float = 1.0,
-        mel_mag_weight: float = 0.0,
-        mel_eps: float = 1e-5,
-        mel_hop_lengths: list[int] | None = None,
-        mel_power_floor: float = 0.0,
+        weights: dict[str, float] | None = None,
+        mel: dict[str, Any] | None = None,
     ):
-        weights = {
-            "mel": lambda_mel,
-            "adv": lambda_adv,
-            "feat": lambda_feat,
-            "commit": lambda_commit,
-            "codebook": lambda_codebook,
-        }
         super().__init__(weights, "mse", feature_matching="summed", sum_over_discriminators=True)
-        windows = [2**i for i in range(5, 12)] if mel_windows is None else mel_windows
-        n_mels = [5 * 2**i for i in range(7)] if mel_n_mels is None else mel_n_mels
-        n = len(windows)
-        self.mel_loss = MultiScaleMelLoss(
-            sample_rate,
-            windows,
-            n_mels,
-            mag_weight=mel_mag_weight * n,  # x n: MultiScaleMelLoss averages over scales
-            log_weights=[mel_log_weight * n / math.log(10)] * n,  # ln -> log10, and x n
-            log_distance="l1",
-            eps=mel_eps,
-            hop_lengths=mel_hop_lengths,
-            power_floor=mel_power_floor,
-        )
-
-    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        """ "mel", if weighted."""
-        return {"mel": self.mel_loss(wav, wav_hat)} if self.weighted("mel") else {}
+        self.spectral("mel", dac_mel_loss, mel, sample_rate=sample_rate, **self.MEL)

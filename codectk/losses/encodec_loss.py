@@ -32,12 +32,13 @@ EnCodec configs follow it (``test/parity/test_encodec_losses.py`` checks each te
 weights adv 4, feat 4, l1 0.1, msspec 2; the generator loss -mean D_k(x̂)
 (``adversarial_loss_type: hinge_linear``); feature matching not relative; l_f over
 windows 2^6..2^10 with power HTK mels from 64 Hz, L1 on the mels plus MSE on their
-log10, divided by 10 (the ``freq_*`` options).
+log10, divided by 10 (the ``loss_conf.freq`` section).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -204,15 +205,14 @@ class EnCodecFrequencyLoss(nn.Module):
 class EnCodecLoss(GANObjective):
     """EnCodec's generator and discriminator objectives, balanced (see module doc).
 
+    Terms (``weights``, the paper's defaults): "adv" 3 (lambda_g), "feat" 3
+    (lambda_feat), "time" 0.1 (lambda_t, waveform L1), "freq" 1 (lambda_f,
+    :class:`EnCodecFrequencyLoss`), "commit" 1 (lambda_w, never balanced), "codebook" 1
+    (never balanced; 0-valued with EMA codebooks).
+
     Args:
         sample_rate (int): Hz, for the mel filterbanks.
-        lambda_time (float): lambda_t of the time L1.
-        lambda_freq (float): lambda_f of :class:`EnCodecFrequencyLoss`.
-        lambda_adv (float): lambda_g of the adversarial loss.
-        lambda_feat (float): lambda_feat of the relative feature matching.
-        lambda_commit (float): lambda_w of the commitment loss (never balanced).
-        lambda_codebook (float): weight of the quantizer's codebook loss (never balanced;
-            0-valued with EMA codebooks).
+        weights (dict[str, float] | None): weights replacing the defaults.
         balance (bool): use the balancer (False: a plain weighted sum, the paper's
             ablation).
         balancer_total_norm (float): reference norm R.
@@ -222,92 +222,40 @@ class EnCodecLoss(GANObjective):
             authors' code: generator loss -mean D_k(x̂)) or "mse".
         relative_feature_matching (bool): divide by the real features' mean magnitude
             (the paper; the authors' code does not).
-        freq_scales (list[int] | None): exponents of the mel windows (default 5..11).
-        freq_n_mels (int): mel bands.
-        freq_alphas (list[float] | None): L2 weights per scale (default 1).
-        freq_normalized (bool): window-normalised STFT.
-        freq_log (bool): log10 mel spectrograms instead of magnitudes.
-        freq_f_min (float): lowest mel band edge in Hz.
-        freq_power (float): 1 magnitude, 2 power mel spectrograms.
-        freq_mel_scale (str): "slaney" or "htk".
-        freq_log_floor (float | None): L2 term on log10(floor + S) when set.
-        freq_framing (str): "center" or "full".
-        freq_reduction (str): "scales" or "weights".
-        (the ``freq_*`` options are :class:`EnCodecFrequencyLoss`'s)
+        freq (dict | None): :class:`EnCodecFrequencyLoss`'s arguments.
 
     Raises:
-        ValueError: negative or all-zero balanced weights, an unknown loss type, or a bad
+        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ValueError: all balanced weights 0, an unknown loss type, or a bad
             frequency-loss configuration.
     """
+
+    WEIGHTS = dict(adv=3.0, feat=3.0, time=0.1, freq=1.0, commit=1.0, codebook=1.0)
 
     def __init__(
         self,
         sample_rate: int,
-        lambda_time: float = 0.1,
-        lambda_freq: float = 1.0,
-        lambda_adv: float = 3.0,
-        lambda_feat: float = 3.0,
-        lambda_commit: float = 1.0,
-        lambda_codebook: float = 1.0,
+        weights: dict[str, float] | None = None,
         balance: bool = True,
         balancer_total_norm: float = 1.0,
         balancer_ema_decay: float = 0.999,
         balancer_per_batch_item: bool = True,
         adversarial_loss_type: str = "hinge",
         relative_feature_matching: bool = True,
-        freq_scales: list[int] | None = None,
-        freq_n_mels: int = 64,
-        freq_alphas: list[float] | None = None,
-        freq_normalized: bool = True,
-        freq_log: bool = False,
-        freq_f_min: float = 0.0,
-        freq_power: float = 1.0,
-        freq_mel_scale: str = "slaney",
-        freq_log_floor: float | None = None,
-        freq_framing: str = "center",
-        freq_reduction: str = "scales",
+        freq: dict[str, Any] | None = None,
     ):
-        weights = {  # the balanced terms first, in _BALANCED's order
-            "adv": lambda_adv,
-            "feat": lambda_feat,
-            "time": lambda_time,
-            "freq": lambda_freq,
-            "commit": lambda_commit,
-            "codebook": lambda_codebook,
-        }
+        # WEIGHTS: the balanced terms first, in _BALANCED's order
         feature_matching = "relative" if relative_feature_matching else "mean"
         super().__init__(weights, adversarial_loss_type, feature_matching)
         balanced = {k: self.weights[k] for k in _BALANCED if self.weights[k] > 0}
         if not balanced:
-            raise ValueError(f"at least one of lambda_{list(_BALANCED)} must be > 0")
+            raise ValueError(f"at least one of the weights of {list(_BALANCED)} must be > 0")
         self.balancer = (
             Balancer(balanced, balancer_total_norm, balancer_ema_decay, balancer_per_batch_item)
             if balance
             else None
         )
-        self.freq_loss = EnCodecFrequencyLoss(
-            sample_rate,
-            freq_scales,
-            freq_n_mels,
-            freq_alphas,
-            freq_normalized,
-            freq_log,
-            freq_f_min,
-            freq_power,
-            freq_mel_scale,
-            freq_log_floor,
-            freq_framing,
-            freq_reduction,
-        )
-
-    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        """ "time" (waveform L1) and "freq", those weighted."""
-        terms: dict[str, Tensor] = {}
-        if self.weighted("time"):
-            terms["time"] = (wav - wav_hat).abs().mean()
-        if self.weighted("freq"):
-            terms["freq"] = self.freq_loss(wav, wav_hat)
-        return terms
+        self.spectral("freq", EnCodecFrequencyLoss, freq, sample_rate=sample_rate)
 
     def combine(self, terms: dict[str, Tensor], wav_hat: Tensor) -> tuple[Tensor, dict]:
         """The total of eq. 4: when gradients are recorded its gradient is the balanced

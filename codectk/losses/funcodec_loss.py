@@ -33,6 +33,8 @@ the trainer applies.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -118,61 +120,33 @@ class FunCodecMelLoss(nn.Module):
 class FunCodecLoss(GANObjective):
     """FunCodec's generator and discriminator objectives (see module doc).
 
-    Defaults are FunCodec's (``FreqCodec.__init__``): weights 1, 1, 1/9, 100/9, 1, mel
-    windows 32..1024 with a 1024-point FFT and 64 bands, no power-spectrum term.
+    Defaults are FunCodec's (``FreqCodec.__init__``). Terms (``weights``): "time" 1
+    (waveform L1, ``recon_loss_weight``), "mel" 1 (``multi_spectral_recon_loss_weight``),
+    "adv" 1/9 (hinge, ``adversarial_loss_weight``), "feat" 100/9
+    (``feat_match_loss_weight``), "commit" 1 (FunCodec adds it with weight 1), "codebook"
+    1 (0 for EMA codebooks).
 
     Args:
         sample_rate (int): Hz.
-        lambda_time (float): waveform L1 (FunCodec's ``recon_loss_weight``).
-        lambda_mel (float): L_mel (``multi_spectral_recon_loss_weight``).
-        lambda_adv (float): hinge generator loss (``adversarial_loss_weight``).
-        lambda_feat (float): feature matching (``feat_match_loss_weight``).
-        lambda_commit (float): commitment loss (FunCodec adds it with weight 1).
-        lambda_codebook (float): the quantizer's codebook loss (0 for EMA codebooks).
-        mel_windows (list[int] | None): window lengths in samples.
-        mel_n_fft (int): FFT size of every mel scale.
-        mel_n_mels (int): mel bands (``multi_spectral_n_mels``).
-        power_spec_loss (bool): FunCodec's ``use_power_spec_loss``.
+        weights (dict[str, float] | None): weights replacing the defaults.
+        mel (dict | None): :class:`FunCodecMelLoss`'s arguments (default windows 32..1024
+            with a 1024-point FFT and 64 bands, no power-spectrum term).
 
     Raises:
-        ValueError: a negative weight or a bad mel configuration.
+        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ValueError: a bad mel configuration.
     """
+
+    WEIGHTS = dict(time=1.0, mel=1.0, adv=1 / 9, feat=100 / 9, commit=1.0, codebook=1.0)
 
     def __init__(
         self,
         sample_rate: int,
-        lambda_time: float = 1.0,
-        lambda_mel: float = 1.0,
-        lambda_adv: float = 1 / 9,
-        lambda_feat: float = 100 / 9,
-        lambda_commit: float = 1.0,
-        lambda_codebook: float = 1.0,
-        mel_windows: list[int] | None = None,
-        mel_n_fft: int = 1024,
-        mel_n_mels: int = 64,
-        power_spec_loss: bool = False,
+        weights: dict[str, float] | None = None,
+        mel: dict[str, Any] | None = None,
     ):
-        weights = {
-            "time": lambda_time,
-            "mel": lambda_mel,
-            "adv": lambda_adv,
-            "feat": lambda_feat,
-            "commit": lambda_commit,
-            "codebook": lambda_codebook,
-        }
         super().__init__(weights, "hinge", feature_matching="flat")
-        self.mel_loss = FunCodecMelLoss(
-            sample_rate, mel_windows, mel_n_fft, mel_n_mels, power_spec_loss
-        )
-
-    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        """ "time" (waveform L1) and "mel", those weighted."""
-        terms: dict[str, Tensor] = {}
-        if self.weighted("time"):
-            terms["time"] = F.l1_loss(wav, wav_hat)
-        if self.weighted("mel"):
-            terms["mel"] = self.mel_loss(wav, wav_hat)
-        return terms
+        self.spectral("mel", FunCodecMelLoss, mel, sample_rate=sample_rate)
 
     def combine(self, terms: dict[str, Tensor], wav_hat: Tensor) -> tuple[Tensor, dict]:
         """The weighted total; the parts also hold "gen", FunCodec's ``gen_loss`` (the

@@ -30,6 +30,8 @@ fs / 2 (``fmax_for_loss: null``); it also computes a (128, 30, 128) mel that no 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -112,48 +114,27 @@ class HiFiGANMelLoss(nn.Module):
 class HiFiCodecLoss(GANObjective):
     """AcademiCodec's HiFi-Codec generator and discriminator objectives (module doc).
 
+    Terms (``weights``, in AcademiCodec's order of the sum, ``train.py:262-266``): "mel"
+    1 (the weighted multi-resolution mel L1), "adv" 1 (summed least squares), "feat" 2
+    (summed feature matching), "codebook" 10, "commit" 2.5.
+
     Args:
         sample_rate (int): Hz.
-        lambda_adv (float): weight of the summed least-squares generator loss.
-        lambda_feat (float): weight of the summed feature-matching loss.
-        lambda_mel (float): weight of the weighted multi-resolution mel L1.
-        lambda_codebook (float): weight of the quantizer's codebook loss.
-        lambda_commit (float): weight of the quantizer's commitment loss.
-        mel_resolutions (list[list[int]] | None): (n_fft, hop, win) triples.
-        mel_weights (list[float] | None): weight per resolution.
-        mel_n_mels (int): mel bands.
-        mel_fmin (float), mel_fmax (float | None): band edges in Hz (None: fs / 2).
+        weights (dict[str, float] | None): weights replacing the defaults.
+        mel (dict | None): :class:`HiFiGANMelLoss`'s arguments.
 
     Raises:
-        ValueError: a negative weight or a bad mel configuration.
+        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ValueError: a bad mel configuration.
     """
+
+    WEIGHTS = dict(mel=1.0, adv=1.0, feat=2.0, codebook=10.0, commit=2.5)
 
     def __init__(
         self,
         sample_rate: int,
-        lambda_adv: float = 1.0,
-        lambda_feat: float = 2.0,
-        lambda_mel: float = 1.0,
-        lambda_codebook: float = 10.0,
-        lambda_commit: float = 2.5,
-        mel_resolutions: list[list[int]] | None = None,
-        mel_weights: list[float] | None = None,
-        mel_n_mels: int = 80,
-        mel_fmin: float = 0.0,
-        mel_fmax: float | None = None,
+        weights: dict[str, float] | None = None,
+        mel: dict[str, Any] | None = None,
     ):
-        weights = {  # AcademiCodec's order of the sum (train.py:262-266)
-            "mel": lambda_mel,
-            "adv": lambda_adv,
-            "feat": lambda_feat,
-            "codebook": lambda_codebook,
-            "commit": lambda_commit,
-        }
         super().__init__(weights, "mse", feature_matching="summed", sum_over_discriminators=True)
-        self.mel_loss = HiFiGANMelLoss(
-            sample_rate, mel_resolutions, mel_weights, mel_n_mels, mel_fmin, mel_fmax
-        )
-
-    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        """ "mel", if weighted."""
-        return {"mel": self.mel_loss(wav, wav_hat)} if self.weighted("mel") else {}
+        self.spectral("mel", HiFiGANMelLoss, mel, sample_rate=sample_rate)

@@ -20,8 +20,8 @@ continuous autoencoder, plus the quantizer's loss for the discrete codec).
   area normalisation, 0 Hz to fs / 2) and (sum |M - M̂| + sum (M - M̂)^2) / (8 T), sums over
   batch, bands and frames, T the clip length in samples. The authors' loop computes the
   windows 2^5..2^11 but adds only the last one (the sum sits after the loop,
-  ``losses_fn.py:23-33``), so their loss is the 2048 window alone; ``mel_windows`` lists
-  the windows that count.
+  ``losses_fn.py:23-33``), so their loss is the 2048 window alone; ``loss_conf.mel.windows``
+  lists the windows that count.
 * L_adv: hinge, (1/K) sum_k mean relu(1 - D_k(x̂)).
 * L_feat: relative feature matching, (1/(K L)) sum_{k,l} mean |D_k^l(x) - D_k^l(x̂)| /
   mean |D_k^l(x)| (as EnCodec's).
@@ -34,6 +34,8 @@ continuous autoencoder, plus the quantizer's loss for the discrete codec).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -116,61 +118,38 @@ class LaDiffCodecMelLoss(nn.Module):
 class LaDiffCodecAELoss(GANObjective):
     """LaDiffCodec's generator and discriminator objectives (see module doc).
 
+    Terms (``weights``, the authors'): "time" 0.1 (waveform L1), "mel" 1, "adv" 3 (hinge),
+    "feat" 3 (relative feature matching), "sdr" 0.1 (clipped negative SD-SDR), "commit" 0
+    (the quantizer's loss: the continuous autoencoder has none; the authors' discrete
+    codec: 0.1, inside ``l_orig``). The quantizer's codebook loss is not a term: the
+    authors' loop has none (the continuous autoencoder's is 0, their RVQ's codebooks are
+    EMA).
+
     Args:
         sample_rate (int): Hz.
-        lambda_time (float): waveform L1.
-        lambda_mel (float): L_mel.
-        lambda_adv (float): hinge generator loss.
-        lambda_feat (float): relative feature matching.
-        lambda_sdr (float): clipped negative SD-SDR.
-        lambda_commit (float): the quantizer's loss (0 for the continuous autoencoder,
-            which has none; the authors' discrete codec: 0.1, inside ``l_orig``).
-        mel_windows (list[int] | None): windows of L_mel (default [2048]).
-        mel_n_mels (int): mel bands.
+        weights (dict[str, float] | None): weights replacing the defaults.
+        mel (dict | None): :class:`LaDiffCodecMelLoss`'s arguments (default the window
+            2048, 64 bands).
         sdr_clip (float): lower bound of the negative SD-SDR in dB.
 
     Raises:
-        ValueError: a negative weight or a bad mel configuration.
+        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ValueError: a bad mel configuration.
     """
+
+    WEIGHTS = dict(time=0.1, mel=1.0, adv=3.0, feat=3.0, sdr=0.1, commit=0.0)
 
     def __init__(
         self,
         sample_rate: int,
-        lambda_time: float = 0.1,
-        lambda_mel: float = 1.0,
-        lambda_adv: float = 3.0,
-        lambda_feat: float = 3.0,
-        lambda_sdr: float = 0.1,
-        lambda_commit: float = 0.0,
-        mel_windows: list[int] | None = None,
-        mel_n_mels: int = 64,
+        weights: dict[str, float] | None = None,
+        mel: dict[str, Any] | None = None,
         sdr_clip: float = -30.0,
     ):
-        weights = {
-            "time": lambda_time,
-            "mel": lambda_mel,
-            "adv": lambda_adv,
-            "feat": lambda_feat,
-            "sdr": lambda_sdr,
-            "commit": lambda_commit,
-        }
         super().__init__(weights, "hinge", feature_matching="relative")
         self.sdr_clip = float(sdr_clip)
-        self.mel_loss = LaDiffCodecMelLoss(sample_rate, mel_windows, mel_n_mels)
+        self.spectral("mel", LaDiffCodecMelLoss, mel, sample_rate=sample_rate)
 
     def sdr_loss(self, wav: Tensor, wav_hat: Tensor) -> Tensor:
         """Clipped negative SD-SDR, mean over the batch, in the authors' argument order."""
         return neg_sd_sdr(wav, wav_hat).clamp(min=self.sdr_clip).mean()
-
-    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        """ "time" (waveform L1), "mel" and "sdr", those weighted. The quantizer's codebook
-        loss is not a term: the authors' loop has none (the continuous autoencoder's is 0,
-        their RVQ's codebooks are EMA)."""
-        terms: dict[str, Tensor] = {}
-        if self.weighted("time"):
-            terms["time"] = (wav - wav_hat).abs().mean()
-        if self.weighted("mel"):
-            terms["mel"] = self.mel_loss(wav, wav_hat)
-        if self.weighted("sdr"):
-            terms["sdr"] = self.sdr_loss(wav, wav_hat)
-        return terms

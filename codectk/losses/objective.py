@@ -7,15 +7,27 @@ A codec objective is a weighted sum of three kinds of terms::
           + lambda_commit L_commit + lambda_codebook L_codebook        quantizer
     L_D = s (L_real + L_fake)
 
-:class:`GANObjective` owns everything but the reconstruction terms: the weights (checked
-once), the adversarial and feature-matching terms (which loss, averaged or summed over the
-K sub-discriminators, which feature-matching form), the quantizer's terms, the order of
-the sum (the order of ``weights``: float addition is not associative, so a preset keeps
-its authors' order), the detached parts that are logged, and L_D. A family's loss
+:class:`GANObjective` owns all of it: the weights (checked once), the time-domain L1,
+the adversarial and feature-matching terms (which loss, averaged or summed over the K
+sub-discriminators, which feature-matching form), the quantizer's terms, the order of the
+sum (the order of the family's ``WEIGHTS``: float addition is not associative, so a preset
+keeps its authors' order), the detached parts that are logged, and L_D. A family's loss
 (``codec_gan``, ``dac``, ``esc``, ``encodec``, ``funcodec``, ``hificodec``,
-``ladiffcodec_ae``) is a subclass that builds its spectral losses and returns them from
-:meth:`GANObjective.reconstruction_terms`; EnCodec's balancer and FunCodec's logged
-``gen`` override :meth:`GANObjective.combine`.
+``ladiffcodec_ae``) is a subclass that states its default ``WEIGHTS`` and builds its
+spectral losses from sections of ``loss_conf`` (:meth:`GANObjective.spectral`). EnCodec's
+balancer and FunCodec's logged ``gen`` override :meth:`GANObjective.combine`.
+
+A family's ``loss_conf`` therefore has one ``weights`` section (term -> weight; the terms
+not named keep the family's default) and one section per spectral loss, the arguments of
+the class that computes it::
+
+    loss: dac
+    loss_conf:
+      weights: {mel: 15.0, adv: 1.0, feat: 2.0, commit: 0.25, codebook: 1.0}
+      mel: {windows: [32, 64, 128, 256, 512, 1024, 2048], eps: 1.0e-5}
+
+(configs written before config version 2 had flat keys, ``lambda_mel`` and
+``mel_windows``; :func:`codectk.config.build_train_config` rewrites them.)
 
 Discriminator outputs are ``list[list[Tensor]]``: one inner list per sub-discriminator,
 its feature maps followed by its logits (:mod:`codectk.losses.adversarial`).
@@ -23,21 +35,26 @@ its feature maps followed by its logits (:mod:`codectk.losses.adversarial`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
 from torch import Tensor, nn
 
+from codectk.errors import ConfigError
 from codectk.losses.adversarial import (
     FEATURE_MATCHING,
     LOSS_TYPES,
     discriminator_objective,
     generator_adversarial_loss,
 )
-from codectk.registry import Registry
+from codectk.registry import Registry, build_section
 
 LOSSES = Registry("loss")
 
 DiscOutputs = list[list[Tensor]]
 
 QUANTIZER_TERMS = ("commit", "codebook")
+ADVERSARIAL_TERMS = ("adv", "feat")
 
 
 def weighted_total(
@@ -68,15 +85,19 @@ def weighted_total(
 class GANObjective(nn.Module):
     """Generator and discriminator objectives of a GAN codec (see module doc).
 
-    Subclasses implement :meth:`reconstruction_terms` and register themselves in
-    :data:`LOSSES`; their constructors take the ``lambda_*`` weights of the config's
-    ``loss_conf`` and pass them here.
+    Subclasses set :attr:`WEIGHTS`, build their spectral losses with :meth:`spectral`
+    and register themselves in :data:`LOSSES`.
+
+    Attributes:
+        WEIGHTS (dict[str, float]): the family's terms and default weights, in the order
+            of the sum. ``adv``, ``feat``, ``commit`` and ``codebook`` are the adversarial
+            and quantizer terms, ``time`` the waveform L1 mean |x - x̂|; any other name
+            is the spectral loss built as ``<name>_loss`` (or a ``<name>_loss`` method).
 
     Args:
-        weights (dict[str, float]): weight per term name, in the order of the sum. Names
-            ``adv``, ``feat``, ``commit`` and ``codebook`` are the terms this class
-            computes; the others are the subclass's reconstruction terms. A term weighted
-            0 (or not named) is not computed.
+        weights (Mapping[str, float] | None): the config's ``loss_conf.weights``: weights
+            replacing the defaults of the terms it names. A term weighted 0 is not
+            computed.
         adversarial_loss_type (str): "hinge" (SoundStream), "hinge_linear" (EnCodec's
             code) or "mse" (LSGAN / HiFi-GAN), for L_adv and L_D.
         feature_matching (str): "mean" (SoundStream eq. 3: mean over sub-discriminators
@@ -87,12 +108,15 @@ class GANObjective(nn.Module):
             (DAC, HiFi-GAN) instead of averaged.
 
     Raises:
-        ValueError: a negative weight, an unknown loss type or feature-matching form.
+        ConfigError (a ValueError): a term the family does not have, or a negative weight.
+        ValueError: an unknown loss type or feature-matching form.
     """
+
+    WEIGHTS: ClassVar[dict[str, float]] = {}
 
     def __init__(
         self,
-        weights: dict[str, float],
+        weights: Mapping[str, float] | None = None,
         adversarial_loss_type: str = "hinge",
         feature_matching: str = "mean",
         sum_over_discriminators: bool = False,
@@ -108,10 +132,17 @@ class GANObjective(nn.Module):
                 f"feature_matching {feature_matching!r} not supported; "
                 f"choose one of {list(FEATURE_MATCHING)}"
             )
-        self.weights = {name: float(w) for name, w in weights.items()}
+        weights = dict(weights or {})
+        unknown = sorted(set(weights) - set(self.WEIGHTS))
+        if unknown:
+            raise ConfigError(
+                f"loss_conf.weights: unknown term(s) {unknown}; "
+                f"{type(self).__name__}'s terms are {list(self.WEIGHTS)}"
+            )
+        self.weights = {n: float(weights.get(n, w)) for n, w in self.WEIGHTS.items()}
         negative = {k: v for k, v in self.weights.items() if v < 0}
         if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
+            raise ConfigError(f"loss_conf.weights must be >= 0, got {negative}")
         self.adversarial_loss_type = adversarial_loss_type
         self.feature_matching = feature_matching
         self.sum_over_discriminators = sum_over_discriminators
@@ -120,8 +151,22 @@ class GANObjective(nn.Module):
         """Whether term ``name`` has a weight > 0 (and so is computed)."""
         return self.weights.get(name, 0.0) > 0
 
+    def spectral(
+        self, name: str, fn: Callable[..., nn.Module], conf: Mapping[str, Any] | None, **fixed
+    ) -> None:
+        """Build the loss of term ``name`` from its ``loss_conf`` section ``conf`` (the
+        arguments of ``fn``; ``fixed``, e.g. ``sample_rate``, set by the family) and keep
+        it as ``<name>_loss``.
+
+        Raises:
+            ConfigError: a key that is not an argument of ``fn`` or a wrongly typed value;
+                whatever ``fn`` raises for a bad configuration.
+        """
+        setattr(self, f"{name}_loss", build_section(fn, conf, f"loss_conf.{name}", **fixed))
+
     def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        """The family's reconstruction terms that are weighted, unweighted.
+        """The reconstruction terms that are weighted, unweighted: ``time`` (mean
+        |x - x̂|) and each other term's ``<name>_loss(x, x̂)``.
 
         Args:
             wav (Tensor): reference x, shape (B, 1, T).
@@ -129,8 +174,19 @@ class GANObjective(nn.Module):
 
         Returns:
             dict[str, Tensor]: scalar per term name.
+
+        Raises:
+            AttributeError: a weighted term the family built no loss for.
         """
-        raise NotImplementedError(f"{type(self).__name__} defines no reconstruction terms")
+        terms: dict[str, Tensor] = {}
+        for name in self.weights:
+            if name in ADVERSARIAL_TERMS + QUANTIZER_TERMS or not self.weighted(name):
+                continue
+            if name == "time":
+                terms[name] = (wav - wav_hat).abs().mean()
+            else:
+                terms[name] = getattr(self, f"{name}_loss")(wav, wav_hat)
+        return terms
 
     def adversarial_terms(
         self, fake_outs: DiscOutputs, real_outs: DiscOutputs | None

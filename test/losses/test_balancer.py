@@ -150,7 +150,7 @@ def test_frequency_loss_option_errors():
 
 
 def test_encodec_loss_balances_time_and_frequency_and_adds_commitment():
-    loss = LOSSES.build("encodec", {"sample_rate": 16000, "freq_scales": [6, 7], "freq_n_mels": 8})
+    loss = LOSSES.build("encodec", {"sample_rate": 16000, "freq": {"scales": [6, 7], "n_mels": 8}})
     g = torch.Generator().manual_seed(1)
     wav = 0.1 * torch.randn(2, 1, 1600, generator=g)
     wav_hat = (0.1 * torch.randn(2, 1, 1600, generator=g)).requires_grad_()
@@ -175,7 +175,7 @@ def test_encodec_loss_balances_time_and_frequency_and_adds_commitment():
 
 
 def test_encodec_loss_with_discriminator_outputs_and_config_errors():
-    loss = LOSSES.build("encodec", {"sample_rate": 16000, "freq_scales": [6], "freq_n_mels": 8})
+    loss = LOSSES.build("encodec", {"sample_rate": 16000, "freq": {"scales": [6], "n_mels": 8}})
     wav = 0.1 * torch.randn(2, 1, 800)
     wav_hat = (0.1 * torch.randn(2, 1, 800)).requires_grad_()
     conv = torch.nn.Conv1d(1, 2, 9, stride=4)
@@ -190,16 +190,10 @@ def test_encodec_loss_with_discriminator_outputs_and_config_errors():
     assert wav_hat.grad is not None and torch.isfinite(wav_hat.grad).all()
     d_total, d_parts = loss.discriminator(disc(wav), disc(wav_hat.detach()))
     assert d_total.item() == pytest.approx(float(d_parts["real"] + d_parts["fake"]))
-    with pytest.raises(ValueError, match="at least one of lambda_"):
-        LOSSES.build(
-            "encodec",
-            {
-                "sample_rate": 16000,
-                "lambda_time": 0,
-                "lambda_freq": 0,
-                "lambda_adv": 0,
-                "lambda_feat": 0,
-            },
-        )
+    with pytest.raises(ValueError, match="at least one of the weights of"):
+        zero = {"time": 0, "freq": 0, "adv": 0, "feat": 0}
+        LOSSES.build("encodec", {"sample_rate": 16000, "weights": zero})
     with pytest.raises(ValueError, match="unknown key"):
         LOSSES.build("encodec", {"sample_rate": 16000, "lambda_mel": 1.0})
+    with pytest.raises(ValueError, match=r"unknown term\(s\) \['mel'\]"):
+        LOSSES.build("encodec", {"sample_rate": 16000, "weights": {"mel": 1.0}})

@@ -12,7 +12,7 @@ SR = 16000
 
 
 def make_loss_conf(**overrides):
-    conf = {"sample_rate": SR, "mel_windows": [64, 256], "mel_n_mels": 32}
+    conf = {"sample_rate": SR, "mel": {"windows": [64, 256], "n_mels": 32}}
     return {**conf, **overrides}
 
 
@@ -44,15 +44,16 @@ def test_parts_without_discriminator(batch):
 
 def test_parts_with_discriminator_and_weights(batch, disc):
     weights = {
-        "lambda_mel": 2.0,
-        "lambda_stft": 0.5,
-        "lambda_time": 0.1,
-        "lambda_adv": 3,  # YAML ints are accepted for floats
-        "lambda_feat": 10.0,
-        "lambda_commit": 0.25,
-        "lambda_codebook": 1.0,
+        "mel": 2.0,
+        "stft": 0.5,
+        "time": 0.1,
+        "adv": 3,  # YAML ints are accepted for floats
+        "feat": 10.0,
+        "commit": 0.25,
+        "codebook": 1.0,
     }
-    loss = LOSSES.build("codec_gan", make_loss_conf(**weights, stft_resolutions=[[512, 128, 512]]))
+    stft = {"resolutions": [[512, 128, 512]]}
+    loss = LOSSES.build("codec_gan", make_loss_conf(weights=weights, stft=stft))
     wav, wav_hat = batch
     total, parts = loss.generator(
         wav, wav_hat, disc(wav_hat), disc(wav), torch.tensor(0.4), torch.tensor(0.2)
@@ -60,7 +61,7 @@ def test_parts_with_discriminator_and_weights(batch, disc):
     keys = ["mel", "stft", "time", "adv", "feat", "commit", "codebook"]
     assert set(parts) == {*keys, "total"}
     assert all(not p.requires_grad and torch.isfinite(p) for p in parts.values())
-    expected = sum(weights[f"lambda_{k}"] * parts[k] for k in keys)
+    expected = sum(weights[k] * parts[k] for k in keys)
     torch.testing.assert_close(parts["total"], expected)
     torch.testing.assert_close(total.detach(), expected)
 
@@ -85,18 +86,24 @@ def test_discriminator_objective(batch, disc):
 def test_registry_errors():
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['lambda_rec'\]"):
         LOSSES.build("codec_gan", make_loss_conf(lambda_rec=1.0))
+    with pytest.raises(ValueError, match=r"weights: unknown term\(s\) \['rec'\]"):
+        LOSSES.build("codec_gan", make_loss_conf(weights={"rec": 1.0}))
     with pytest.raises(ValueError, match="unknown loss 'gan'"):
         LOSSES.build("gan", make_loss_conf())
-    with pytest.raises(ValueError, match="mel_windows"):
-        LOSSES.build("codec_gan", make_loss_conf(mel_windows="64"))
+    with pytest.raises(ValueError, match=r"loss_conf.mel: windows='64'"):
+        LOSSES.build("codec_gan", make_loss_conf(mel={"windows": "64"}))
+    with pytest.raises(ValueError, match=r"loss_conf.mel: unknown key\(s\) \['hop'\]"):
+        LOSSES.build("codec_gan", make_loss_conf(mel={"hop": 4}))
+    with pytest.raises(ValueError, match=r"loss_conf.mel: \['sample_rate'\] are set by codectk"):
+        LOSSES.build("codec_gan", make_loss_conf(mel={"sample_rate": 8000}))
     with pytest.raises(ValueError, match="adversarial_loss_type 'wgan' not supported"):
         LOSSES.build("codec_gan", make_loss_conf(adversarial_loss_type="wgan"))
     with pytest.raises(ValueError, match=">= 0"):
-        LOSSES.build("codec_gan", make_loss_conf(lambda_feat=-1.0))
+        LOSSES.build("codec_gan", make_loss_conf(weights={"feat": -1.0}))
 
 
 def test_shape_mismatch_raises(batch):
     wav, wav_hat = batch
-    loss = CodecGANLoss(SR, mel_windows=[64])
+    loss = CodecGANLoss(SR, mel={"windows": [64]})
     with pytest.raises(ValueError, match="differ"):
         loss.generator(wav, wav_hat[..., :-1])

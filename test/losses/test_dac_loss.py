@@ -26,7 +26,7 @@ def test_mel_term_is_the_sum_over_scales_of_log10_l1():
 
 
 def test_adversarial_and_feature_terms_are_summed_as_dac():
-    loss = LOSSES.build("dac", {"sample_rate": 16000, "lambda_mel": 0.0})
+    loss = LOSSES.build("dac", {"sample_rate": 16000, "weights": {"mel": 0.0}})
     g = torch.Generator().manual_seed(1)
     shapes = [[(2, 3, 5), (2, 4, 3), (2, 1, 3)], [(2, 2, 7), (2, 1, 7)]]  # 2 sub-discs
     real, fake = _outs(g, shapes), _outs(g, shapes)
@@ -46,7 +46,7 @@ def test_adversarial_and_feature_terms_are_summed_as_dac():
 
 
 def test_dac_loss_config_errors():
-    with pytest.raises(ValueError, match="loss weights must be >= 0"):
-        LOSSES.build("dac", {"sample_rate": 16000, "lambda_feat": -1.0})
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        LOSSES.build("dac", {"sample_rate": 16000, "weights": {"feat": -1.0}})
     with pytest.raises(ValueError, match="need one value per window"):
-        LOSSES.build("dac", {"sample_rate": 16000, "mel_n_mels": [5, 10]})
+        LOSSES.build("dac", {"sample_rate": 16000, "mel": {"n_mels": [5, 10]}})

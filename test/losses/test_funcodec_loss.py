@@ -25,10 +25,10 @@ def _outs(seed: int, n_maps=(2, 3)):
 
 def test_mel_loss_is_zero_on_equal_input_and_grows_with_the_error(pair):
     x, y = pair
-    loss = FunCodecLoss(16000, power_spec_loss=True)
+    loss = FunCodecLoss(16000, mel={"power_spec_loss": True})
     assert float(loss.mel_loss(x, x)) == 0.0
     assert 0 < float(loss.mel_loss(x, 0.9 * x + 0.1 * y)) < float(loss.mel_loss(x, y))
-    without = FunCodecLoss(16000, power_spec_loss=False).mel_loss(x, y)
+    without = FunCodecLoss(16000, mel={"power_spec_loss": False}).mel_loss(x, y)
     assert float(without) != pytest.approx(float(loss.mel_loss(x, y)))
 
 
@@ -38,7 +38,7 @@ def test_mel_scale_by_hand(pair):
     from codectk.features import mel_filterbank
 
     x, y = pair
-    loss = FunCodecLoss(16000, mel_windows=[64], power_spec_loss=True).mel_loss
+    loss = FunCodecLoss(16000, mel={"windows": [64], "power_spec_loss": True}).mel_loss
 
     def spectra(w):
         z = F.pad(w, (504, 504), mode="reflect")[:, 0]  # (1024 - 16) / 2
@@ -75,10 +75,10 @@ def test_generator_terms_weights_and_gen(pair):
 
 def test_errors(pair):
     x, _ = pair
-    with pytest.raises(ValueError, match="loss weights must be >= 0"):
-        FunCodecLoss(16000, lambda_adv=-1)
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        FunCodecLoss(16000, weights={"adv": -1})
     with pytest.raises(ValueError, match=r"windows \[2048\] must lie in \[4, n_fft=1024\]"):
-        FunCodecLoss(16000, mel_windows=[2048])
+        FunCodecLoss(16000, mel={"windows": [2048]})
     with pytest.raises(ValueError, match="differ"):
         FunCodecLoss(16000).generator(x, x[..., :100])
     with pytest.raises(ValueError, match="no feature maps"):

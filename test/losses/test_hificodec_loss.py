@@ -62,11 +62,11 @@ def test_generator_and_discriminator_sums(pair):
 
 def test_errors(pair):
     x, _ = pair
-    with pytest.raises(ValueError, match="loss weights must be >= 0"):
-        HiFiCodecLoss(16000, lambda_feat=-2)
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        HiFiCodecLoss(16000, weights={"feat": -2})
     with pytest.raises(ValueError, match=r"resolution \[256, 300, 256\] must be"):
-        HiFiCodecLoss(16000, mel_resolutions=[[256, 300, 256]], mel_weights=[1])
+        HiFiCodecLoss(16000, mel={"resolutions": [[256, 300, 256]], "weights": [1]})
     with pytest.raises(ValueError, match="one value per resolution"):
-        HiFiCodecLoss(16000, mel_weights=[1.0])
+        HiFiCodecLoss(16000, mel={"weights": [1.0]})
     with pytest.raises(ValueError, match="must both be"):
         HiFiCodecLoss(16000).mel_loss(x, x[:, :, :100])

@@ -33,8 +33,8 @@ def test_mel_loss_counts_the_listed_windows_and_normalises_by_length(pair):
     x, y = pair
     one = LaDiffCodecAELoss(16000).mel_loss
     assert float(one(x, x)) == 0.0 and float(one(x, y)) > 0
-    two = LaDiffCodecAELoss(16000, mel_windows=[2048, 1024]).mel_loss
-    single_1024 = LaDiffCodecAELoss(16000, mel_windows=[1024]).mel_loss
+    two = LaDiffCodecAELoss(16000, mel={"windows": [2048, 1024]}).mel_loss
+    single_1024 = LaDiffCodecAELoss(16000, mel={"windows": [1024]}).mel_loss
     torch.testing.assert_close(two(x, y), one(x, y) + single_1024(x, y))
     # (sum |d| + sum d^2) / (8 T): the sums grow with the batch, the clip length divides
     torch.testing.assert_close(one(x.repeat(2, 1, 1), y.repeat(2, 1, 1)), 2 * one(x, y))
@@ -58,7 +58,7 @@ def test_generator_weights_and_discriminator(pair):
     torch.testing.assert_close(parts["feat"], rel / 6)
     near = x + 1e-7 * (y - x)
     assert float(loss.sdr_loss(x, near)) == -30.0  # clipped above 30 dB
-    with pytest.raises(ValueError, match="loss weights must be >= 0"):
-        LaDiffCodecAELoss(16000, lambda_sdr=-1)
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        LaDiffCodecAELoss(16000, weights={"sdr": -1})
     with pytest.raises(ValueError, match="windows must be a non-empty list"):
-        LaDiffCodecAELoss(16000, mel_windows=[])
+        LaDiffCodecAELoss(16000, mel={"windows": []})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import Tensor
@@ -11,20 +13,27 @@ from codectk.losses.adversarial import generator_adversarial_loss
 from codectk.losses.objective import LOSSES, GANObjective, weighted_total
 
 
+class Counted(torch.nn.Module):
+    """A spectral loss stand-in: scale * mean |x - x̂|, counting its calls."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.scale, self.calls = scale, 0
+
+    def forward(self, wav: Tensor, wav_hat: Tensor) -> Tensor:
+        self.calls += 1
+        return self.scale * (wav - wav_hat).abs().mean()
+
+
 class Probe(GANObjective):
-    """Two reconstruction terms that count their calls."""
+    """Two reconstruction terms built from loss_conf sections, "a" and "b"."""
 
-    def __init__(self, weights, **kwargs):
+    WEIGHTS = dict(codebook=1.0, adv=2.0, b=0.0, a=1.0, feat=1.0, commit=0.5, time=0.0)
+
+    def __init__(self, weights=None, a=None, b=None, **kwargs):
         super().__init__(weights, **kwargs)
-        self.calls = {"a": 0, "b": 0}
-
-    def reconstruction_terms(self, wav: Tensor, wav_hat: Tensor) -> dict[str, Tensor]:
-        terms = {}
-        for name, scale in (("a", 1.0), ("b", 2.0)):
-            if self.weighted(name):
-                self.calls[name] += 1
-                terms[name] = scale * (wav - wav_hat).abs().mean()
-        return terms
+        self.spectral("a", Counted, a)
+        self.spectral("b", Counted, b, scale=2.0)
 
 
 def _outs(k: int, seed: int) -> list[list[Tensor]]:
@@ -45,11 +54,11 @@ def test_weighted_total_keeps_the_graph_and_logs_detached_parts():
 
 def test_terms_follow_the_weights_their_order_and_what_is_given():
     wav, wav_hat = torch.zeros(2, 1, 8), torch.ones(2, 1, 8)
-    loss = Probe({"codebook": 1.0, "adv": 2.0, "b": 0.0, "a": 1.0, "feat": 1.0, "commit": 0.5})
+    loss = Probe()
     commit, codebook = torch.tensor(3.0), torch.tensor(4.0)
     total, parts = loss.generator(wav, wav_hat, None, None, commit, codebook)
-    assert list(parts) == ["codebook", "a", "commit", "total"]  # weights' order; no D yet
-    assert loss.calls == {"a": 1, "b": 0}  # weight 0: never computed
+    assert list(parts) == ["codebook", "a", "commit", "total"]  # WEIGHTS' order; no D yet
+    assert (loss.a_loss.calls, loss.b_loss.calls) == (1, 0)  # weight 0: never computed
     assert total.item() == pytest.approx(4.0 + 1.0 + 0.5 * 3.0)
     fake, real = _outs(3, 0), _outs(3, 1)
     _, parts = loss.generator(wav, wav_hat, fake, None)  # no real outputs: no feat
@@ -58,6 +67,22 @@ def test_terms_follow_the_weights_their_order_and_what_is_given():
     assert list(parts) == ["adv", "a", "feat", "total"]
     with pytest.raises(ValueError, match="differ"):
         loss.generator(wav, wav_hat[..., :4])
+
+
+def test_weights_replace_defaults_in_the_family_order_and_sections_are_checked():
+    wav, wav_hat = torch.zeros(2, 1, 8), torch.ones(2, 1, 8)
+    loss = Probe({"time": 0.5, "b": 1, "codebook": 0.0}, a={"scale": 3.0})
+    assert loss.weights == dict(codebook=0.0, adv=2.0, b=1.0, a=1.0, feat=1.0, commit=0.5, time=0.5)
+    assert list(loss.weights) == list(Probe.WEIGHTS)
+    _, parts = loss.generator(wav, wav_hat)
+    assert list(parts) == ["b", "a", "time", "total"]
+    assert (parts["b"].item(), parts["a"].item(), parts["time"].item()) == (2.0, 3.0, 1.0)
+    with pytest.raises(ValueError, match=r"loss_conf.weights: unknown term\(s\) \['mel'\]"):
+        Probe({"mel": 1.0})
+    with pytest.raises(ValueError, match=r"loss_conf.a: unknown key\(s\) \['n'\]"):
+        Probe(a={"n": 1})
+    with pytest.raises(ValueError, match=r"loss_conf.b: \['scale'\] are set by codectk"):
+        Probe(b={"scale": 1.0})
 
 
 def test_sum_over_discriminators_scales_adv_and_the_discriminator():
@@ -83,14 +108,15 @@ def test_sum_over_discriminators_scales_adv_and_the_discriminator():
 )
 def test_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        Probe({"a": 1.0}, **kwargs)
-    with pytest.raises(ValueError, match="loss weights must be >= 0"):
+        Probe(**kwargs)
+    with pytest.raises(ValueError, match="weights must be >= 0"):
         Probe({"a": -1.0})
 
 
 def test_every_gan_objective_is_one_mechanism():
-    """Each registered GAN loss only adds reconstruction terms (and, for EnCodec's
-    balancer and FunCodec's logged gen_loss, how the total is formed)."""
+    """Each registered GAN loss only states its weights and builds its spectral losses
+    (and, for EnCodec's balancer and FunCodec's logged gen_loss, how the total is
+    formed)."""
     gan = [n for n in LOSSES.names() if issubclass(LOSSES.get(n), GANObjective)]
     assert set(gan) >= {"codec_gan", "dac", "encodec", "esc", "funcodec", "hificodec"}
     for name in gan:
@@ -98,5 +124,7 @@ def test_every_gan_objective_is_one_mechanism():
         assert cls.generator is GANObjective.generator, name
         assert cls.discriminator is GANObjective.discriminator, name
         assert cls.adversarial_terms is GANObjective.adversarial_terms, name
+        assert cls.reconstruction_terms is GANObjective.reconstruction_terms, name
+        assert list(inspect.signature(cls).parameters)[:2] == ["sample_rate", "weights"], name
         loss = LOSSES.build(name, {"sample_rate": 16000})
         assert isinstance(loss.weights, dict) and loss.weights, name

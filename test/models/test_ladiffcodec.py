@@ -151,7 +151,7 @@ def test_three_phases_one_training_step_each(tmp_path: Path, dumped):
     ae_conf = make_soundstream_conf(
         codec="continuous_ae",
         codec_conf=TINY_AE,
-        loss_conf={"lambda_mel": 1.0, "lambda_feat": 10.0, "lambda_commit": 0.0},
+        loss_conf={"weights": {"mel": 1.0, "feat": 10.0, "commit": 0.0}},
         discriminator_start_step=0,
         **small,
     )

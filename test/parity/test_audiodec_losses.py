@@ -70,14 +70,18 @@ def test_mel_loss_and_its_gradient(ad, sr, n_fft, hop, n_mels):
         "dac",
         {
             "sample_rate": sr,
-            "lambda_mel": 45.0,
-            "mel_windows": [n_fft],
-            "mel_hop_lengths": [hop],
-            "mel_n_mels": [n_mels],
-            "mel_log_weight": 2.302585093,  # the configs' value: ln 10 (natural-log mel L1)
-            "mel_mag_weight": 0.0,
-            "mel_eps": 1.0e-10,
-            "mel_power_floor": 1.0e-10,
+            "weights": {
+                "mel": 45.0,
+            },
+            "mel": {
+                "windows": [n_fft],
+                "hop_lengths": [hop],
+                "n_mels": [n_mels],
+                "log_weight": 2.302585093,  # the configs' value: ln 10 (natural-log mel L1)
+                "mag_weight": 0.0,
+                "eps": 1.0e-10,
+                "power_floor": 1.0e-10,
+            },
         },
     )
     o_loss, parts = ours.generator(wav, est)
@@ -120,9 +124,11 @@ def test_adversarial_and_feature_matching(ad):
         "dac",
         {
             "sample_rate": audiodec_ref.SAMPLE_RATE,
-            "lambda_mel": 0.0,
-            "lambda_adv": lambda_adv,
-            "lambda_feat": lambda_feat,
+            "weights": {
+                "mel": 0.0,
+                "adv": lambda_adv,
+                "feat": lambda_feat,
+            },
         },
     )
     wav = torch.zeros(2, 1, 8)

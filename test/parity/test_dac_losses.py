@@ -60,7 +60,7 @@ def _signal(wav, sample_rate):
 @pytest.mark.parametrize("mag_weight", [0.0, 1.0])
 def test_multiscale_mel_loss_value_and_gradient(sample_rate, mag_weight):
     ref_loss = dac.nn.loss.MelSpectrogramLoss(**{**MEL_CONF, "mag_weight": mag_weight})
-    ours = LOSSES.build("dac", {"sample_rate": sample_rate, "mel_mag_weight": mag_weight})
+    ours = LOSSES.build("dac", {"sample_rate": sample_rate, "mel": {"mag_weight": mag_weight}})
     wav, est = _speech_pair(sample_rate)
     est_ref, est_ours = est.clone().requires_grad_(), est.clone().requires_grad_()
     # train.py:257: state.mel_loss(recons, signal)
@@ -143,8 +143,8 @@ def test_generator_adversarial_and_feature_terms(term):
         _Signal(fake_ref), _Signal(real)
     )
     expected = loss_g if term == "adv" else loss_feature
-    weights = {"lambda_mel": 0.0, "lambda_adv": 0.0, "lambda_feat": 0.0, f"lambda_{term}": 1.0}
-    ours = LOSSES.build("dac", {"sample_rate": 16000, **weights})
+    weights = {"mel": 0.0, "adv": 0.0, "feat": 0.0, term: 1.0}
+    ours = LOSSES.build("dac", {"sample_rate": 16000, "weights": weights})
     with torch.no_grad():
         real_outs = disc(real)
     total, parts = ours.generator(real, fake_ours, disc(fake_ours), real_outs)

@@ -92,22 +92,9 @@ def test_msspec_loss_equals_audiocraft(alphas):
         alphas=alphas,
         floor_level=1e-5,
     )
-    config = load_train_config(CONFIG).loss_conf
+    config = load_train_config(CONFIG).loss_conf["freq"]
     weights = [float(np.sqrt(2**i - 1)) for i in range(6, 11)] if alphas else None
-    ours = EnCodecFrequencyLoss(
-        SR,
-        config["freq_scales"],
-        config["freq_n_mels"],
-        weights,
-        config["freq_normalized"],
-        config["freq_log"],
-        config["freq_f_min"],
-        config["freq_power"],
-        config["freq_mel_scale"],
-        config["freq_log_floor"],
-        config["freq_framing"],
-        config["freq_reduction"],
-    )
+    ours = EnCodecFrequencyLoss(SR, **{**config, "alphas": weights})
     x, y = _speech()
     y_theirs, y_ours = y.clone().requires_grad_(True), y.clone().requires_grad_(True)
     loss_theirs = theirs(y_theirs, x)  # audiocraft calls criterion(y_pred, y)
@@ -175,12 +162,12 @@ def test_generator_objective_of_a_solver_step_equals_audiocraft():
     config = load_train_config(CONFIG)
     disc = _discriminator()
     adversary = _adversary(disc)
-    solver = config.loss_conf  # the authors' weights (default.yaml:13-24) in codectk's names
+    solver = config.loss_conf["weights"]  # the authors' (default.yaml:13-24), our names
     weights = {
-        "adv_msstftd": solver["lambda_adv"],
-        "feat_msstftd": solver["lambda_feat"],
-        "l1": solver["lambda_time"],
-        "msspec": solver["lambda_freq"],
+        "adv_msstftd": solver["adv"],
+        "feat_msstftd": solver["feat"],
+        "l1": solver["time"],
+        "msspec": solver["freq"],
     }
     theirs_balancer = balancer.Balancer(
         weights, balance_grads=True, total_norm=1.0, ema_decay=0.999, per_batch_item=True

@@ -90,7 +90,7 @@ def test_outputs_losses_and_gradients(esc):
     _grads(theirs)
     wav = torch.zeros(2, 1, T)
     total, parts = LOSSES.build(
-        "esc", {"sample_rate": esc_ref.SAMPLE_RATE, "lambda_mel": 0.0}
+        "esc", {"sample_rate": esc_ref.SAMPLE_RATE, "weights": {"mel": 0.0}}
     ).generator(wav, wav, ours(fake), ours(real))
     total.backward()
     torch.testing.assert_close(parts["adv"], t_g.mean().detach(), rtol=1e-5, atol=0)

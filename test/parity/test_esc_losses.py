@@ -30,7 +30,7 @@ def test_mel_loss_and_its_gradient(esc):
     est = (wav + 0.05 * torch.randn_like(wav)).requires_grad_(True)
     t_loss = esc.gen.MelSpectrogramLoss()(wav[:, 0], est[:, 0]).mean()
     (t_grad,) = torch.autograd.grad(t_loss, est)
-    ours = LOSSES.build("esc", {"sample_rate": esc_ref.SAMPLE_RATE, "lambda_mel": 15.0})
+    ours = LOSSES.build("esc", {"sample_rate": esc_ref.SAMPLE_RATE, "weights": {"mel": 15.0}})
     o_loss, parts = ours.generator(wav, est)
     (o_grad,) = torch.autograd.grad(o_loss, est)
     torch.testing.assert_close(parts["mel"], t_loss.detach(), rtol=1e-5, atol=0)

@@ -139,15 +139,10 @@ def test_adversarial_config_is_theirs(esc):
     assert ours.codec_conf["codebook_dims"] == theirs["model"]["codebook_dims"]
     w = theirs["loss"]
     assert ours.codec_conf["stft_loss_weight"] == w["stft_weight"]
-    assert (ours.loss_conf["lambda_mel"], ours.loss_conf["lambda_commit"]) == (
-        w["mel_weight"],
-        w["cm_weight"],
-    )
-    assert (ours.loss_conf["lambda_codebook"], ours.loss_conf["lambda_adv"]) == (
-        w["cb_weight"],
-        w["gen_weight"],
-    )
-    assert ours.loss_conf["lambda_feat"] == w["feat_weight"]
+    weights = ours.loss_conf["weights"]
+    assert (weights["mel"], weights["commit"]) == (w["mel_weight"], w["cm_weight"])
+    assert (weights["codebook"], weights["adv"]) == (w["cb_weight"], w["gen_weight"])
+    assert weights["feat"] == w["feat_weight"]
     assert ours.discriminator_conf["mpd"]["periods"] == theirs["discriminator"]["periods"]
     assert ours.discriminator_conf["mrd"]["fft_sizes"] == theirs["discriminator"]["fft_sizes"]
     assert ours.gan_step_order == "g_first"

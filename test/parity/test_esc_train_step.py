@@ -71,11 +71,13 @@ def _our_conf() -> dict:
         "discriminator_conf": esc_ref.discriminator_conf(),
         "loss": "esc",
         "loss_conf": {
-            "lambda_mel": WEIGHTS["mel"],
-            "lambda_adv": WEIGHTS["gen"],
-            "lambda_feat": WEIGHTS["feat"],
-            "lambda_commit": WEIGHTS["cm"],
-            "lambda_codebook": WEIGHTS["cb"],
+            "weights": {
+                "mel": WEIGHTS["mel"],
+                "adv": WEIGHTS["gen"],
+                "feat": WEIGHTS["feat"],
+                "commit": WEIGHTS["cm"],
+                "codebook": WEIGHTS["cb"],
+            },
         },
         "optim": "adamw",
         "optim_conf": {"lr": LR},

@@ -108,7 +108,7 @@ def test_mel_loss_equals_funcodec(power_spec):
             l2 = F.mse_loss(m_x, m_y) * 0.5 + F.mse_loss(p_x, p_y) * 0.5
         ref = ref + (l1 + l2)
     ref = ref / len(transforms)
-    loss = LOSSES.build("funcodec", {"sample_rate": 16000, "power_spec_loss": power_spec})
+    loss = LOSSES.build("funcodec", {"sample_rate": 16000, "mel": {"power_spec_loss": power_spec}})
     ours = loss.mel_loss(x, y)
     assert ours.dtype == torch.float64
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=0)
@@ -143,7 +143,7 @@ def test_adversarial_feature_and_total_losses_equal_funcodec():
     l1 = torch.nn.L1Loss(reduction="mean")
     adv_ref, feat_ref = torch.stack(adv).mean(), torch.stack(feat).mean()
     commit = torch.tensor(0.37, dtype=torch.float64)
-    loss = LOSSES.build("funcodec", {"sample_rate": 16000, "power_spec_loss": True})
+    loss = LOSSES.build("funcodec", {"sample_rate": 16000, "mel": {"power_spec_loss": True}})
     mel_ref = loss.mel_loss(x, y)  # compared with FunCodec's in test_mel_loss_equals_funcodec
     gen_ref = l1(x, y) * 1.0 + mel_ref * 1.0 + adv_ref * (1 / 9) + feat_ref * (100 / 9)
     total_ref = gen_ref + commit  # + enc_quant_loss: zero gradient, see the test below

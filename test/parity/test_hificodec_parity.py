@@ -264,7 +264,9 @@ def test_discriminator_forward_backward_equals_academicodec(root, models, name):
         outs_r = [[*m, o[-1]] for m, o in zip(maps_r, real_o)]
         outs_f = [[*m, o[-1]] for m, o in zip(maps_f, fake_o)]
         conf = load_train_config(REPO / "conf" / "hificodec_16k_320d.yaml")
-        loss = LOSSES.build(conf.loss, {**conf.loss_conf, "sample_rate": 16000, "lambda_mel": 0.0})
+        loss = LOSSES.build(
+            conf.loss, {**conf.loss_conf, "sample_rate": 16000, "weights": {"mel": 0.0}}
+        )
         # the generator's adversarial and feature terms (train.py:281-287): their gradient
         # w.r.t. the generated waveform (what trains the generator)
         g_ref_loss = models.generator_loss(g_logits)[0] + models.feature_loss(fr, fg)

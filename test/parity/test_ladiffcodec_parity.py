@@ -246,8 +246,8 @@ def test_discriminator_forward_backward_equals_ladiffcodec(root, modules):
         # the generator's adversarial and feature terms and their input gradient
         l_g, l_feat = _run_gen_loss(lr, fr, lg, fg)
         adv_ref = 3 * l_g + 3 * l_feat
-        no_rec = {"lambda_time": 0.0, "lambda_mel": 0.0, "lambda_sdr": 0.0}
-        adv_loss = LOSSES.build("ladiffcodec_ae", {"sample_rate": 16000, **no_rec})
+        no_rec = {"time": 0.0, "mel": 0.0, "sdr": 0.0}
+        adv_loss = LOSSES.build("ladiffcodec_ae", {"sample_rate": 16000, "weights": no_rec})
         adv_ours, _ = adv_loss.generator(x, y_ours, fake_o, real_o)
         close(adv_ours, adv_ref)
         (gy_ref,) = torch.autograd.grad(adv_ref, y_ref, retain_graph=True)
