@@ -31,9 +31,11 @@ losses and data pipeline are mono, so train with 1 / 1.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,13 @@ class AudioDecAnalysis(AutoencoderCodec):
             ),
         )
 
+    def _build_analysis_from(self, arguments: Mapping[str, Any]) -> None:
+        """:meth:`_build_analysis` with its arguments taken by name from ``arguments``, a
+        subclass constructor's ``locals()`` once ``enc_ratios`` and ``enc_strides`` have
+        their defaults."""
+        names = inspect.signature(self._build_analysis).parameters
+        self._build_analysis(**{name: arguments[name] for name in names})
+
     def latent(self, wav: Tensor) -> Tensor:
         """Waveform (B, input_channels, T) -> z (B, D, ceil(T / hop))."""
         return self.projector(self.encoder(self.pad(wav)))
@@ -165,21 +174,7 @@ class SymAD(AudioDecAnalysis):
             raise ValueError(
                 f"enc_strides {enc_strides} and dec_strides {dec_strides} must have the same product"
             )
-        self._build_analysis(
-            sample_rate,
-            input_channels,
-            encode_channels,
-            code_dim,
-            codebook_num,
-            codebook_size,
-            enc_ratios,
-            enc_strides,
-            ema_decay,
-            kmeans_init,
-            threshold_ema_dead_code,
-            ema_init,
-            random_init,
-        )
+        self._build_analysis_from(locals())
         self.output_channels = output_channels
         self.decoder = AudioDecDecoder(
             code_dim, output_channels, decode_channels, dec_ratios, dec_strides
@@ -279,21 +274,7 @@ class AudioDecVocoder(AudioDecAnalysis):
                 f"upsample_scales {upsample_scales} must multiply to the hop "
                 f"{math.prod(enc_strides)} of enc_strides {enc_strides}"
             )
-        self._build_analysis(
-            sample_rate,
-            input_channels,
-            encode_channels,
-            code_dim,
-            codebook_num,
-            codebook_size,
-            enc_ratios,
-            enc_strides,
-            ema_decay,
-            kmeans_init,
-            threshold_ema_dead_code,
-            ema_init,
-            random_init,
-        )
+        self._build_analysis_from(locals())
         self.output_channels = output_channels
         self.decoder = CausalHiFiGANGenerator(
             code_dim,

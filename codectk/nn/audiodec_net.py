@@ -35,6 +35,20 @@ from codectk.nn.conv import CausalConv1d, CausalConvTranspose1d, Conv1x1
 from codectk.nn.hifigan import ResBlock1
 
 
+def _check_stages(channel_ratios: Sequence[int], strides: Sequence[int], side: str) -> None:
+    """Check that the encoder's or decoder's (``side``: "enc" or "dec") channel ratios and
+    strides describe the same stages.
+
+    Raises:
+        ValueError: ``channel_ratios`` and ``strides`` differ in length (the message names
+            them as the codec's ``<side>_ratios`` and ``<side>_strides``).
+    """
+    if len(channel_ratios) != len(strides):
+        raise ValueError(
+            f"{side}_ratios {list(channel_ratios)} and {side}_strides {list(strides)} differ"
+        )
+
+
 class ResidualUnit(nn.Module):
     """x + conv1x1(ELU(causal conv_k,d(ELU(x)))), no biases (AudioDec ``CausalResidualUnit``).
 
@@ -110,10 +124,7 @@ class AudioDecEncoder(nn.Module):
         kernel_size: int = 7,
     ):
         super().__init__()
-        if len(channel_ratios) != len(strides):
-            raise ValueError(
-                f"enc_ratios {list(channel_ratios)} and enc_strides {list(strides)} differ"
-            )
+        _check_stages(channel_ratios, strides, "enc")
         self.conv = CausalConv1d(in_channels, channels, kernel_size, bias=False)
         blocks, c_in = [], channels
         for r, s in zip(channel_ratios, strides):
@@ -158,6 +169,9 @@ class AudioDecDecoder(nn.Module):
         kernel_size (int): first/last conv kernel (7).
 
     Shapes: (B, D, F) -> (B, out_channels, F * hop).
+
+    Raises:
+        ValueError: ``channel_ratios`` and ``strides`` differ in length.
     """
 
     def __init__(
@@ -170,10 +184,7 @@ class AudioDecDecoder(nn.Module):
         kernel_size: int = 7,
     ):
         super().__init__()
-        if len(channel_ratios) != len(strides):
-            raise ValueError(
-                f"dec_ratios {list(channel_ratios)} and dec_strides {list(strides)} differ"
-            )
+        _check_stages(channel_ratios, strides, "dec")
         self.conv1 = CausalConv1d(code_dim, channels * channel_ratios[0], kernel_size, bias=False)
         outs = [channels * r for r in channel_ratios[1:]] + [channels]
         self.conv_blocks = nn.ModuleList(

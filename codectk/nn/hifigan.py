@@ -140,7 +140,61 @@ def check_hifigan_args(
         raise ValueError(f"resblock_kernel_sizes {resblock_kernel_sizes} must be odd")
 
 
-class HiFiGANGenerator(nn.Module):
+class _MRFStack(nn.Module):
+    """What the HiFi-GAN generator and the HiFi-Codec encoder share: the checked layout,
+    ``hop_length``, and the multi-receptive-field fusion after each strided stage.
+
+    Subclasses append ``num_kernels`` residual blocks per stage to ``self.resblocks``, in
+    stage order.
+
+    Args:
+        rates (Sequence[int]): upsampling factors u_i (their product is the hop).
+        kernels (Sequence[int]): the strided (transposed) convs' kernels k_i.
+        resblock (str): "1" (ResBlock1) or "2" (ResBlock2).
+        resblock_kernel_sizes (Sequence[int]): MRF kernels k_r.
+        resblock_dilation_sizes (Sequence[Sequence[int]]): MRF dilations D_r.
+
+    Raises:
+        ValueError: see :func:`check_hifigan_args`.
+    """
+
+    def __init__(
+        self,
+        rates: Sequence[int],
+        kernels: Sequence[int],
+        resblock: str,
+        resblock_kernel_sizes: Sequence[int],
+        resblock_dilation_sizes: Sequence[Sequence[int]],
+    ):
+        super().__init__()
+        check_hifigan_args(rates, kernels, resblock, resblock_kernel_sizes, resblock_dilation_sizes)
+        self.hop_length = math.prod(rates)
+        self.num_kernels = len(resblock_kernel_sizes)
+
+    def mrf(self, stage: int, x: Tensor, norms: nn.ModuleList | None = None) -> Tensor:
+        """Multi-receptive-field fusion of stage ``stage``: the mean of its residual
+        blocks' outputs, each partial sum passed through ``norms[j]`` when given (the
+        HiFi-Codec encoder's GroupNorms).
+
+        Args:
+            stage (int): stage index i (blocks ``i * num_kernels`` to
+                ``(i + 1) * num_kernels - 1``).
+            x (Tensor): (B, C_i, T_i).
+            norms (nn.ModuleList | None): one module per residual block (None: none).
+
+        Returns:
+            Tensor: (B, C_i, T_i).
+        """
+        acc = None
+        for j in range(stage * self.num_kernels, (stage + 1) * self.num_kernels):
+            y = self.resblocks[j](x)
+            acc = y if acc is None else acc + y
+            if norms is not None:
+                acc = norms[j](acc)  # normalise the partial sum
+        return acc / self.num_kernels
+
+
+class HiFiGANGenerator(_MRFStack):
     """HiFi-GAN generator: latent (B, D, F) -> waveform (B, 1, F * prod(upsample_rates)).
 
     Args:
@@ -170,17 +224,14 @@ class HiFiGANGenerator(nn.Module):
         resblock_dilation_sizes: Sequence[Sequence[int]],
         output_negative_slope: float = 0.01,
     ):
-        super().__init__()
-        self.output_negative_slope = output_negative_slope
-        check_hifigan_args(
+        super().__init__(
             upsample_rates,
             upsample_kernel_sizes,
             resblock,
             resblock_kernel_sizes,
             resblock_dilation_sizes,
         )
-        self.hop_length = math.prod(upsample_rates)
-        self.num_kernels = len(resblock_kernel_sizes)
+        self.output_negative_slope = output_negative_slope
         block = RESBLOCKS[resblock]
         ch = upsample_initial_channel
         self.conv_pre = weight_norm(nn.Conv1d(dimension, ch, 7, 1, padding=3))
@@ -206,16 +257,12 @@ class HiFiGANGenerator(nn.Module):
         x = self.conv_pre(z)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU_SLOPE))  # (B, C_i, F_i) -> (B, C_i / 2, F_i * u_i)
-            acc = None
-            for j in range(i * self.num_kernels, (i + 1) * self.num_kernels):
-                y = self.resblocks[j](x)
-                acc = y if acc is None else acc + y
-            x = acc / self.num_kernels  # MRF: mean of the residual blocks
+            x = self.mrf(i, x)
         x = self.conv_post(F.leaky_relu(x, self.output_negative_slope))
         return torch.tanh(x)
 
 
-class HiFiCodecEncoder(nn.Module):
+class HiFiCodecEncoder(_MRFStack):
     """HiFi-Codec encoder (the generator mirrored): waveform (B, 1, T) -> latent (B, D, F).
 
     Args:
@@ -244,16 +291,13 @@ class HiFiCodecEncoder(nn.Module):
         resblock_dilation_sizes: Sequence[Sequence[int]],
         group_norm_size: int = 16,
     ):
-        super().__init__()
-        check_hifigan_args(
+        super().__init__(
             upsample_rates,
             upsample_kernel_sizes,
             resblock,
             resblock_kernel_sizes,
             resblock_dilation_sizes,
         )
-        self.hop_length = math.prod(upsample_rates)
-        self.num_kernels = len(resblock_kernel_sizes)
         block = RESBLOCKS[resblock]
         kernels = list(reversed(resblock_kernel_sizes))
         dilations = list(reversed(resblock_dilation_sizes))
@@ -283,9 +327,5 @@ class HiFiCodecEncoder(nn.Module):
         x = self.conv_pre(wav)
         for i, down in enumerate(self.downs):
             x = down(F.leaky_relu(x, LRELU_SLOPE))  # (B, C_i, T_i) -> (B, 2 C_i, T_i / u_i)
-            acc = None
-            for j in range(i * self.num_kernels, (i + 1) * self.num_kernels):
-                y = self.resblocks[j](x)
-                acc = self.norms[j](y if acc is None else acc + y)  # normalise the partial sum
-            x = acc / self.num_kernels
+            x = self.mrf(i, x, self.norms)
         return self.conv_post(F.leaky_relu(x))  # default slope 0.01, as AcademiCodec
