@@ -61,6 +61,21 @@ def error_row(suite: str, device: str, message: str) -> dict:
     }
 
 
+def rtf_row(name: str, r: dict, audio_seconds: float, /, **context) -> dict:
+    """The ``encode+decode RTF`` row of a timed encode + decode of ``audio_seconds`` of
+    audio: ``r["seconds"]`` (wall time) over the audio duration, in ``x real time``, with
+    ``r["cpu_seconds"]`` and the ``context`` keys (threads, device...; the parameters are
+    positional-only, so a context key may be named ``audio_seconds`` too)."""
+    return dict(
+        name=name,
+        metric="encode+decode RTF",
+        value=r["seconds"] / audio_seconds,
+        unit="x real time",
+        cpu_seconds=round(r["cpu_seconds"], 3),
+        **context,
+    )
+
+
 def verdict(row: dict) -> str:
     """``pass`` / ``FAIL`` against the row's target, ``error``, ``skipped`` or ``""``."""
     if row.get("metric") == "error" or row.get("error"):

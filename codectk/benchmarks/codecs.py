@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from codectk.benchmarks._measure import REPO, best_time, corpus_files, in_subprocess, speech
+from codectk.benchmarks._runner import rtf_row
 
 CONFIGS = {
     "soundstream_16k_tiny": "egs/mini_librispeech/codec1/conf/soundstream_16k_tiny.yaml",
@@ -87,17 +88,7 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
             )
             common = dict(threads=th, device=device, audio_seconds=seconds)
             extra = dict(parameters_M=r["parameters_M"], bitrate_kbps=r["bitrate_kbps"])
-            rows.append(
-                dict(
-                    name=config,
-                    metric="encode+decode RTF",
-                    value=r["seconds"] / seconds,
-                    unit="x real time",
-                    cpu_seconds=round(r["cpu_seconds"], 3),
-                    **common,
-                    **extra,
-                )
-            )
+            rows.append(rtf_row(config, r, seconds, **common, **extra))
             rows.append(
                 dict(
                     name=config,

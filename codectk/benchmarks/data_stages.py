@@ -98,18 +98,20 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
         dump = in_subprocess("codectk.benchmarks.data_stages:dump_job", kw)
         audio_h = dump["audio_seconds"] / 3600
         extra = dict(files=n_files or len(corpus_files()), audio_hours=round(audio_h, 4))
-        for name, r in (("wav dump (stage 2)", dump), ("dump ceiling (read+soxr+write)", ceiling)):
-            rows.append(
-                dict(
-                    name=name,
-                    metric="throughput",
-                    value=audio_h / (r["seconds"] / 3600),
-                    unit="audio h/h",
-                    seconds=round(r["seconds"], 3),
-                    **extra,
-                    **common,
-                )
+
+        def throughput(name: str, r: dict) -> dict:
+            return dict(
+                name=name,
+                metric="throughput",
+                value=audio_h / (r["seconds"] / 3600),
+                unit="audio h/h",
+                seconds=round(r["seconds"], 3),
+                **extra,
+                **common,
             )
+
+        rows.append(throughput("wav dump (stage 2)", dump))
+        rows.append(throughput("dump ceiling (read+soxr+write)", ceiling))
         rows.append(
             dict(
                 name="wav dump (stage 2)",
@@ -123,19 +125,6 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
         )
         score_ceiling = in_subprocess("codectk.benchmarks.data_stages:score_ceiling_job", kw)
         scored = in_subprocess("codectk.benchmarks.data_stages:score_job", kw)
-        for name, r in (
-            ("scoring (stage 7)", scored),
-            ("score ceiling (read+soxr)", score_ceiling),
-        ):
-            rows.append(
-                dict(
-                    name=name,
-                    metric="throughput",
-                    value=audio_h / (r["seconds"] / 3600),
-                    unit="audio h/h",
-                    seconds=round(r["seconds"], 3),
-                    **extra,
-                    **common,
-                )
-            )
+        rows.append(throughput("scoring (stage 7)", scored))
+        rows.append(throughput("score ceiling (read+soxr)", score_ceiling))
     return rows

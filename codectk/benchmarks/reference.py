@@ -37,6 +37,7 @@ from codectk.benchmarks._measure import (
     in_subprocess,
     speech,
 )
+from codectk.benchmarks._runner import rtf_row
 
 MODELS = {
     "encodec_24k_6kbps": dict(family="encodec", config="conf/encodec_24k_24kbps.yaml", kbps=6.0),
@@ -178,6 +179,22 @@ def codectk_job(
     }
 
 
+def _vs_reference(name: str, ours: dict, ref: dict, /, **context) -> dict:
+    """The ``time vs reference`` row: codectk's time ``ours["seconds"]`` over the
+    reference's (target <= :data:`TARGET_RATIO`), with the ratio of their CPU times and the
+    ``context`` keys."""
+    return dict(
+        name=name,
+        metric="time vs reference",
+        value=ours["seconds"] / ref["seconds"],
+        unit="x",
+        target=TARGET_RATIO,
+        target_rule="<=",
+        cpu_time_ratio=round(ours["cpu_seconds"] / ref["cpu_seconds"], 3),
+        **context,
+    )
+
+
 def _skipped(model: str, threads: int, device: str, why: str) -> dict:
     return dict(
         name=model,
@@ -251,16 +268,7 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                 for who, r in who_rows:
                     if r is None:
                         continue
-                    rows.append(
-                        dict(
-                            name=f"{model} {who}",
-                            metric="encode+decode RTF",
-                            value=r["seconds"] / seconds,
-                            unit="x real time",
-                            cpu_seconds=round(r["cpu_seconds"], 3),
-                            **common,
-                        )
-                    )
+                    rows.append(rtf_row(f"{model} {who}", r, seconds, **common))
                     rows.append(
                         dict(
                             name=f"{model} {who}",
@@ -280,28 +288,12 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                     extra["target_needs_peak_share"] = round(
                         ours["macs"] / peak / (TARGET_RATIO * ref["seconds"]), 2
                     )
+                rows.append(_vs_reference(model, ours, ref, **extra, **common))
                 rows.append(
-                    dict(
-                        name=model,
-                        metric="time vs reference",
-                        value=ours["seconds"] / ref["seconds"],
-                        unit="x",
-                        target=TARGET_RATIO,
-                        target_rule="<=",
-                        cpu_time_ratio=round(ours["cpu_seconds"] / ref["cpu_seconds"], 3),
-                        **extra,
-                        **common,
-                    )
-                )
-                rows.append(
-                    dict(
-                        name=f"{model} bf16",
-                        metric="time vs reference",
-                        value=ours_bf16["seconds"] / ref["seconds"],
-                        unit="x",
-                        target=TARGET_RATIO,
-                        target_rule="<=",
-                        cpu_time_ratio=round(ours_bf16["cpu_seconds"] / ref["cpu_seconds"], 3),
+                    _vs_reference(
+                        f"{model} bf16",
+                        ours_bf16,
+                        ref,
                         snr_db=round(ours_bf16["snr_db"], 1),
                         codes_equal=round(ours_bf16["codes_equal"], 4),
                         **common,

@@ -107,22 +107,27 @@ def _rows_of(config, variant, precision, r, device, threads, dac) -> list[dict]:
     return rows
 
 
+def _no_steps(name: str, threads, device: str, **why) -> dict:
+    """The ``steps/s`` row of a training run that gave no value; ``why``: ``skipped=`` or
+    ``error=`` (the reason)."""
+    return dict(
+        name=name,
+        metric="steps/s",
+        value=None,
+        unit="steps/s",
+        threads=threads,
+        device=device,
+        **why,
+    )
+
+
 def _skipped(reason: str, device: str, threads) -> list[dict]:
     rows = []
     for config in CONFIGS:
         for variant in VARIANTS:
             for precision in PRECISIONS:
-                rows.append(
-                    dict(
-                        name=f"{config} {variant} {precision}",
-                        metric="steps/s",
-                        value=None,
-                        unit="steps/s",
-                        threads=threads,
-                        device=device,
-                        skipped=reason,
-                    )
-                )
+                name = f"{config} {variant} {precision}"
+                rows.append(_no_steps(name, threads, device, skipped=reason))
     return rows
 
 
@@ -158,17 +163,8 @@ def run(threads: list[int], device: str, quick: bool) -> list[dict]:
                 try:
                     r = in_subprocess(f"{JOBS}:train_job", kwargs, env=env)
                 except MeasurementError as exc:
-                    rows.append(
-                        dict(
-                            name=f"{config} {variant} {label}",
-                            metric="steps/s",
-                            value=None,
-                            unit="steps/s",
-                            threads=th,
-                            device=device,
-                            error=str(exc),
-                        )
-                    )
+                    name = f"{config} {variant} {label}"
+                    rows.append(_no_steps(name, th, device, error=str(exc)))
                     continue
                 speed[config, variant, precision] = r["steps_per_s"]
                 dac = config.startswith("dac_16k")

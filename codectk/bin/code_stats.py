@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import torch
 
-from codectk.bin.common import parser, run
+from codectk.bin.common import add_model_args, add_num_threads_arg, parser, run, set_num_threads
 from codectk.errors import CodectkError
 from codectk.inference import load_codec
 from codectk.io.audio import AudioError, read_audio, to_mono
@@ -64,19 +64,17 @@ def code_statistics(codec: AudioDecAnalysis, wavs) -> tuple[np.ndarray, np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
-    p.add_argument("--model", required=True, help="symAD experiment folder, model file or .zip")
-    p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
+    add_model_args(p, "symAD experiment folder, model file or .zip")
     p.add_argument("--data", required=True, help="data dir whose wav.scp is analysed")
     p.add_argument("--out", required=True, help="output .npy (2, D) or .json")
     p.add_argument("--max_utts", type=int, default=0, help="use the first N utterances (0: all)")
-    p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads")
+    add_num_threads_arg(p)
     args = p.parse_args(argv)
     setup_logging()
     log = logging.getLogger("codectk.code_stats")
     if not args.out.endswith((".npy", ".json")):
         raise CodectkError(f"--out {args.out}: must end in .npy or .json")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     codec = load_codec(args.model, args.model_file)
     if not isinstance(codec, AudioDecAnalysis):
         raise CodectkError(

@@ -28,9 +28,17 @@ import numpy as np
 import torch
 
 from codectk.batching import decode_batch, encode_batch, mixed_length_min_frames, plan_batches
-from codectk.bin.common import parser, run, str2bool
+from codectk.bin.common import (
+    add_device_args,
+    add_model_args,
+    add_precision_arg,
+    parser,
+    run,
+    set_num_threads,
+    str2bool,
+)
 from codectk.config import load_yaml
-from codectk.inference import PRECISIONS, load_codec, prepare_for_inference
+from codectk.inference import load_codec, prepare_for_inference
 from codectk.io.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.io.codes import write_codes
 from codectk.io.datadir import read_scp, write_scp
@@ -41,8 +49,7 @@ READ_AHEAD = 16  # batches of utterances read at a time, sorted by length within
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
-    p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
-    p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
+    add_model_args(p)
     p.add_argument("--in_scp", required=True, help="wav.scp to decode")
     p.add_argument("--out_dir", required=True, help="folder for this job's wav.scp and codes")
     p.add_argument("--wav_dir", required=True, help="folder for decoded WAV files")
@@ -58,20 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="denoising steps of a diffusion decoder (LaDiffCodec; default: its config's)",
     )
-    p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--num_threads", type=int, default=1, help="torch CPU threads per job (0: torch default)"
-    )
+    add_device_args(p)
     p.add_argument("--batch_size", type=int, default=1, help="utterances per forward")
     p.add_argument(
         "--compile", type=str2bool, default=False, help="torch.compile the codec (opt-in)"
     )
-    p.add_argument(
-        "--precision",
-        choices=sorted(PRECISIONS),
-        default="fp32",
-        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, lossy)",
-    )
+    add_precision_arg(p)
     p.add_argument("--config", default=None, help="YAML of option defaults (inference_config)")
     args = p.parse_args(argv)
     if args.config:
@@ -84,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         args = p.parse_args(argv)
     setup_logging()
     log = logging.getLogger("codectk.decode")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     if args.batch_size < 1:
         p.error(f"--batch_size must be >= 1, got {args.batch_size}")
     codec = load_codec(args.model, args.model_file, args.device)

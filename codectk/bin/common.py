@@ -52,6 +52,53 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
+MODEL_HELP = "experiment folder, model file or packed .zip"
+
+
+def add_model_args(p: argparse.ArgumentParser, model_help: str = MODEL_HELP) -> None:
+    """``--model`` (required) and ``--model_file``: the codec that
+    ``load_codec(args.model, args.model_file, ...)`` loads."""
+    p.add_argument("--model", required=True, help=model_help)
+    p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
+
+
+def add_num_threads_arg(p: argparse.ArgumentParser, default: int = 1) -> None:
+    """``--num_threads``: torch's CPU threads (0: torch's default), see
+    :func:`set_num_threads`."""
+    p.add_argument(
+        "--num_threads", type=int, default=default, help="torch CPU threads (0: torch default)"
+    )
+
+
+def add_device_args(p: argparse.ArgumentParser, num_threads: int = 1) -> None:
+    """``--device`` (torch device, default cpu) and ``--num_threads`` (default
+    ``num_threads``, see :func:`add_num_threads_arg`)."""
+    p.add_argument("--device", default="cpu", help="torch device")
+    add_num_threads_arg(p, num_threads)
+
+
+def set_num_threads(num_threads: int) -> None:
+    """``torch.set_num_threads(num_threads)`` for ``--num_threads`` > 0; 0 keeps torch's
+    default."""
+    if num_threads > 0:
+        import torch
+
+        torch.set_num_threads(num_threads)
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    """``--precision`` of the batch entry points (codec_inference, ctk): fp32 or bf16,
+    checked by argparse (see :data:`codectk.inference.PRECISIONS`)."""
+    from codectk.inference import PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default="fp32",
+        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, lossy)",
+    )
+
+
 def str2bool(value: str) -> bool:
     """Parse ``true``/``false`` (Kaldi/ESPnet style) for argparse."""
     if value.lower() in ("true", "1", "yes"):
@@ -76,6 +123,18 @@ def run(main: Callable[[list[str] | None], int | None]) -> int:
 # --engine and --precision of the streaming entry points (stream, stream_latency)
 ENGINES = ("module", "compiled")
 DEPRECATED_ENGINES = {"fast": "module"}  # removed engine -> the one that replaces it
+
+
+def add_streaming_args(p: argparse.ArgumentParser) -> None:
+    """``--chunk_ms``, ``--engine``, ``--precision`` and ``--autotune`` of the streaming
+    entry points (stream, stream_latency); ``--engine`` and ``--precision`` are checked
+    after parsing, by :func:`resolve_engine` and :func:`precision_dtype`."""
+    p.add_argument("--chunk_ms", type=float, default=12.5, help="chunk duration (ms)")
+    p.add_argument("--engine", default="module", help="module (default) or compiled")
+    p.add_argument("--precision", default="fp32", help="encoder/decoder arithmetic: fp32 or bf16")
+    p.add_argument(
+        "--autotune", type=str2bool, default=True, help="compiled engine: autotune its GEMMs"
+    )
 
 
 def resolve_engine(engine: str) -> str:

@@ -28,7 +28,15 @@ import sys
 
 import torch
 
-from codectk.bin.common import parser, plain_text, run
+from codectk.bin.common import (
+    add_device_args,
+    add_model_args,
+    add_precision_arg,
+    parser,
+    plain_text,
+    run,
+    set_num_threads,
+)
 from codectk.files import (
     AUDIO_SUFFIXES,
     UsageError,
@@ -38,7 +46,6 @@ from codectk.files import (
     load_model,
     plan_jobs,
 )
-from codectk.inference import PRECISIONS
 from codectk.log import setup_logging, timed
 
 log = logging.getLogger("codectk.ctk")
@@ -47,8 +54,7 @@ log = logging.getLogger("codectk.ctk")
 def _common_args(p, with_bandwidth: bool) -> None:
     p.add_argument("input", help="file, folder or wav.scp")
     p.add_argument("output", help="file (for a file input) or folder")
-    p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
-    p.add_argument("--model_file", default=None, help="model file inside an experiment folder")
+    add_model_args(p)
     if with_bandwidth:
         p.add_argument(
             "--bandwidth",
@@ -57,23 +63,16 @@ def _common_args(p, with_bandwidth: bool) -> None:
             help="target kbps, rounded down to the model's nearest bitrate (default: all "
             "codebooks)",
         )
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
+    add_device_args(p, num_threads=0)
     p.add_argument("--batch_size", type=int, default=1, help="files per forward (default 1)")
     p.add_argument("--compile", action="store_true", help="torch.compile the codec (opt-in)")
-    p.add_argument(
-        "--precision",
-        choices=sorted(PRECISIONS),
-        default="fp32",
-        help="encoder/decoder arithmetic: fp32 (default) or bf16 (faster, lossy)",
-    )
+    add_precision_arg(p)
     p.add_argument("--verbose", action="store_true", help="debug logging")
 
 
 def _load(args):
     setup_logging(args.verbose)
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     if args.batch_size < 1:
         raise UsageError(f"--batch_size must be >= 1, got {args.batch_size}")
     return load_model(args.model, args.model_file, args.device, args.compile, args.precision)

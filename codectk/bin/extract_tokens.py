@@ -18,9 +18,14 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
-from codectk.bin.common import parser, run, str2bool
+from codectk.bin.common import (
+    add_device_args,
+    add_model_args,
+    parser,
+    run,
+    set_num_threads,
+    str2bool,
+)
 from codectk.inference import load_codec
 from codectk.log import setup_logging, timed
 from codectk.tokens import extract_tokens
@@ -28,22 +33,17 @@ from codectk.tokens import extract_tokens
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
-    p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
-    p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
+    add_model_args(p)
     p.add_argument("--data", required=True, help="Kaldi data dir (its wav.scp is read)")
     p.add_argument("--out_dir", required=True, help="token folder")
     p.add_argument(
         "--target_bandwidth", type=float, default=None, help="kbps (default: all codebooks)"
     )
     p.add_argument("--npy", type=str2bool, default=False, help="also write one .npy per utterance")
-    p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--num_threads", type=int, default=1, help="torch CPU threads (0: torch default)"
-    )
+    add_device_args(p)
     args = p.parse_args(argv)
     setup_logging()
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     wav_scp = Path(args.data) / "wav.scp"
     if not wav_scp.is_file():
         p.error(f"{wav_scp}: not found (--data must be a Kaldi data dir)")

@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import sys
 
-import torch
-
-from codectk.bin.common import parser, run
+from codectk.bin.common import add_num_threads_arg, parser, run, set_num_threads
 from codectk.log import setup_logging
 from codectk.train.ladiffcodec import prepare
 
@@ -59,11 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expdir", default=None, help="experiments folder (default: out_dir's parent)")
     p.add_argument("--max_utts", type=int, default=100, help="utterances for the statistics")
     p.add_argument("--max_seconds", type=float, default=5.0, help="seconds per utterance")
-    p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads (0: default)")
+    add_num_threads_arg(p)
     args = p.parse_args(argv)
     setup_logging()
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     prepare(
         args.config,
         args.codec_exp,

@@ -38,7 +38,16 @@ import sys
 import numpy as np
 import torch
 
-from codectk.bin.common import parser, precision_dtype, resolve_engine, run, str2bool
+from codectk.bin.common import (
+    add_device_args,
+    add_model_args,
+    add_streaming_args,
+    parser,
+    precision_dtype,
+    resolve_engine,
+    run,
+    set_num_threads,
+)
 from codectk.inference import load_codec
 from codectk.io.audio import AudioError, read_audio, to_mono, write_audio
 from codectk.io.datadir import read_scp
@@ -52,16 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", nargs="?", help="output WAV file")
     p.add_argument("--in_scp", default=None, help="wav.scp to stream (instead of IN OUT)")
     p.add_argument("--out_dir", default=None, help="with --in_scp: folder of <utt>.wav")
-    p.add_argument("--model", required=True, help="experiment folder, model file or packed .zip")
-    p.add_argument("--model_file", default=None, help="model file inside the experiment folder")
-    p.add_argument("--chunk_ms", type=float, default=12.5, help="chunk duration (ms)")
-    p.add_argument("--engine", default="module", help="module (default) or compiled")
-    p.add_argument("--precision", default="fp32", help="encoder/decoder arithmetic: fp32 or bf16")
-    p.add_argument(
-        "--autotune", type=str2bool, default=True, help="compiled engine: autotune its GEMMs"
-    )
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--num_threads", type=int, default=1, help="torch CPU threads (0: default)")
+    add_model_args(p)
+    add_streaming_args(p)
+    add_device_args(p)
     args = p.parse_args(argv)
     single, scp = (args.input, args.output), (args.in_scp, args.out_dir)
     if sum(None not in x for x in (single, scp)) != 1 or any(
@@ -70,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give IN OUT, or --in_scp and --out_dir")
     setup_logging()
     log = logging.getLogger("codectk.stream")
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     engine = resolve_engine(args.engine)
     dtype = precision_dtype(args.precision)
     if args.in_scp is None:

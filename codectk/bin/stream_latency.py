@@ -24,7 +24,7 @@ import sys
 
 import torch
 
-from codectk.bin.common import parser, precision_dtype, resolve_engine, run, str2bool
+from codectk.bin.common import add_streaming_args, parser, precision_dtype, resolve_engine, run
 from codectk.errors import CodectkError
 
 
@@ -32,15 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
     p.add_argument("--config", default=None, help="training YAML (untrained model)")
     p.add_argument("--model", default=None, help="trained experiment folder, model file or .zip")
-    p.add_argument("--chunk_ms", type=float, default=12.5)
+    add_streaming_args(p)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seconds", type=float, default=10.0, help="speech streamed (after warm-up)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--engine", default="module", help="module (default) or compiled")
-    p.add_argument("--precision", default="fp32", help="encoder/decoder arithmetic: fp32 or bf16")
-    p.add_argument(
-        "--autotune", type=str2bool, default=True, help="compiled engine: autotune its GEMMs"
-    )
     args = p.parse_args(argv)
     if (args.config is None) == (args.model is None):
         raise CodectkError("give exactly one of --config and --model")

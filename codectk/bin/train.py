@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from codectk.bin.common import parser, run, str2bool
+from codectk.bin.common import add_num_threads_arg, parser, run, set_num_threads, str2bool
 from codectk.config import load_config_with_overrides
 from codectk.log import setup_logging, timed
 from codectk.phase import resolve_train_config
@@ -48,7 +48,7 @@ def build_parser(required: bool = True):
     p.add_argument("--ngpu", type=int, default=0, help="0: CPU; N: N GPUs per node (DDP)")
     p.add_argument("--num_nodes", type=int, default=1, help="nodes (SLURM allocation)")
     p.add_argument("--resume", type=str2bool, default=True, help="resume from checkpoint.pt")
-    p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0: default)")
+    add_num_threads_arg(p, default=0)
     return p
 
 
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args, overrides = p.parse_known_args(argv)
     setup_logging()
-    if args.num_threads > 0:
-        torch.set_num_threads(args.num_threads)
+    set_num_threads(args.num_threads)
     config = load_config_with_overrides(args.config, overrides)
     config = resolve_train_config(config, args.config, Path(args.output_dir).parent)
     cuda = torch.cuda.is_available()

@@ -1,5 +1,6 @@
 """``python -m codectk.bin.bench``: suite discovery, JSON + markdown output, error rows;
-the smoke runs of the reference and data-stage suites."""
+the smoke runs of the reference and data-stage suites; the codecs suite's rows from faked
+measurements."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codectk.benchmarks import _runner, data_stages, reference
+from codectk.benchmarks import _runner, codecs, data_stages, reference
 from codectk.bin import bench
 
 
@@ -62,3 +63,29 @@ def test_data_stages_quick_structure():
     ]
     assert all(r["value"] > 0 and r["unit"] for r in rows)
     assert rows[2]["target"] == 1.5 and rows[2]["target_rule"] == "<="
+
+
+def test_codecs_rows_from_faked_jobs(monkeypatch):
+    """The rows the codecs suite builds from its jobs' results (no measurement run)."""
+    result = dict(seconds=1.0, cpu_seconds=1.5, peak_rss_MiB=300.0, parameters_M=2.0)
+    result.update(bitrate_kbps=6.0, audio_s_per_s=4.0, steps_per_s=1.0, batch_size=2)
+    result.update(segment_seconds=1.0)
+    monkeypatch.setattr(codecs, "in_subprocess", lambda target, kwargs: result)
+    rows = codecs.run([1], "cpu", quick=True)
+    assert [r["metric"] for r in rows] == [
+        "encode+decode RTF",
+        "encode+decode peak RSS",
+        "training throughput",
+    ]
+    assert rows[0] == dict(
+        name="soundstream_16k_tiny",
+        metric="encode+decode RTF",
+        value=0.5,
+        unit="x real time",
+        cpu_seconds=1.5,
+        threads=1,
+        device="cpu",
+        audio_seconds=2.0,
+        parameters_M=2.0,
+        bitrate_kbps=6.0,
+    )
