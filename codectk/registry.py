@@ -167,6 +167,55 @@ def preset(
     return copy.deepcopy({**base, **changes, **(overrides or {})})
 
 
+def define_preset(
+    cls: Callable[..., Any],
+    name: str,
+    summary: str,
+    base: Callable[[], Mapping[str, Any]] | None = None,
+    **changes: Any,
+) -> Callable[..., dict[str, Any]]:
+    """A named preset function, ``name(**overrides) -> dict``, for a module to export
+    (e.g. ``encodec_tiny_conf``): :func:`preset` of ``cls`` from ``base()`` with
+    ``changes``, and a docstring made of ``summary`` and the arguments every preset has.
+
+    Args:
+        cls: the class the preset configures (its module becomes the function's).
+        name (str): the function's name.
+        summary (str): what the preset is (its docstring's first paragraphs).
+        base (Callable | None): the preset this one starts from (None: ``cls``'s
+            defaults).
+        **changes: this preset's values, checked now against ``cls``'s signature.
+
+    Returns:
+        Callable[..., dict[str, Any]]: the preset function.
+
+    Raises:
+        ConfigError: a change that is not an argument of ``cls`` or is badly typed.
+    """
+    check_kwargs(cls, changes, where=name)
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        return preset(
+            cls, name, base=None if base is None else base(), overrides=overrides, **changes
+        )
+
+    make.__name__ = make.__qualname__ = name
+    make.__module__ = cls.__module__
+    make.__doc__ = f"""{summary.strip()}
+
+    Args:
+        **overrides: replacement values for any :class:`{cls.__name__}` argument.
+
+    Returns:
+        dict[str, Any]: keyword arguments of :class:`{cls.__name__}` (a fresh dict).
+
+    Raises:
+        ConfigError: an override that is not a :class:`{cls.__name__}` argument or has the
+            wrong type.
+    """
+    return make
+
+
 def with_overrides(cls: type, config: Any | None, overrides: Mapping[str, Any]) -> Any:
     """A network config: ``config`` (a ``cls`` dataclass) with ``overrides`` replacing its
     fields, or ``cls(**overrides)`` when ``config`` is None.

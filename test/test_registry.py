@@ -6,7 +6,7 @@ import pytest
 
 from codectk.errors import ConfigError
 from codectk.models.soundstream import SoundStream, soundstream_24khz_conf, soundstream_tiny_conf
-from codectk.registry import preset
+from codectk.registry import build_section, define_preset, preset
 
 
 class Net:
@@ -65,3 +65,35 @@ def test_a_preset_class_has_its_base_arguments_with_its_defaults():
         preset(SoundStream, "p", dimension="x")
     with pytest.raises(ValueError, match=r"\['depth'\] are not arguments of EnCodec"):
         preset_signature(EnCodec, {"depth": 2})
+
+
+def test_define_preset_makes_a_documented_preset_function():
+    def widget(a: int = 1, b: list[int] | None = None, c: str = "x"):
+        return {"a": a, "b": b, "c": c}
+
+    base = define_preset(widget, "base_conf", "The base.", b=[1, 2])
+    tiny = define_preset(widget, "tiny_conf", "A tiny one.\n\n    Two lines.", base=base, a=3)
+    assert base() == {"a": 1, "b": [1, 2], "c": "x"}
+    assert tiny() == {"a": 3, "b": [1, 2], "c": "x"}
+    assert tiny(c="y")["c"] == "y"
+    assert tiny()["b"] is not tiny()["b"]  # fresh dicts
+    assert tiny.__name__ == "tiny_conf" and tiny.__module__ == widget.__module__
+    assert tiny.__doc__.startswith("A tiny one.") and "**overrides" in tiny.__doc__
+    with pytest.raises(ConfigError, match=r"tiny_conf: unknown key\(s\) \['d'\]"):
+        tiny(d=1)
+    with pytest.raises(ConfigError, match="wrong_conf: a='3'"):
+        define_preset(widget, "wrong_conf", "Badly typed.", a="3")
+
+
+def test_build_section_checks_keys_types_and_what_the_caller_sets():
+    def loss(sample_rate: int, windows: list[int] | None = None):
+        return sample_rate, windows
+
+    assert build_section(loss, None, "loss_conf.mel", sample_rate=16000) == (16000, None)
+    assert build_section(loss, {"windows": [64]}, "x", sample_rate=8000) == (8000, [64])
+    with pytest.raises(ConfigError, match=r"loss_conf.mel: unknown key\(s\) \['hop'\]"):
+        build_section(loss, {"hop": 1}, "loss_conf.mel", sample_rate=16000)
+    with pytest.raises(ConfigError, match=r"x: windows=64 is not a valid"):
+        build_section(loss, {"windows": 64}, "x", sample_rate=16000)
+    with pytest.raises(ConfigError, match=r"\['sample_rate'\] are set by codectk"):
+        build_section(loss, {"sample_rate": 1}, "x", sample_rate=16000)

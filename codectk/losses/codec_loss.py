@@ -41,8 +41,7 @@ class CodecGANLoss(GANObjective):
     (SoundStream eq. 3), "commit", "codebook".
 
     Args:
-        sample_rate (int): Hz, for the mel filterbanks.
-        weights (dict[str, float] | None): weights replacing the defaults.
+        sample_rate, weights: as every family's (:class:`~codectk.losses.objective.GANObjective`).
         adversarial_loss_type (str): "hinge" (SoundStream) or "mse" (LSGAN/HiFi-GAN).
         mel (dict | None): :class:`MultiScaleMelLoss`'s arguments (default windows
             [64, ..., 2048], 64 bands); built only when "mel" is weighted.
@@ -50,7 +49,7 @@ class CodecGANLoss(GANObjective):
             Parallel WaveGAN's resolutions); built only when "stft" is weighted.
 
     Raises:
-        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ConfigError (a ValueError): as every family's (unknown term or key, negative weight).
         ValueError: an unknown ``adversarial_loss_type`` or a bad mel/STFT configuration.
     """
 

@@ -23,10 +23,9 @@ DAC's own.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from codectk.features import mel_filterbank
-from codectk.losses.objective import LOSSES, GANObjective
+from codectk.losses.objective import LOSSES, MelGANObjective
 from codectk.losses.spectral import MultiScaleMelLoss
 
 
@@ -90,31 +89,17 @@ def dac_mel_loss(
 
 
 @LOSSES.register("dac")
-class DACLoss(GANObjective):
+class DACLoss(MelGANObjective):
     """DAC's generator and discriminator objectives (see module doc).
 
     Terms (``weights``, DAC's defaults): "mel" 15 (the summed multi-scale mel loss), "adv"
     1 (summed LSGAN generator loss), "feat" 2 (summed feature matching), "commit" 0.25,
-    "codebook" 1.
-
-    Args:
-        sample_rate (int): Hz, for the mel filterbanks.
-        weights (dict[str, float] | None): weights replacing the defaults.
-        mel (dict | None): :func:`dac_mel_loss`'s arguments.
-
-    Raises:
-        ConfigError (a ValueError): an unknown term or section key, a negative weight.
-        ValueError: a bad mel configuration.
+    "codebook" 1. ``loss_conf.mel`` holds :func:`dac_mel_loss`'s arguments (arguments and
+    errors as :class:`~codectk.losses.objective.MelGANObjective`).
     """
 
     WEIGHTS = dict(mel=15.0, adv=1.0, feat=2.0, commit=0.25, codebook=1.0)
-    MEL: dict[str, Any] = {}  # the family's mel settings, under loss_conf.mel's
-
-    def __init__(
-        self,
-        sample_rate: int,
-        weights: dict[str, float] | None = None,
-        mel: dict[str, Any] | None = None,
-    ):
-        super().__init__(weights, "mse", feature_matching="summed", sum_over_discriminators=True)
-        self.spectral("mel", dac_mel_loss, mel, sample_rate=sample_rate, **self.MEL)
+    ADVERSARIAL = dict(
+        adversarial_loss_type="mse", feature_matching="summed", sum_over_discriminators=True
+    )
+    MEL_LOSS = staticmethod(dac_mel_loss)

@@ -211,8 +211,7 @@ class EnCodecLoss(GANObjective):
     (never balanced; 0-valued with EMA codebooks).
 
     Args:
-        sample_rate (int): Hz, for the mel filterbanks.
-        weights (dict[str, float] | None): weights replacing the defaults.
+        sample_rate, weights: as every family's (:class:`~codectk.losses.objective.GANObjective`).
         balance (bool): use the balancer (False: a plain weighted sum, the paper's
             ablation).
         balancer_total_norm (float): reference norm R.
@@ -225,7 +224,7 @@ class EnCodecLoss(GANObjective):
         freq (dict | None): :class:`EnCodecFrequencyLoss`'s arguments.
 
     Raises:
-        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ConfigError (a ValueError): as every family's (unknown term or key, negative weight).
         ValueError: all balanced weights 0, an unknown loss type, or a bad
             frequency-loss configuration.
     """

@@ -33,14 +33,12 @@ the trainer applies.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.features import mel_filterbank
-from codectk.losses.objective import LOSSES, QUANTIZER_TERMS, GANObjective, weighted_total
+from codectk.losses.objective import LOSSES, QUANTIZER_TERMS, MelGANObjective, weighted_total
 from codectk.losses.spectral import check_waveform_pair
 
 
@@ -117,36 +115,21 @@ class FunCodecMelLoss(nn.Module):
 
 
 @LOSSES.register("funcodec")
-class FunCodecLoss(GANObjective):
+class FunCodecLoss(MelGANObjective):
     """FunCodec's generator and discriminator objectives (see module doc).
 
     Defaults are FunCodec's (``FreqCodec.__init__``). Terms (``weights``): "time" 1
     (waveform L1, ``recon_loss_weight``), "mel" 1 (``multi_spectral_recon_loss_weight``),
     "adv" 1/9 (hinge, ``adversarial_loss_weight``), "feat" 100/9
     (``feat_match_loss_weight``), "commit" 1 (FunCodec adds it with weight 1), "codebook"
-    1 (0 for EMA codebooks).
-
-    Args:
-        sample_rate (int): Hz.
-        weights (dict[str, float] | None): weights replacing the defaults.
-        mel (dict | None): :class:`FunCodecMelLoss`'s arguments (default windows 32..1024
-            with a 1024-point FFT and 64 bands, no power-spectrum term).
-
-    Raises:
-        ConfigError (a ValueError): an unknown term or section key, a negative weight.
-        ValueError: a bad mel configuration.
+    1 (0 for EMA codebooks). ``loss_conf.mel`` holds :class:`FunCodecMelLoss`'s arguments
+    (default windows 32..1024 with a 1024-point FFT and 64 bands, no power-spectrum term;
+    arguments and errors as :class:`~codectk.losses.objective.MelGANObjective`).
     """
 
     WEIGHTS = dict(time=1.0, mel=1.0, adv=1 / 9, feat=100 / 9, commit=1.0, codebook=1.0)
-
-    def __init__(
-        self,
-        sample_rate: int,
-        weights: dict[str, float] | None = None,
-        mel: dict[str, Any] | None = None,
-    ):
-        super().__init__(weights, "hinge", feature_matching="flat")
-        self.spectral("mel", FunCodecMelLoss, mel, sample_rate=sample_rate)
+    ADVERSARIAL = dict(adversarial_loss_type="hinge", feature_matching="flat")
+    MEL_LOSS = FunCodecMelLoss
 
     def combine(self, terms: dict[str, Tensor], wav_hat: Tensor) -> tuple[Tensor, dict]:
         """The weighted total; the parts also hold "gen", FunCodec's ``gen_loss`` (the

@@ -30,14 +30,12 @@ fs / 2 (``fmax_for_loss: null``); it also computes a (128, 30, 128) mel that no 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from codectk.features import mel_filterbank
-from codectk.losses.objective import LOSSES, GANObjective
+from codectk.losses.objective import LOSSES, MelGANObjective
 from codectk.losses.spectral import check_waveform_pair
 
 
@@ -111,30 +109,18 @@ class HiFiGANMelLoss(nn.Module):
 
 
 @LOSSES.register("hificodec")
-class HiFiCodecLoss(GANObjective):
+class HiFiCodecLoss(MelGANObjective):
     """AcademiCodec's HiFi-Codec generator and discriminator objectives (module doc).
 
     Terms (``weights``, in AcademiCodec's order of the sum, ``train.py:262-266``): "mel"
     1 (the weighted multi-resolution mel L1), "adv" 1 (summed least squares), "feat" 2
-    (summed feature matching), "codebook" 10, "commit" 2.5.
-
-    Args:
-        sample_rate (int): Hz.
-        weights (dict[str, float] | None): weights replacing the defaults.
-        mel (dict | None): :class:`HiFiGANMelLoss`'s arguments.
-
-    Raises:
-        ConfigError (a ValueError): an unknown term or section key, a negative weight.
-        ValueError: a bad mel configuration.
+    (summed feature matching), "codebook" 10, "commit" 2.5. ``loss_conf.mel`` holds
+    :class:`HiFiGANMelLoss`'s arguments (arguments and errors as
+    :class:`~codectk.losses.objective.MelGANObjective`).
     """
 
     WEIGHTS = dict(mel=1.0, adv=1.0, feat=2.0, codebook=10.0, commit=2.5)
-
-    def __init__(
-        self,
-        sample_rate: int,
-        weights: dict[str, float] | None = None,
-        mel: dict[str, Any] | None = None,
-    ):
-        super().__init__(weights, "mse", feature_matching="summed", sum_over_discriminators=True)
-        self.spectral("mel", HiFiGANMelLoss, mel, sample_rate=sample_rate)
+    ADVERSARIAL = dict(
+        adversarial_loss_type="mse", feature_matching="summed", sum_over_discriminators=True
+    )
+    MEL_LOSS = HiFiGANMelLoss

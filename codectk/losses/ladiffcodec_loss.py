@@ -126,14 +126,13 @@ class LaDiffCodecAELoss(GANObjective):
     EMA).
 
     Args:
-        sample_rate (int): Hz.
-        weights (dict[str, float] | None): weights replacing the defaults.
+        sample_rate, weights: as every family's (:class:`~codectk.losses.objective.GANObjective`).
         mel (dict | None): :class:`LaDiffCodecMelLoss`'s arguments (default the window
             2048, 64 bands).
         sdr_clip (float): lower bound of the negative SD-SDR in dB.
 
     Raises:
-        ConfigError (a ValueError): an unknown term or section key, a negative weight.
+        ConfigError (a ValueError): as every family's (unknown term or key, negative weight).
         ValueError: a bad mel configuration.
     """
 

@@ -86,7 +86,11 @@ class GANObjective(nn.Module):
     """Generator and discriminator objectives of a GAN codec (see module doc).
 
     Subclasses set :attr:`WEIGHTS`, build their spectral losses with :meth:`spectral`
-    and register themselves in :data:`LOSSES`.
+    and register themselves in :data:`LOSSES`. Their constructors take ``sample_rate``
+    (int, Hz, for the spectral losses), ``weights`` (the config's ``loss_conf.weights``,
+    passed here) and one ``loss_conf`` section (dict | None) per spectral loss, and raise
+    ConfigError for a term the family does not have, a section key its loss does not
+    take, or a negative weight.
 
     Attributes:
         WEIGHTS (dict[str, float]): the family's terms and default weights, in the order
@@ -256,3 +260,38 @@ class GANObjective(nn.Module):
         """
         scale = len(real_outs) if self.sum_over_discriminators else 1.0
         return discriminator_objective(real_outs, fake_outs, self.adversarial_loss_type, scale)
+
+
+class MelGANObjective(GANObjective):
+    """A family whose one spectral loss is ``mel`` (DAC, ESC, HiFi-Codec, FunCodec): the
+    family is data, its :attr:`WEIGHTS`, :attr:`ADVERSARIAL` and mel loss.
+
+    Attributes:
+        MEL_LOSS: builds the mel loss from ``sample_rate``, :attr:`MEL` and the config's
+            ``loss_conf.mel`` section (its arguments are the section's keys).
+        MEL (dict): mel settings the family fixes (not for the config).
+        ADVERSARIAL (dict): :class:`GANObjective`'s ``adversarial_loss_type``,
+            ``feature_matching`` and ``sum_over_discriminators``.
+
+    Args:
+        sample_rate (int): Hz, for the mel filterbanks.
+        weights (dict[str, float] | None): ``loss_conf.weights``.
+        mel (dict | None): ``loss_conf.mel``, arguments of :attr:`MEL_LOSS`.
+
+    Raises:
+        ConfigError (a ValueError): an unknown term or mel key, a negative weight.
+        ValueError: a bad mel configuration.
+    """
+
+    MEL_LOSS: ClassVar[Callable[..., nn.Module]]
+    MEL: ClassVar[dict[str, Any]] = {}
+    ADVERSARIAL: ClassVar[dict[str, Any]] = {}
+
+    def __init__(
+        self,
+        sample_rate: int,
+        weights: dict[str, float] | None = None,
+        mel: dict[str, Any] | None = None,
+    ):
+        super().__init__(weights, **self.ADVERSARIAL)
+        self.spectral("mel", self.MEL_LOSS, mel, sample_rate=sample_rate, **self.MEL)

@@ -24,14 +24,12 @@ objective is the ``dac`` loss (:mod:`codectk.losses.dac_loss`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.dac_net import DACDecoder, DACEncoder
 from codectk.quantization import QUANTIZERS
-from codectk.registry import preset
+from codectk.registry import define_preset
 
 
 @CODECS.register("dac")
@@ -103,42 +101,29 @@ class DAC(AutoencoderCodec):
         return {"n_quantizers_per_example": q.per_example}
 
 
-def dac_44khz_conf() -> dict[str, Any]:
+dac_44khz_conf = define_preset(
+    DAC,
+    "dac_44khz_conf",
     """``codec_conf`` of the released 44.1 kHz model (the class defaults): hop 512,
-    9 x 1024 codebooks.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`DAC` (a fresh dict).
-    """
-    return preset(DAC, "dac_44khz_conf", encoder_rates=[2, 4, 8, 8], decoder_rates=[8, 8, 4, 2])
+    9 x 1024 codebooks.""",
+    encoder_rates=[2, 4, 8, 8],
+    decoder_rates=[8, 8, 4, 2],
+)
 
 
-def dac_tiny_conf(**overrides: Any) -> dict[str, Any]:
+dac_tiny_conf = define_preset(
+    DAC,
+    "dac_tiny_conf",
     """``codec_conf`` of a toy DAC for tests and the CPU demo.
 
     16 kHz, strides (2, 4, 5, 8) -> hop 320 (50 Hz), encoder width 4 (latent 64),
-    decoder width 64, 4 codebooks of 256 entries in 8 dimensions (1.6 kbps).
-
-    Args:
-        **overrides: replacement values for any :class:`DAC` argument.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`DAC`.
-
-    Raises:
-        ConfigError: for an override that is not a :class:`DAC` argument or has the wrong
-            type.
-    """
-    return preset(
-        DAC,
-        "dac_tiny_conf",
-        base=dac_44khz_conf(),
-        overrides=overrides,
-        sample_rate=16000,
-        encoder_dim=4,
-        encoder_rates=[2, 4, 5, 8],
-        decoder_dim=64,
-        decoder_rates=[8, 5, 4, 2],
-        n_codebooks=4,
-        codebook_size=256,
-    )
+    decoder width 64, 4 codebooks of 256 entries in 8 dimensions (1.6 kbps).""",
+    base=dac_44khz_conf,
+    sample_rate=16000,
+    encoder_dim=4,
+    encoder_rates=[2, 4, 5, 8],
+    decoder_dim=64,
+    decoder_rates=[8, 5, 4, 2],
+    n_codebooks=4,
+    codebook_size=256,
+)

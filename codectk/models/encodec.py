@@ -29,12 +29,10 @@ Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
 
 from __future__ import annotations
 
-from typing import Any
-
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import from_arguments, preset
+from codectk.registry import define_preset, from_arguments
 
 N_QUANTIZERS_SAMPLING = ("targets", "uniform")
 
@@ -188,48 +186,30 @@ class EnCodec(AutoencoderCodec):
         self.quantizer.set_dropout_(dropout)
 
 
-def encodec_24khz_conf() -> dict[str, Any]:
+encodec_24khz_conf = define_preset(
+    EnCodec,
+    "encodec_24khz_conf",
     """``codec_conf`` of the released causal 24 kHz model (the class defaults): 32 x 1024
-    codebooks, 1.5-24 kbps.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`EnCodec` (a fresh dict).
-    """
-    return preset(
-        EnCodec,
-        "encodec_24khz_conf",
-        ratios=[8, 5, 4, 2],
-        target_bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0],
-    )
+    codebooks, 1.5-24 kbps.""",
+    ratios=[8, 5, 4, 2],
+    target_bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0],
+)
 
 
-def encodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
+encodec_tiny_conf = define_preset(
+    EnCodec,
+    "encodec_tiny_conf",
     """``codec_conf`` of a toy EnCodec for tests and the CPU demo.
 
     16 kHz, hop 320 (50 Hz), C = 4, D = 32, one LSTM layer, 4 codebooks of 256 entries
-    (8 bits x 50 Hz = 0.4 kbps each), trained at 0.8 and 1.6 kbps.
-
-    Args:
-        **overrides: replacement values for any :class:`EnCodec` argument.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`EnCodec`.
-
-    Raises:
-        ConfigError: for an override that is not an :class:`EnCodec` argument or has the
-            wrong type.
-    """
-    return preset(
-        EnCodec,
-        "encodec_tiny_conf",
-        base=encodec_24khz_conf(),
-        overrides=overrides,
-        sample_rate=16000,
-        n_filters=4,
-        dimension=32,
-        lstm=1,
-        n_codebooks=4,
-        codebook_size=256,
-        kmeans_iters=10,
-        target_bandwidths=[0.8, 1.6],
-    )
+    (8 bits x 50 Hz = 0.4 kbps each), trained at 0.8 and 1.6 kbps.""",
+    base=encodec_24khz_conf,
+    sample_rate=16000,
+    n_filters=4,
+    dimension=32,
+    lstm=1,
+    n_codebooks=4,
+    codebook_size=256,
+    kmeans_iters=10,
+    target_bandwidths=[0.8, 1.6],
+)

@@ -46,15 +46,13 @@ conv as one conv (:mod:`codectk.nn.swin`; same outputs up to float rounding), an
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from codectk.models.base import CODECS, Codec, CodecOutput
 from codectk.nn.swin import PatchDeEmbed, PatchEmbed, SwinStage
 from codectk.quantization import QUANTIZERS
-from codectk.registry import preset
+from codectk.registry import define_preset
 
 
 def power_law(x: Tensor, power: float = 0.3, eps: float = 1e-10) -> Tensor:
@@ -320,34 +318,27 @@ class ESC(Codec):
         )
 
 
-def esc_base_conf() -> dict[str, Any]:
+esc_base_conf = define_preset(
+    ESC,
+    "esc_base_conf",
     """``codec_conf`` of ESC-Base (the authors' ``configs/9kbps_esc_base.yaml``; the class
-    defaults)."""
-    return preset(
-        ESC,
-        "esc_base_conf",
-        patch_size=[3, 2],
-        dims=[45, 72, 96, 144, 192, 384],
-        num_heads=[3, 6, 12, 24, 24],
-        codebook_dims=[32, 32, 16, 12, 8, 6],
-    )
+    defaults).""",
+    patch_size=[3, 2],
+    dims=[45, 72, 96, 144, 192, 384],
+    num_heads=[3, 6, 12, 24, 24],
+    codebook_dims=[32, 32, 16, 12, 8, 6],
+)
 
 
-def esc_tiny_conf(**overrides: Any) -> dict[str, Any]:
+esc_tiny_conf = define_preset(
+    ESC,
+    "esc_tiny_conf",
     """``codec_conf`` of a toy ESC for tests and the CPU demo: 6 streams (1.5 to 9 kbps,
     as the paper), channels [8, 8, 8, 8, 8, 16], 2 Swin blocks per stage with 2 heads,
-    1024-entry codebooks of dimension 4, 2 pre-training steps.
-
-    Raises:
-        ConfigError: for an override that is not an :class:`ESC` argument or badly typed.
-    """
-    return preset(
-        ESC,
-        "esc_tiny_conf",
-        base=esc_base_conf(),
-        overrides=overrides,
-        dims=[8, 8, 8, 8, 8, 16],
-        num_heads=[2, 2, 2, 2, 2],
-        codebook_dims=[4, 4, 4, 4, 4, 4],
-        pretrain_steps=2,
-    )
+    1024-entry codebooks of dimension 4, 2 pre-training steps.""",
+    base=esc_base_conf,
+    dims=[8, 8, 8, 8, 8, 16],
+    num_heads=[2, 2, 2, 2, 2],
+    codebook_dims=[4, 4, 4, 4, 4, 4],
+    pretrain_steps=2,
+)

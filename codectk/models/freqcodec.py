@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +44,7 @@ from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
 from codectk.nn.seanet2d import SEANet2dConfig, SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import from_arguments, preset
+from codectk.registry import define_preset, from_arguments
 
 _EPS = 1e-6
 COMMITMENT_AVERAGES = ("used", "all")
@@ -251,52 +250,34 @@ class FreqCodec(AutoencoderCodec):
         return wav[:, None]  # (B, T) -> (B, 1, T)
 
 
-def freqcodec_16k_conf() -> dict[str, Any]:
+freqcodec_16k_conf = define_preset(
+    FreqCodec,
+    "freqcodec_16k_conf",
     """``codec_conf`` of FunCodec's ``freqcodec_mag_phase_16k_n32_600k_step`` recipe model.
 
     16 kHz, hop 320 (50 Hz), 32 x 1024 codebooks: 0.5 to 16 kbps with structured dropout
-    over [1, 2, 4, 8, 16, 32] codebooks; audiocraft's codebook EMA and dead-code order.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`FreqCodec` (a fresh dict).
-    """
-    return preset(
-        FreqCodec,
-        "freqcodec_16k_conf",
-        ratios=[[4, 1], [4, 1], [4, 2], [4, 1]],
-        ema_init="unweighted",
-        dead_code="before_ema",
-        quantizer_dropout_choices=[1, 2, 4, 8, 16, 32],
-        commitment_average="all",
-    )
+    over [1, 2, 4, 8, 16, 32] codebooks; audiocraft's codebook EMA and dead-code order.""",
+    ratios=[[4, 1], [4, 1], [4, 2], [4, 1]],
+    ema_init="unweighted",
+    dead_code="before_ema",
+    quantizer_dropout_choices=[1, 2, 4, 8, 16, 32],
+    commitment_average="all",
+)
 
 
-def freqcodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
+freqcodec_tiny_conf = define_preset(
+    FreqCodec,
+    "freqcodec_tiny_conf",
     """``codec_conf`` of a toy FreqCodec for tests and the CPU demo.
 
     16 kHz, hop 320 (50 Hz), C = 4, D = 32, no LSTM, 4 codebooks of 64 entries (1.2 kbps)
-    with structured dropout over [1, 2, 4].
-
-    Args:
-        **overrides: replacement values for any :class:`FreqCodec` argument.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`FreqCodec`.
-
-    Raises:
-        ConfigError: for an override that is not a :class:`FreqCodec` argument or has the
-            wrong type.
-    """
-    return preset(
-        FreqCodec,
-        "freqcodec_tiny_conf",
-        base=freqcodec_16k_conf(),
-        overrides=overrides,
-        n_filters=4,
-        dimension=32,
-        lstm=0,
-        n_codebooks=4,
-        codebook_size=64,
-        kmeans_iters=10,
-        quantizer_dropout_choices=[1, 2, 4],
-    )
+    with structured dropout over [1, 2, 4].""",
+    base=freqcodec_16k_conf,
+    n_filters=4,
+    dimension=32,
+    lstm=0,
+    n_codebooks=4,
+    codebook_size=64,
+    kmeans_iters=10,
+    quantizer_dropout_choices=[1, 2, 4],
+)

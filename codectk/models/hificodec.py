@@ -31,7 +31,7 @@ from typing import Any
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.hifigan import HiFiCodecEncoder, HiFiGANGenerator
 from codectk.quantization import QUANTIZERS
-from codectk.registry import preset
+from codectk.registry import define_preset
 
 
 @CODECS.register("hificodec")
@@ -147,60 +147,42 @@ class HiFiCodec(AutoencoderCodec):
         )
 
 
-def hificodec_16k_conf() -> dict[str, Any]:
-    """``codec_conf`` of AcademiCodec's HiFi-Codec-16k-320d: 50 Hz, 2 x 2 x 1024, 2 kbps.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`HiFiCodec` (a fresh dict).
-    """
-    return preset(
-        HiFiCodec,
-        "hificodec_16k_conf",
-        upsample_rates=[8, 5, 4, 2],
-        upsample_kernel_sizes=[16, 11, 8, 4],
-        output_negative_slope=0.1,
-        resblock_kernel_sizes=[3, 7, 11],
-        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        codebook_update="gradient",
-    )
+hificodec_16k_conf = define_preset(
+    HiFiCodec,
+    "hificodec_16k_conf",
+    """``codec_conf`` of AcademiCodec's HiFi-Codec-16k-320d: 50 Hz, 2 x 2 x 1024, 2 kbps.""",
+    upsample_rates=[8, 5, 4, 2],
+    upsample_kernel_sizes=[16, 11, 8, 4],
+    output_negative_slope=0.1,
+    resblock_kernel_sizes=[3, 7, 11],
+    resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    codebook_update="gradient",
+)
 
 
-def hificodec_24k_conf() -> dict[str, Any]:
-    """``codec_conf`` of AcademiCodec's HiFi-Codec-24k-320d: 75 Hz, 2 x 2 x 1024, 3 kbps.
+hificodec_24k_conf = define_preset(
+    HiFiCodec,
+    "hificodec_24k_conf",
+    """``codec_conf`` of AcademiCodec's HiFi-Codec-24k-320d: 75 Hz, 2 x 2 x 1024, 3 kbps.""",
+    base=hificodec_16k_conf,
+    sample_rate=24000,
+)
 
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`HiFiCodec` (a fresh dict).
-    """
-    return preset(HiFiCodec, "hificodec_24k_conf", base=hificodec_16k_conf(), sample_rate=24000)
 
-
-def hificodec_tiny_conf(**overrides: Any) -> dict[str, Any]:
+hificodec_tiny_conf = define_preset(
+    HiFiCodec,
+    "hificodec_tiny_conf",
     """``codec_conf`` of a toy HiFi-Codec for tests and the CPU demo.
 
     16 kHz, hop 320 (50 Hz), C = 4, D = 32, decoder 64 channels, one MRF kernel (3) with
     ResBlock2 dilations (1, 3), 2 groups x 2 stages x 64 entries (1.2 kbps), codebooks
-    learned by gradient as the paper-size model's.
-
-    Args:
-        **overrides: replacement values for any :class:`HiFiCodec` argument.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`HiFiCodec`.
-
-    Raises:
-        ConfigError: for an override that is not a :class:`HiFiCodec` argument or has the
-            wrong type.
-    """
-    return preset(
-        HiFiCodec,
-        "hificodec_tiny_conf",
-        base=hificodec_16k_conf(),
-        overrides=overrides,
-        n_filters=4,
-        dimension=32,
-        upsample_initial_channel=64,
-        resblock="2",
-        resblock_kernel_sizes=[3],
-        resblock_dilation_sizes=[[1, 3]],
-        codebook_size=64,
-    )
+    learned by gradient as the paper-size model's.""",
+    base=hificodec_16k_conf,
+    n_filters=4,
+    dimension=32,
+    upsample_initial_channel=64,
+    resblock="2",
+    resblock_kernel_sizes=[3],
+    resblock_dilation_sizes=[[1, 3]],
+    codebook_size=64,
+)

@@ -32,7 +32,7 @@ from typing import Any
 
 from codectk.models.base import CODECS
 from codectk.models.encodec import EnCodec
-from codectk.registry import preset, preset_signature
+from codectk.registry import define_preset, preset_signature
 
 SOUNDSTREAM: dict[str, Any] = dict(
     dimension=512,
@@ -73,43 +73,29 @@ class SoundStream(EnCodec):
 SoundStream.__signature__ = preset_signature(EnCodec, SOUNDSTREAM)
 
 
-def soundstream_24khz_conf() -> dict[str, Any]:
+soundstream_24khz_conf = define_preset(
+    SoundStream,
+    "soundstream_24khz_conf",
     """``codec_conf`` of the paper's 24 kHz model (the class defaults): 8 x 1024
-    codebooks, 75 Hz, 0.75-6 kbps.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`SoundStream` (a fresh dict).
-    """
-    return preset(SoundStream, "soundstream_24khz_conf", ratios=[8, 5, 4, 2])
+    codebooks, 75 Hz, 0.75-6 kbps.""",
+    ratios=[8, 5, 4, 2],
+)
 
 
-def soundstream_tiny_conf(**overrides: Any) -> dict[str, Any]:
+soundstream_tiny_conf = define_preset(
+    SoundStream,
+    "soundstream_tiny_conf",
     """``codec_conf`` of a toy SoundStream for tests and the CPU demo.
 
     16 kHz, hop 320 (50 Hz), C = 8, D = 64, 4 codebooks of 256 entries (1.6 kbps), one
     residual unit per block (the paper's three, dilations 1, 3, 9, cost about 2.5x more:
-    pass ``n_residual_layers=3``).
-
-    Args:
-        **overrides: replacement values for any :class:`SoundStream` argument.
-
-    Returns:
-        dict[str, Any]: keyword arguments of :class:`SoundStream`.
-
-    Raises:
-        ConfigError: for an override that is not a :class:`SoundStream` argument or has
-            the wrong type.
-    """
-    return preset(
-        SoundStream,
-        "soundstream_tiny_conf",
-        base=soundstream_24khz_conf(),
-        overrides=overrides,
-        sample_rate=16000,
-        n_filters=8,
-        dimension=64,
-        n_residual_layers=1,
-        n_codebooks=4,
-        codebook_size=256,
-        kmeans_iters=10,
-    )
+    pass ``n_residual_layers=3``).""",
+    base=soundstream_24khz_conf,
+    sample_rate=16000,
+    n_filters=8,
+    dimension=64,
+    n_residual_layers=1,
+    n_codebooks=4,
+    codebook_size=256,
+    kmeans_iters=10,
+)
