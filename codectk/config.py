@@ -28,6 +28,7 @@ import copy
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,76 @@ _LOSS_SECTIONS_V2 = {
     "ladiffcodec_ae": {"mel_": "mel"},
 }
 
+# Version 1 -> 2: each codec's flat codec_conf keys moved into sections (the networks'
+# and the quantizer's arguments): codec name -> {version-1 key: "section.key" (or a new
+# top-level name)}. A key not listed keeps its place.
+_CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {}
+
+# Codecs whose codec_conf holds another codec's: codec -> (key naming that codec, its
+# conf's key, the codec it defaults to).
+_INNER_CODEC_CONFS: dict[str, tuple[str, str, str]] = {}
+
+
+def _loss_key_v2(loss: str, key: str) -> str | None:
+    """Where version 2 keeps ``loss_conf.<key>`` of a version-1 config of ``loss``."""
+    if key.startswith("lambda_"):
+        return "weights." + key.removeprefix("lambda_")
+    for prefix, section in _LOSS_SECTIONS_V2.get(loss, {}).items():
+        if key == prefix or (prefix.endswith("_") and key.startswith(prefix)):
+            return f"{section}.{key.removeprefix(prefix) or key}"
+    return None
+
+
+def _move_keys(
+    conf: dict[str, Any], target: Callable[[str], str | None], where: str
+) -> tuple[dict[str, Any], list[str]]:
+    """``conf`` with each key ``k`` for which ``target(k)`` names a place ("name" or
+    "section.name") moved there; the moves, as "k -> place".
+
+    Raises:
+        ConfigError: a key moved onto one already set.
+    """
+    new = {k: copy.deepcopy(v) for k, v in conf.items() if target(k) is None}
+    moved = []
+    for key, value in conf.items():
+        place = target(key)
+        if place is None:
+            continue
+        *section, name = place.split(".")
+        node = new
+        for part in section:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: {key} clashes with {place}")
+        if name in node:
+            raise ConfigError(f"{where}: {key} clashes with {place}")
+        node[name] = copy.deepcopy(value)
+        moved.append(f"{key} -> {place}")
+    return new, moved
+
+
+def _upgrade_codec_conf_v2(codec: str, conf: dict[str, Any], where: str) -> tuple[dict, list]:
+    """A version-1 ``codec_conf`` of ``codec`` in the version-2 layout, and the moves."""
+    table = _CODEC_SECTIONS_V2.get(codec, {})
+    new, moved = _move_keys(conf, table.get, f"{where}: codec_conf")
+    if codec in _INNER_CODEC_CONFS:
+        name_key, conf_key, default = _INNER_CODEC_CONFS[codec]
+        if isinstance(new.get(conf_key), dict):
+            inner = new.get(name_key, default)
+            new[conf_key], inner_moved = _upgrade_codec_conf_v2(
+                inner, new[conf_key], f"{where}: codec_conf.{conf_key}"
+            )
+            moved += [f"{conf_key}.{m}" for m in inner_moved]
+    return new, moved
+
 
 def upgrade_config(data: dict[str, Any], where: str = "config") -> dict[str, Any]:
     """Rewrite a config of an older :data:`CONFIG_VERSION` (no ``config_version`` key:
     version 1) into the current layout; a current one is returned as it is.
+
+    Version 2 put ``loss_conf`` (``weights`` and one section per spectral loss) and
+    ``codec_conf`` (network and quantizer sections) in sections; the key maps are
+    ``_LOSS_SECTIONS_V2`` and ``_CODEC_SECTIONS_V2``.
 
     Args:
         data (dict): the config mapping (not modified).
@@ -107,37 +174,25 @@ def upgrade_config(data: dict[str, Any], where: str = "config") -> dict[str, Any
             f"({CONFIG_VERSION}); upgrade codectk"
         )
     data = {**data, "config_version": CONFIG_VERSION}
+    moves = []
     if version < 2 and isinstance(data.get("loss_conf"), dict):
-        prefixes = _LOSS_SECTIONS_V2.get(data.get("loss", "codec_gan"), {})
-        old = data["loss_conf"]
-        new: dict[str, Any] = {}
-        moves = []
-        for key, value in old.items():
-            section, name = None, key
-            if key.startswith("lambda_"):
-                section, name = "weights", key.removeprefix("lambda_")
-            for prefix, target in prefixes.items():
-                if key == prefix or (prefix.endswith("_") and key.startswith(prefix)):
-                    section, name = target, key.removeprefix(prefix) or key
-            if section is None:
-                new[key] = copy.deepcopy(value)
-            else:
-                moves.append((key, section, name, value))
-        for key, section, name, value in moves:
-            part = new.setdefault(section, {})
-            if not isinstance(part, dict) or name in part:
-                raise ConfigError(f"{where}: loss_conf.{key} clashes with {section}.{name}")
-            part[name] = value
-        if moves:
-            # a YAML file the user edits deserves a warning; a model file is read as it is
-            log = logger.warning if str(where).endswith((".yaml", ".yml")) else logger.info
-            log(
-                "%s: loss_conf keys of config version 1 read as version %d: %s",
-                where,
-                CONFIG_VERSION,
-                ", ".join(f"{k} -> {s}.{n}" for k, s, n, _ in moves),
-            )
-        data["loss_conf"] = new
+        loss = data.get("loss", "codec_gan")
+        data["loss_conf"], moved = _move_keys(
+            data["loss_conf"], lambda k: _loss_key_v2(loss, k), f"{where}: loss_conf"
+        )
+        moves += [f"loss_conf.{m}" for m in moved]
+    if version < 2 and isinstance(data.get("codec_conf"), dict) and "codec" in data:
+        data["codec_conf"], moved = _upgrade_codec_conf_v2(data["codec"], data["codec_conf"], where)
+        moves += [f"codec_conf.{m}" for m in moved]
+    if moves:
+        # a YAML file the user edits deserves a warning; a model file is read as it is
+        log = logger.warning if str(where).endswith((".yaml", ".yml")) else logger.info
+        log(
+            "%s: keys of config version 1 read as version %d: %s",
+            where,
+            CONFIG_VERSION,
+            ", ".join(moves),
+        )
     return data
 
 

@@ -73,22 +73,28 @@ class Registry:
 
 
 def build_section(
-    fn: Callable[..., Any], conf: Mapping[str, Any] | None, where: str, **fixed: Any
+    fn: Callable[..., Any],
+    conf: Mapping[str, Any] | None,
+    where: str,
+    defaults: Mapping[str, Any] | None = None,
+    **fixed: Any,
 ) -> Any:
-    """``fn(**fixed, **conf)`` after checking ``conf``: one section of a config (e.g.
-    ``loss_conf.mel``) built by the class or function it configures.
+    """``fn(**fixed, **defaults, **conf)`` after checking ``conf``: one section of a
+    config (e.g. ``loss_conf.mel``, ``codec_conf.quantizer``) built by the class or
+    function it configures.
 
     Args:
         fn: the class or function the section configures.
         conf (Mapping | None): the section's keys (None: all defaults).
         where (str): the section's place in the config, for messages.
+        defaults (Mapping | None): the family's values, which ``conf`` replaces.
         **fixed: arguments the caller sets (e.g. ``sample_rate``), not for the config.
 
     Raises:
         ConfigError (a ValueError): a key that is not an argument of ``fn``, one the
             caller sets, or a value of the wrong type; whatever ``fn`` raises.
     """
-    conf = dict(conf or {})
+    conf = {**(defaults or {}), **(conf or {})}
     clash = sorted(set(conf) & set(fixed))
     if clash:
         raise ConfigError(f"{where}: {clash} are set by codectk, not by the config")
@@ -128,6 +134,24 @@ def check_kwargs(fn: Callable[..., Any], conf: Mapping[str, Any], where: str) ->
                 ) from None
 
 
+def merge_sections(*confs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Constructor arguments laid over each other, later ones winning; a section (a
+    mapping-valued argument, e.g. ``quantizer``) is merged key by key, so a preset or a
+    config that sets ``quantizer: {n_codebooks: 4}`` keeps the section's other values.
+
+    Returns:
+        dict[str, Any]: a fresh dict (values deep-copied).
+    """
+    out: dict[str, Any] = {}
+    for conf in confs:
+        for key, value in (conf or {}).items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = value
+    return copy.deepcopy(out)
+
+
 def preset(
     cls: Callable[..., Any],
     where: str,
@@ -139,7 +163,8 @@ def preset(
 
     The keyword arguments of ``cls`` are its defaults (or ``base``, another preset),
     updated by ``changes`` (what this preset sets) and then by ``overrides`` (the
-    caller's), both checked against ``cls``'s signature and annotations.
+    caller's), both checked against ``cls``'s signature and annotations; sections are
+    merged key by key (:func:`merge_sections`).
 
     Args:
         cls: the class (or function) the preset configures.
@@ -164,7 +189,7 @@ def preset(
         }
     check_kwargs(cls, changes, where=where)
     check_kwargs(cls, overrides or {}, where=where)
-    return copy.deepcopy({**base, **changes, **(overrides or {})})
+    return merge_sections(base, changes, overrides)
 
 
 def define_preset(

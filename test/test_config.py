@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+import codectk.config as config_module
 from codectk.config import (
     CONFIG_VERSION,
     ConfigError,
@@ -91,7 +92,7 @@ def test_version_1_loss_conf_is_rewritten_into_sections(tmp_path: Path, caplog):
         "weights": {"mel": 2.0, "adv": 0.5},
         "mel": {"windows": [64, 128], "power_spec_loss": True},
     }
-    assert "lambda_mel -> weights.mel" in caplog.text and "c.yaml" in caplog.text
+    assert "loss_conf.lambda_mel -> weights.mel" in caplog.text and "c.yaml" in caplog.text
     save_config(c, tmp_path / "out.yaml")
     assert "config_version: 2" in (tmp_path / "out.yaml").read_text()
     assert load_train_config(tmp_path / "out.yaml") == c
@@ -107,7 +108,7 @@ def test_config_version_errors():
     with pytest.raises(ConfigError, match="must be an integer"):
         build_train_config({"codec": "dac", "config_version": "2"}, where="x.yaml")
     clash = {"codec": "dac", "loss": "dac", "loss_conf": {"lambda_mel": 1, "weights": {"mel": 2}}}
-    with pytest.raises(ConfigError, match=r"loss_conf.lambda_mel clashes with weights.mel"):
+    with pytest.raises(ConfigError, match=r"loss_conf: lambda_mel clashes with weights.mel"):
         build_train_config(clash, where="x.yaml")
 
 
@@ -123,7 +124,42 @@ def test_shipped_configs_are_current(path: str):
     data = load_yaml(REPO / path)
     if "codec" not in data:
         pytest.skip("not a training config")
-    assert upgrade_config(data, where=path).get("loss_conf") == data.get("loss_conf")
+    upgraded = upgrade_config(data, where=path)
+    assert upgraded.get("loss_conf") == data.get("loss_conf")
+    assert upgraded.get("codec_conf") == data.get("codec_conf")
     config = build_train_config(data, where=path)
     losses = importlib.import_module("codectk.losses")
     losses.LOSSES.build(config.loss, {"sample_rate": 16000, **config.loss_conf})
+
+
+def test_version_1_codec_conf_moves_by_the_codec_table(monkeypatch):
+    """The codec_conf key map: a table per codec, applied to an inner codec's conf too."""
+    monkeypatch.setitem(
+        config_module._CODEC_SECTIONS_V2,
+        "outer",
+        {"n_filters": "encoder.n_filters", "ema_decay": "quantizer.decay"},
+    )
+    monkeypatch.setitem(config_module._CODEC_SECTIONS_V2, "inner", {"n_q": "quantizer.n_codebooks"})
+    monkeypatch.setitem(
+        config_module._INNER_CODEC_CONFS, "outer", ("inner_codec", "inner_conf", "inner")
+    )
+    data = {
+        "codec": "outer",
+        "codec_conf": {
+            "n_filters": 8,
+            "ema_decay": 0.9,
+            "sample_rate": 16000,
+            "inner_conf": {"n_q": 4},
+        },
+    }
+    conf = upgrade_config(data, where="m.pt")["codec_conf"]
+    assert conf == {
+        "sample_rate": 16000,
+        "inner_conf": {"quantizer": {"n_codebooks": 4}},
+        "encoder": {"n_filters": 8},
+        "quantizer": {"decay": 0.9},
+    }
+    assert data["codec_conf"]["n_filters"] == 8  # the input is not modified
+    clash = {"codec": "outer", "codec_conf": {"n_filters": 8, "encoder": {"n_filters": 4}}}
+    with pytest.raises(ConfigError, match="n_filters clashes with encoder.n_filters"):
+        upgrade_config(clash, where="m.pt")
