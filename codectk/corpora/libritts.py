@@ -54,6 +54,7 @@ from codectk.corpora.common import (
     probe_audio,
     read_libri_speakers,
 )
+from codectk.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ def libritts_root(corpus_dir: str | os.PathLike, variant: str | None = None) -> 
         if len(found) > 1:
             raise CorpusError(f"{d} holds both LibriTTS and LibriTTS_R: choose one (--variant)")
         variant = found[0] if found else "libritts"
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown LibriTTS variant {variant!r}; choose one of {list(VARIANTS)}")
+    check_choice("LibriTTS variant", variant, VARIANTS)
     return libri_root(d, VARIANTS[variant])
 
 
