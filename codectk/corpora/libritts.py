@@ -114,7 +114,13 @@ def download_libritts(
             root.parent, use_librittsr=root.name == "LibriTTS_R", dataset_parts=need
         )
 
-    ensure_parts(root, parts, fetch, root.name)
+    ensure_parts(root, parts, fetch, _corpus_name(root))
+
+
+def _corpus_name(root: Path) -> str:
+    """The corpus name in messages: ``root``'s (LibriTTS or LibriTTS_R), else LibriTTS (the
+    parts lie in a folder of another name)."""
+    return root.name if root.name in VARIANTS.values() else "LibriTTS"
 
 
 def _transcript_problem(trans: Path) -> str | None:
@@ -230,7 +236,7 @@ def prepare_libritts(
         PARTS,
         lambda part: libritts_utterances(root, part, nj),
         read_libri_speakers(root / "SPEAKERS.txt"),
-        root.name,
+        _corpus_name(root),
     )
 
 
