@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codectk.errors import CodectkError
+from codectk.errors import CodectkError, check_choice
 from codectk.eval.metrics import METRICS, columns, default_metrics
 from codectk.eval.score import score
 from codectk.io.audio import read_audio, resample, to_mono, write_audio
@@ -155,8 +155,7 @@ def get_anchor(name: str) -> Anchor:
     Raises:
         ValueError: unknown name, listing the valid ones.
     """
-    if name not in ANCHORS:
-        raise ValueError(f"anchor {name!r} not supported; choose from {sorted(ANCHORS)}")
+    check_choice("anchor", name, sorted(ANCHORS))
     return ANCHORS[name]
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 from typeguard import TypeCheckError, check_type
 
-from codectk.errors import ConfigError
+from codectk.errors import ConfigError, check_choice
 from codectk.io.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -403,11 +403,8 @@ class TrainConfig:
             raise ConfigError(f"max_steps={self.max_steps} must be >= 0")
         if self.optim_reset_step < 0:
             raise ConfigError(f"optim_reset_step={self.optim_reset_step} must be >= 0")
-        if self.nonfinite_policy not in ("stop", "skip"):
-            raise ConfigError(
-                f"nonfinite_policy {self.nonfinite_policy!r} not supported; choose one of ['stop', 'skip']"
-            )
         choices = {
+            "nonfinite_policy": ("stop", "skip"),
             "amp": ("none", "bf16", "fp16"),
             "gan_step_order": GAN_STEP_ORDERS,
             "discriminator_loss_gate": DISCRIMINATOR_LOSS_GATES,
@@ -415,10 +412,7 @@ class TrainConfig:
             "discriminator_memory_format": MEMORY_FORMATS,
         }
         for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise ConfigError(
-                    f"{name} {getattr(self, name)!r} not supported; choose one of {list(valid)}"
-                )
+            check_choice(name, getattr(self, name), valid, ConfigError)
         if self.accum_grad < 1 or self.batch_size % self.accum_grad:
             raise ConfigError(
                 f"accum_grad={self.accum_grad} must be >= 1 and divide batch_size={self.batch_size}"

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from codectk.errors import check_choice
 from codectk.io.audio import AudioError, read_audio, resample, to_mono, write_audio
 from codectk.io.datadir import DataDirError, read_scp, write_scp
 
@@ -52,8 +53,7 @@ def dump_wav_scp(
         AudioError: an unreadable file, with ``on_error="stop"``.
         ValueError: an unknown ``on_error``.
     """
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error {on_error!r}: choose one of {list(ON_ERROR)}")
+    check_choice("on_error", on_error, ON_ERROR)
     table = read_scp(in_scp)
     wav_dir = Path(out_wav_dir).resolve()
     out_wav, lens, dropped = {}, {}, {}

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
+
 _F_SP = 200.0 / 3  # Slaney scale: Hz per mel below the break frequency
 _MIN_LOG_HZ = 1000.0
 _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
@@ -72,8 +74,7 @@ def mel_filterbank(
             f"mel band edges f_min={f_min} f_max={f_max} must satisfy "
             f"0 <= f_min < f_max <= {sample_rate / 2}"
         )
-    if norm not in ("slaney", None):
-        raise ValueError(f"norm {norm!r} not supported; choose one of ['slaney', None]")
+    check_choice("norm", norm, ("slaney", None))
     fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
     mels = torch.linspace(
         float(hz_to_mel(torch.tensor(f_min), htk)),

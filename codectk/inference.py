@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from codectk.config import ConfigError, build_train_config, load_train_config
+from codectk.errors import check_choice
 from codectk.io.modelfile import CheckpointError, read_model_file
 from codectk.models import CODECS, Codec
 from codectk.nn.conv import remove_weight_norm_
@@ -103,8 +104,7 @@ def prepare_for_inference(
         ValueError: ``compile`` for a codec without ``encoder`` and ``decoder`` modules;
             an unknown ``precision`` or one the codec does not support.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: choose one of {sorted(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     if fold_weight_norm:
         remove_weight_norm_(codec)
     codec.eval().requires_grad_(False)

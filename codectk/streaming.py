@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from codectk.errors import CodectkError
+from codectk.errors import CodectkError, check_choice
 from codectk.models.api import model_method
 from codectk.models.base import AutoencoderCodec
 from codectk.nn.streaming import (
@@ -137,8 +137,7 @@ class Streamer:
             raise CodectkError(f"{type(codec).__name__} cannot stream: {e}") from None
         if codec.training:
             raise CodectkError("streaming needs the codec in eval mode (codec.eval())")
-        if dtype not in DTYPES:
-            raise CodectkError(f"dtype {dtype} not supported; choose one of {list(DTYPES)}")
+        check_choice("dtype", dtype, DTYPES, CodectkError)
         hop = codec.hop_length
         if chunk < 1 or (compile and chunk % hop):
             need = f"a positive multiple of the hop length {hop}" if compile else "positive"

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from codectk.errors import check_choice
 from codectk.io.audio import AudioError, read_audio, to_mono
 from codectk.io.codes import read_codes, write_codes
 from codectk.io.datadir import read_scp, write_scp
@@ -171,6 +172,7 @@ def load_tokens(token_dir: str | os.PathLike, fmt: str = "ark") -> TokenSet:
         ValueError: a missing file, an unsupported format version, an unknown ``fmt``,
             or a token list that does not match ``tokens.json``.
     """
+    check_choice("fmt", fmt, ("ark", "npy"))
     d = Path(token_dir)
     meta = read_versioned_json(
         d / "tokens.json",
@@ -180,13 +182,11 @@ def load_tokens(token_dir: str | os.PathLike, fmt: str = "ark") -> TokenSet:
     )
     if fmt == "ark":
         codes = read_codes(d / "codes.scp")
-    elif fmt == "npy":
+    else:
         codes = {
             u: np.load(p, allow_pickle=False).astype(np.int64)
             for u, p in read_scp(d / "npy.scp").items()
         }
-    else:
-        raise ValueError(f"fmt {fmt!r} not supported; choose one of ['ark', 'npy']")
     tokens = [line.split()[0] for line in (d / "tokens.txt").read_text().splitlines()]
     if len(tokens) != meta["vocab_size"]:
         raise ValueError(

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from codectk.errors import CodectkError
+from codectk.errors import CodectkError, check_choice
 from codectk.log import setup_logging
 from codectk.version import __version__
 
@@ -152,8 +152,7 @@ def resolve_engine(engine: str) -> str:
             new,
         )
         return new
-    if engine not in ENGINES:
-        raise CodectkError(f"--engine {engine!r} not supported; choose one of {list(ENGINES)}")
+    check_choice("--engine", engine, ENGINES, CodectkError)
     return engine
 
 
@@ -165,8 +164,5 @@ def precision_dtype(precision: str) -> torch.dtype:
     """
     from codectk.inference import PRECISIONS
 
-    if precision not in PRECISIONS:
-        raise CodectkError(
-            f"--precision {precision!r} not supported; choose one of {list(PRECISIONS)}"
-        )
+    check_choice("--precision", precision, PRECISIONS, CodectkError)
     return PRECISIONS[precision]

@@ -17,6 +17,7 @@ from torch import nn
 
 from codectk.config import TrainConfig, load_train_config
 from codectk.convert.common import ConversionError, convert_checkpoint
+from codectk.errors import check_choice
 
 #: The repository's paper-size configs (``conf/`` next to the ``codectk`` package).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -87,8 +88,7 @@ def released(name: str) -> Released:
     Raises:
         ConversionError: an unknown name (listing the known ones).
     """
-    if name not in RELEASED:
-        raise ConversionError(f"no released model {name!r}; choose one of {sorted(RELEASED)}")
+    check_choice("released model", name, sorted(RELEASED), ConversionError)
     return RELEASED[name]
 
 

@@ -572,7 +572,8 @@ def prepare_parts(
         known: the corpus's part names.
         utterances: part -> its utterances.
         genders: speaker id -> ``f``/``m``.
-        corpus: the corpus name for messages.
+        corpus: the corpus name in messages (``LibriSpeech``, ``LibriTTS_R``): ``root``
+            may be any folder holding the parts.
 
     Returns:
         dict: part -> utterances written.
@@ -583,14 +584,14 @@ def prepare_parts(
     """
     present = [p for p in known if (root / p).is_dir()]
     parts = present if parts is None else list(parts)
-    check_parts(parts, known, root.name)
+    check_parts(parts, known, corpus)
     warn_many(
-        f"{root.name} parts not found under {root} (skipped)",
+        f"{corpus} parts not found under {root} (skipped)",
         [p for p in parts if p not in present],
     )
     parts = [p for p in parts if p in present]
     if not parts:
-        raise CorpusError(f"{root}: no {root.name} part found (expected some of {list(known)})")
+        raise CorpusError(f"{root}: no {corpus} part found (expected some of {list(known)})")
     written = {}
     for part in parts:
         utts = utterances(part)

@@ -54,6 +54,7 @@ from codectk.corpora.common import (
     probe_audio,
     read_libri_speakers,
 )
+from codectk.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ def libritts_root(corpus_dir: str | os.PathLike, variant: str | None = None) -> 
         if len(found) > 1:
             raise CorpusError(f"{d} holds both LibriTTS and LibriTTS_R: choose one (--variant)")
         variant = found[0] if found else "libritts"
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown LibriTTS variant {variant!r}; choose one of {list(VARIANTS)}")
+    check_choice("LibriTTS variant", variant, VARIANTS)
     return libri_root(d, VARIANTS[variant])
 
 
@@ -114,7 +114,13 @@ def download_libritts(
             root.parent, use_librittsr=root.name == "LibriTTS_R", dataset_parts=need
         )
 
-    ensure_parts(root, parts, fetch, root.name)
+    ensure_parts(root, parts, fetch, _corpus_name(root))
+
+
+def _corpus_name(root: Path) -> str:
+    """The corpus name in messages: ``root``'s (LibriTTS or LibriTTS_R), else LibriTTS (the
+    parts lie in a folder of another name)."""
+    return root.name if root.name in VARIANTS.values() else "LibriTTS"
 
 
 def _transcript_problem(trans: Path) -> str | None:
@@ -230,7 +236,7 @@ def prepare_libritts(
         PARTS,
         lambda part: libritts_utterances(root, part, nj),
         read_libri_speakers(root / "SPEAKERS.txt"),
-        root.name,
+        _corpus_name(root),
     )
 
 

@@ -53,6 +53,7 @@ from codectk.corpora.common import (
     warn_many,
     write_data_dir,
 )
+from codectk.errors import check_choice
 from codectk.io.datadir import read_scp, subset_data_dir
 from codectk.io.fileio import atomic_dir
 
@@ -183,8 +184,7 @@ def vctk_utterances(
         CorpusError: no VCTK folder, or no audio.
         ValueError: an unknown microphone.
     """
-    if mic not in MICS:
-        raise ValueError(f"unknown VCTK microphone {mic!r}; choose one of {list(MICS)}")
+    check_choice("VCTK microphone", mic, MICS)
     root = vctk_root(corpus_dir)
     if root is None:
         raise CorpusError(f"{corpus_dir}: no VCTK corpus (wav48_silence_trimmed/ or wav48/)")

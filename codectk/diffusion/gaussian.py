@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
+
 SCHEDULES = ("cosine", "linear")
 OBJECTIVES = ("eps", "v", "x0")
 LOSS_TYPES = ("l1", "l2")
@@ -58,11 +60,8 @@ def make_betas(schedule: str, timesteps: int) -> Tensor:
     """
     if timesteps < 2:
         raise ValueError(f"timesteps must be >= 2, got {timesteps}")
-    if schedule == "cosine":
-        return cosine_betas(timesteps)
-    if schedule == "linear":
-        return linear_betas(timesteps)
-    raise ValueError(f"beta schedule {schedule!r} not supported; choose one of {list(SCHEDULES)}")
+    check_choice("beta schedule", schedule, SCHEDULES)
+    return cosine_betas(timesteps) if schedule == "cosine" else linear_betas(timesteps)
 
 
 def ddim_timesteps(timesteps: int, num_steps: int) -> list[tuple[int, int]]:
@@ -111,14 +110,8 @@ class GaussianDiffusion(nn.Module):
         clip_denoised: float | None = None,
     ):
         super().__init__()
-        if objective not in OBJECTIVES:
-            raise ValueError(
-                f"objective {objective!r} not supported; choose one of {list(OBJECTIVES)}"
-            )
-        if loss_type not in LOSS_TYPES:
-            raise ValueError(
-                f"loss_type {loss_type!r} not supported; choose one of {list(LOSS_TYPES)}"
-            )
+        check_choice("objective", objective, OBJECTIVES)
+        check_choice("loss_type", loss_type, LOSS_TYPES)
         self.denoiser = denoiser
         self.timesteps, self.objective, self.loss_type = timesteps, objective, loss_type
         self.clip_denoised = clip_denoised

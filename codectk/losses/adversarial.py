@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from codectk.errors import check_choice
+
 LOSS_TYPES = ("hinge", "mse", "hinge_linear")
 
 DiscOutputs = list[list[Tensor]]
@@ -65,8 +67,7 @@ def _logits(t: Tensor) -> Tensor:
 
 
 def _check(loss_type: str, *outs: DiscOutputs) -> None:
-    if loss_type not in LOSS_TYPES:
-        raise ValueError(f"loss_type {loss_type!r} not supported; choose one of {list(LOSS_TYPES)}")
+    check_choice("loss_type", loss_type, LOSS_TYPES)
     for o in outs:
         if not o or any(not sub for sub in o):
             raise ValueError("discriminator outputs must be a non-empty list of non-empty lists")

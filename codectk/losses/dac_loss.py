@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+from codectk.errors import check_choice
 from codectk.features import mel_filterbank
 from codectk.losses.objective import LOSSES, MelGANObjective
 from codectk.losses.spectral import MultiScaleMelLoss
@@ -65,8 +66,7 @@ def dac_mel_loss(
     Raises:
         ValueError: a bad mel configuration or an unknown ``mel_scale``.
     """
-    if mel_scale not in ("slaney", "htk"):
-        raise ValueError(f"mel_scale {mel_scale!r} not supported; choose 'slaney' or 'htk'")
+    check_choice("mel_scale", mel_scale, ("slaney", "htk"))
     windows = [2**i for i in range(5, 12)] if windows is None else windows
     n_mels = [5 * 2**i for i in range(7)] if n_mels is None else n_mels
     n = len(windows)

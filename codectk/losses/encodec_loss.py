@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
 from codectk.features import MelSpectrogram
 from codectk.losses.balancer import Balancer
 from codectk.losses.objective import LOSSES, QUANTIZER_TERMS, GANObjective, weighted_total
@@ -146,8 +147,7 @@ class EnCodecFrequencyLoss(nn.Module):
             ("framing", framing, FRAMINGS),
             ("reduction", reduction, REDUCTIONS),
         ):
-            if value not in allowed:
-                raise ValueError(f"{name} {value!r} not supported; choose one of {list(allowed)}")
+            check_choice(name, value, allowed)
         if log and log_floor is not None:
             raise ValueError(f"log=True and log_floor={log_floor} exclude each other")
         self.alphas = [float(a) for a in alphas]

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from codectk.errors import ConfigError
+from codectk.errors import ConfigError, check_choice
 from codectk.losses.adversarial import (
     FEATURE_MATCHING,
     LOSS_TYPES,
@@ -126,16 +126,8 @@ class GANObjective(nn.Module):
         sum_over_discriminators: bool = False,
     ):
         super().__init__()
-        if adversarial_loss_type not in LOSS_TYPES:
-            raise ValueError(
-                f"adversarial_loss_type {adversarial_loss_type!r} not supported; "
-                f"choose one of {list(LOSS_TYPES)}"
-            )
-        if feature_matching not in FEATURE_MATCHING:
-            raise ValueError(
-                f"feature_matching {feature_matching!r} not supported; "
-                f"choose one of {list(FEATURE_MATCHING)}"
-            )
+        check_choice("adversarial_loss_type", adversarial_loss_type, LOSS_TYPES)
+        check_choice("feature_matching", feature_matching, FEATURE_MATCHING)
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(self.WEIGHTS))
         if unknown:

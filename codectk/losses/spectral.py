@@ -16,6 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
 from codectk.features import MelSpectrogram
 
 # Parallel WaveGAN's (n_fft, hop_length, win_length) triples, §4.1.2 / Table 1.
@@ -116,8 +117,7 @@ class MultiScaleMelLoss(nn.Module):
             )
         if min(hop_lengths) < 1:
             raise ValueError(f"hop_lengths must be positive ints, got {hop_lengths}")
-        if log_distance not in ("l1", "l2"):
-            raise ValueError(f"log_distance {log_distance!r} not supported; choose 'l1' or 'l2'")
+        check_choice("log_distance", log_distance, ("l1", "l2"))
         self.mag_weight, self.log_weights = mag_weight, list(log_weights)
         self.log_distance, self.eps = log_distance, eps
         self.mels = nn.ModuleList(

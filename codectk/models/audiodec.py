@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from codectk.errors import CodectkError
+from codectk.errors import CodectkError, check_choice
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.audiodec_net import (
     AudioDecDecoder,
@@ -359,10 +359,7 @@ def audiodec_vocoder_conf(version: str, sample_rate: int = 48000) -> dict[str, A
         "v1": {"resblock_kernel_sizes": [11], "groups": 3},
         "v2": {"resblock_kernel_sizes": [3], "groups": 3},
     }
-    if version not in layouts:
-        raise ValueError(
-            f"AudioDec vocoder {version!r} not supported; choose one of {sorted(layouts)}"
-        )
+    check_choice("AudioDec vocoder", version, layouts)
     conf = dict(layouts[version])
     conf["resblock_dilations"] = [[1, 3, 5]] * len(conf["resblock_kernel_sizes"])
     return {"sample_rate": sample_rate, **conf}

@@ -29,6 +29,7 @@ Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
 
 from __future__ import annotations
 
+from codectk.errors import check_choice
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization import QUANTIZERS, QuantizerDropout
@@ -138,11 +139,7 @@ class EnCodec(AutoencoderCodec):
         super().__init__()
         if not 0.0 <= quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
-        if n_quantizers_sampling not in N_QUANTIZERS_SAMPLING:
-            raise ValueError(
-                f"n_quantizers_sampling {n_quantizers_sampling!r} not supported; choose one "
-                f"of {list(N_QUANTIZERS_SAMPLING)}"
-            )
+        check_choice("n_quantizers_sampling", n_quantizers_sampling, N_QUANTIZERS_SAMPLING)
         seanet = from_arguments(SEANetConfig, locals())
         encoder = SEANetEncoder(seanet)
         last = (

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from codectk.errors import check_choice
 from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
 from codectk.nn.seanet2d import SEANet2dConfig, SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
@@ -174,15 +175,8 @@ class FreqCodec(AutoencoderCodec):
         commitment_average: str = "used",
     ):
         super().__init__()
-        if commitment_average not in COMMITMENT_AVERAGES:
-            raise ValueError(
-                f"commitment_average {commitment_average!r} not supported; choose one of "
-                f"{list(COMMITMENT_AVERAGES)}"
-            )
-        if input_mode not in DOMAINS:
-            raise ValueError(
-                f"input_mode {input_mode!r} not supported; choose one of {sorted(DOMAINS)}"
-            )
+        check_choice("commitment_average", commitment_average, COMMITMENT_AVERAGES)
+        check_choice("input_mode", input_mode, DOMAINS)
         choices = list(quantizer_dropout_choices or [])
         if any(not 1 <= n <= n_codebooks for n in choices):
             raise ValueError(

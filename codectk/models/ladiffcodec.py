@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from codectk.diffusion import GaussianDiffusion, UNet1D
-from codectk.errors import CodectkError
+from codectk.errors import CodectkError, check_choice
 from codectk.models.base import CODECS, AutoencoderCodec, Codec, CodecOutput
 from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
 from codectk.quantization.base import HostFlag
@@ -231,8 +231,7 @@ class LaDiffCodec(Codec):
             ("cond_align", cond_align, COND_ALIGNS),
             ("sampler", sampler, SAMPLERS),
         ):
-            if value not in valid:
-                raise ValueError(f"{name} {value!r} not supported; choose one of {list(valid)}")
+            check_choice(name, value, valid)
         discrete = CODECS.build(discrete_codec, discrete_codec_conf or {})
         if not isinstance(discrete, AutoencoderCodec) or isinstance(discrete, ContinuousAE):
             raise ValueError(
@@ -287,8 +286,7 @@ class LaDiffCodec(Codec):
             ValueError: an unknown sampler or steps outside 1..timesteps.
         """
         sampler = sampler or getattr(self, "sampler", "ddim")
-        if sampler not in SAMPLERS:
-            raise ValueError(f"sampler {sampler!r} not supported; choose one of {list(SAMPLERS)}")
+        check_choice("sampler", sampler, SAMPLERS)
         steps = steps if steps is not None else self.sampling_steps
         if not 1 <= steps <= self.diffusion.timesteps:
             raise ValueError(f"sampling_steps {steps} must lie in 1..{self.diffusion.timesteps}")

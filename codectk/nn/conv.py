@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
+from codectk.errors import check_choice
 from codectk.nn.conv_kernels import (
     PackedWeights,
     cached_weight4,
@@ -118,8 +119,7 @@ def pad1d(x: Tensor, paddings: tuple[int, int], mode: str = "constant") -> Tenso
     left, right = paddings
     if left < 0 or right < 0:
         raise ValueError(f"paddings must be >= 0, got {paddings}")
-    if mode not in _PAD_MODES:
-        raise ValueError(f"pad mode {mode!r} not supported; choose one of {list(_PAD_MODES)}")
+    check_choice("pad mode", mode, _PAD_MODES)
     if mode != "reflect":
         return F.pad(x, (left, right), mode=mode)
     length = x.shape[-1]
@@ -224,21 +224,14 @@ class SConv1d(StreamingModule):
             raise ValueError(
                 f"kernel_size {kernel_size}, stride {stride}, dilation {dilation} must be >= 1"
             )
-        if causal_padding not in _CAUSAL_PADDINGS:
-            raise ValueError(
-                f"causal_padding {causal_padding!r} not supported; "
-                f"choose one of {list(_CAUSAL_PADDINGS)}"
-            )
+        check_choice("causal_padding", causal_padding, _CAUSAL_PADDINGS)
         if not causal and causal_padding != "k-s":
             raise ValueError(f"causal_padding {causal_padding!r} needs causal=True")
         effective = (kernel_size - 1) * dilation + 1
         if stride > effective and causal_padding == "k-s":
             raise ValueError(f"stride {stride} exceeds the effective kernel size {effective}")
         for mode in (pad_mode, causal_pad_mode):
-            if mode not in _PAD_MODES:
-                raise ValueError(
-                    f"pad mode {mode!r} not supported; choose one of {list(_PAD_MODES)}"
-                )
+            check_choice("pad mode", mode, _PAD_MODES)
         conv = nn.Conv1d(
             in_channels,
             out_channels,
@@ -475,11 +468,7 @@ class SConvTranspose1d(StreamingModule):
             raise ValueError(f"trim_right_ratio {trim_right_ratio} must lie in [0, 1]")
         if not causal and trim_right_ratio != 1.0:
             raise ValueError("trim_right_ratio only applies to causal transposed convolutions")
-        if causal_pad_mode not in ("constant", "replicate"):
-            raise ValueError(
-                f"causal_pad_mode {causal_pad_mode!r} not supported; "
-                "choose one of ['constant', 'replicate']"
-            )
+        check_choice("causal_pad_mode", causal_pad_mode, ("constant", "replicate"))
         if causal_pad_mode == "replicate" and (not causal or trim_right_ratio != 1.0):
             raise ValueError("causal_pad_mode 'replicate' needs causal=True, trim_right_ratio 1")
         convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, bias=bias)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from codectk.errors import check_choice
 from codectk.nn.conv import CausalConv1d
 
 LRELU_SLOPE = 0.1  # HiFi-GAN's slope inside the network
@@ -124,8 +125,7 @@ def check_hifigan_args(
         ValueError: naming the bad value: mismatched lists, a stride kernel k with k < u
             or odd k - u, an even residual kernel, or an unknown ``resblock``.
     """
-    if resblock not in RESBLOCKS:
-        raise ValueError(f"resblock {resblock!r} not supported; choose one of {sorted(RESBLOCKS)}")
+    check_choice("resblock", resblock, RESBLOCKS)
     if not rates or len(rates) != len(kernels):
         raise ValueError(f"upsample_rates {rates} and upsample_kernel_sizes {kernels} must match")
     for u, k in zip(rates, kernels):

@@ -33,6 +33,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
 from codectk.nn.conv import SConv1d, SConvTranspose1d
 from codectk.nn.lstm import SLSTM
 from codectk.registry import with_overrides
@@ -67,8 +68,7 @@ def make_activation(name: str) -> nn.Module:
         ValueError: naming the unknown activation and the valid ones.
     """
     key = name.lower()
-    if key not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}")
+    check_choice("activation", key, _ACTIVATIONS)
     return _ACTIVATIONS[key]()
 
 
@@ -87,8 +87,7 @@ def norm_flags(norm: str, causal: bool) -> dict[str, bool]:
         ValueError: for an unknown ``norm``, or "time_group_norm" with causal convolutions
             (it normalises over the whole sequence, i.e. reads the future).
     """
-    if norm not in _NORMS:
-        raise ValueError(f"norm {norm!r} not supported; choose one of {sorted(_NORMS)}")
+    check_choice("norm", norm, _NORMS)
     if causal and norm == "time_group_norm":
         raise ValueError("norm 'time_group_norm' is not causal; use it with causal=False")
     return dict(_NORMS[norm])

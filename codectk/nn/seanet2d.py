@@ -38,6 +38,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from codectk.errors import check_choice
 from codectk.nn.conv import extra_padding_for_conv1d, pad1d
 from codectk.nn.lstm import SLSTM
 from codectk.nn.seanet import make_activation
@@ -50,14 +51,9 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
 }
 
 
-def _check_norm(norm: str) -> None:
-    if norm not in NORMS:
-        raise ValueError(f"norm {norm!r} not supported; choose one of {sorted(NORMS)}")
-
-
 def _normed(conv: nn.Module, norm: str, channels: int) -> nn.Module:
     """``conv`` with weight norm, or followed by the norm module ``norm`` names."""
-    _check_norm(norm)
+    check_choice("norm", norm, NORMS)
     if norm == "weight_norm":
         return weight_norm(conv)
     return nn.Sequential(conv, NORMS[norm](channels))
@@ -272,7 +268,7 @@ class SEANet2dConfig:
         if not r or any(len(p) != 2 or min(p) < 1 for p in r):
             raise ValueError(f"ratios must be a non-empty list of [s_f, s_t] pairs, got {r}")
         self.ratios = [(int(p[0]), int(p[1])) for p in r]
-        _check_norm(self.norm)
+        check_choice("norm", self.norm, NORMS)
         make_activation(self.activation)
 
     def residual_unit(self, channels: int, j: int) -> ResnetBlock2d:

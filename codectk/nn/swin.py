@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
+
 _MASK_VALUE = -100.0  # Swin's value between tokens of different shifted regions
 
 
@@ -348,8 +350,7 @@ class SwinStage(nn.Module):
         scale: str | None = None,
     ):
         super().__init__()
-        if scale not in (None, "down", "up"):
-            raise ValueError(f"scale {scale!r} not supported; choose 'down', 'up' or None")
+        check_choice("scale", scale, ("down", "up", None))
         if scale is None and out_dim != in_dim:
             raise ValueError(f"out_dim {out_dim} != in_dim {in_dim} needs a scale")
         self.window_size, self.shift = window_size, window_size // 2

@@ -33,6 +33,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
 from codectk.quantization.dropout import QuantizerDropout
 
 SYNC_FREE_MODES = (True, False, "auto")
@@ -136,8 +137,8 @@ def set_sync_free(module: nn.Module, mode: bool | str = "auto") -> nn.Module:
     Raises:
         ValueError: an unknown ``mode``.
     """
-    if not (mode is True or mode is False or mode == "auto"):
-        raise ValueError(f"sync_free {mode!r} not supported; choose one of {SYNC_FREE_MODES}")
+    check_choice("sync_free", mode, SYNC_FREE_MODES)
+    mode = mode if mode == "auto" else bool(mode)  # 1 passes as True; is_sync_free tests `is`
     for m in module.modules():
         if isinstance(m, QuantizerPart):
             m.sync_free = mode

@@ -38,6 +38,7 @@ import random
 import torch
 from torch import Tensor
 
+from codectk.errors import check_choice
 from codectk.quantization.distributed import broadcast_, world_size
 
 COINS = ("always", "uncertain")
@@ -95,8 +96,7 @@ class QuantizerDropout:
     ):
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"quantizer dropout probability {probability} must lie in [0, 1]")
-        if coin not in COINS:
-            raise ValueError(f"coin {coin!r} not supported; choose one of {list(COINS)}")
+        check_choice("coin", coin, COINS)
         if choices is not None and not choices:
             raise ValueError("quantizer dropout choices must not be empty")
         self.probability = float(probability)

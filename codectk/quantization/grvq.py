@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
 from codectk.quantization import QUANTIZERS
 from codectk.quantization.base import (
     Quantizer,
@@ -184,11 +185,7 @@ class GroupResidualVectorQuantizer(Quantizer):
         codebook_update: str = "ema",
         dropout: QuantizerDropout | None = None,
     ):
-        if codebook_update not in CODEBOOK_UPDATES:
-            raise ValueError(
-                f"codebook_update {codebook_update!r} not supported; choose one of "
-                f"{list(CODEBOOK_UPDATES)}"
-            )
+        check_choice("codebook_update", codebook_update, CODEBOOK_UPDATES)
         ema = dict(
             decay=decay,
             epsilon=epsilon,

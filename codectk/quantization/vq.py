@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from codectk.errors import check_choice
 from codectk.quantization.base import HostFlag, QuantizerPart
 from codectk.quantization.distributed import all_reduce_sum_, broadcast_
 
@@ -188,8 +189,7 @@ class EuclideanCodebook(QuantizerPart):
             ("dead_code", dead_code, DEAD_CODES),
             ("random_init", random_init, RANDOM_INITS),
         ):
-            if value not in allowed:
-                raise ValueError(f"{name} {value!r} not supported; choose one of {list(allowed)}")
+            check_choice(name, value, allowed)
         self.dim = dim
         self.codebook_size = codebook_size
         self.kmeans_init = kmeans_init

@@ -75,7 +75,7 @@ def test_idempotent_and_redone_when_the_list_changes(ref_scp: Path, tmp_path: Pa
 
 def test_bad_anchor_and_bitrate(ref_scp: Path, tmp_path: Path, capsys):
     with pytest.raises(
-        ValueError, match=r"anchor 'mp3' not supported; choose from \['codec2', 'opus'\]"
+        ValueError, match=r"anchor 'mp3' not supported; choose one of \['codec2', 'opus'\]"
     ):
         get_anchor("mp3")
     with pytest.raises(

@@ -101,6 +101,11 @@ def test_unknown_or_absent_parts(corpus: Path, tmp_path: Path):
         prepare_librispeech(corpus, tmp_path / "data", ["test-other"])
     with pytest.raises(CorpusError, match="no LibriSpeech part found"):
         prepare_librispeech(tmp_path / "nothing", tmp_path / "data")
+    renamed = corpus.rename(corpus.parent / "ls")  # the parts in a folder of another name
+    with pytest.raises(ValueError, match=r"unknown LibriSpeech part\(s\) \['train-clean-99'\]"):
+        prepare_librispeech(renamed, tmp_path / "data", ["train-clean-99"])
+    with pytest.raises(CorpusError, match=f"{renamed}: no LibriSpeech part found"):
+        prepare_librispeech(renamed, tmp_path / "data", ["test-other"])
 
 
 def _no_network(*args, **kwargs):

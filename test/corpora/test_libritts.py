@@ -104,6 +104,14 @@ def test_libritts_r_and_ambiguous_root(corpus: Path, tmp_path: Path):
         prepare_libritts(corpus.parent, tmp_path / "data")
     out = tmp_path / "data_r"
     assert prepare_libritts(corpus.parent, out, variant="libritts_r") == {"dev-clean": 2}
+    with pytest.raises(CorpusError, match="no LibriTTS_R part found"):
+        prepare_libritts(r.parent, tmp_path / "data", ["test-clean"])
+
+
+def test_messages_name_the_corpus_whatever_its_folder(corpus: Path, tmp_path: Path):
+    renamed = corpus.rename(corpus.parent / "tts")  # the parts in a folder of another name
+    with pytest.raises(CorpusError, match=f"{renamed}: no LibriTTS part found"):
+        prepare_libritts(renamed, tmp_path / "data", ["test-clean"])
 
 
 def test_corpus_on_disk_is_never_downloaded(corpus: Path, tmp_path: Path, monkeypatch):

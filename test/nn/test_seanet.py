@@ -83,7 +83,7 @@ def test_residual_dilations_and_channel_doubling():
 
 
 def test_unknown_activation_and_bad_ratios_raise():
-    with pytest.raises(ValueError, match="unknown activation 'swish'; choose one of"):
+    with pytest.raises(ValueError, match="activation 'swish' not supported; choose one of"):
         make_activation("swish")
     with pytest.raises(ValueError, match="ratios must be a non-empty list"):
         SEANetEncoder(ratios=[])

@@ -119,7 +119,9 @@ def test_bad_bitrates_and_anchors_stop_before_any_work(recipe: Path):
     assert "choose one of [0.4, 0.8, 1.2, 1.6] kbps" in text
     proc = run(recipe, "--stage", "5", "--stop_stage", "7", "--anchors", "mp3")
     assert proc.returncode == 2
-    assert "--anchors: anchor 'mp3' not supported; choose from ['codec2', 'opus']" in console(proc)
+    assert "--anchors: anchor 'mp3' not supported; choose one of ['codec2', 'opus']" in console(
+        proc
+    )
     assert not (recipe / "exp/codec_soundstream_16k_tiny").exists()
 
 
