@@ -86,7 +86,41 @@ _LOSS_SECTIONS_V2 = {
 # Version 1 -> 2: each codec's flat codec_conf keys moved into sections (the networks'
 # and the quantizer's arguments): codec name -> {version-1 key: "section.key" (or a new
 # top-level name)}. A key not listed keeps its place.
-_CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {}
+_CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {
+    "symad": {
+        "encode_channels": "encoder.channels",
+        "decode_channels": "decoder.channels",
+        "codebook_num": "quantizer.n_codebooks",
+        "codebook_size": "quantizer.codebook_size",
+        "enc_ratios": "encoder.channel_ratios",
+        "dec_ratios": "decoder.channel_ratios",
+        "enc_strides": "encoder.strides",
+        "dec_strides": "decoder.strides",
+        "ema_decay": "quantizer.decay",
+        "kmeans_init": "quantizer.kmeans_init",
+        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
+        "ema_init": "quantizer.ema_init",
+        "random_init": "quantizer.random_init",
+    },
+    "audiodec": {
+        "encode_channels": "encoder.channels",
+        "codebook_num": "quantizer.n_codebooks",
+        "codebook_size": "quantizer.codebook_size",
+        "enc_ratios": "encoder.channel_ratios",
+        "enc_strides": "encoder.strides",
+        "ema_decay": "quantizer.decay",
+        "kmeans_init": "quantizer.kmeans_init",
+        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
+        "ema_init": "quantizer.ema_init",
+        "random_init": "quantizer.random_init",
+        "vocoder_channels": "decoder.channels",
+        "vocoder_kernel_size": "decoder.kernel_size",
+        "upsample_scales": "decoder.upsample_scales",
+        "resblock_kernel_sizes": "decoder.resblock_kernel_sizes",
+        "resblock_dilations": "decoder.resblock_dilations",
+        "groups": "decoder.groups",
+    },
+}
 
 # Codecs whose codec_conf holds another codec's: codec -> (key naming that codec, its
 # conf's key, the codec it defaults to).

@@ -27,7 +27,9 @@ ATOL = 1e-5  # waveform tolerance (float rounding of a different summation order
 def _vocoder(version: str) -> AudioDecVocoder:
     """A tiny AD v0 / v1 / v2 (the layout of ``audiodec_vocoder_conf``), hop 24."""
     layout = audiodec_vocoder_conf(version, 16000)
-    layout["resblock_dilations"] = [[1, 3]] * len(layout["resblock_kernel_sizes"])
+    layout["decoder"]["resblock_dilations"] = [[1, 3]] * len(
+        layout["decoder"]["resblock_kernel_sizes"]
+    )
     codec = make_vocoder(**layout)
     codec.set_code_stats_(np.full(8, 0.1, np.float32), np.full(8, 2.0, np.float32))
     return codec

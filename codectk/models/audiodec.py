@@ -31,7 +31,6 @@ losses and data pipeline are mono, so train with 1 / 1.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -53,6 +52,7 @@ from codectk.nn.audiodec_net import (
 )
 from codectk.quantization import QUANTIZERS
 from codectk.quantization.base import HostFlag
+from codectk.registry import build_section, define_preset, merge_sections
 
 log = logging.getLogger(__name__)
 
@@ -60,56 +60,73 @@ log = logging.getLogger(__name__)
 class AudioDecAnalysis(AutoencoderCodec):
     """Encoder, projector and residual VQ shared by ``symad`` and ``audiodec``.
 
+    Sections (``codec_conf.encoder`` / ``codec_conf.quantizer``; a section given in a
+    config keeps the defaults of the keys it leaves out):
+
+    * ``encoder``: arguments of :class:`~codectk.nn.audiodec_net.AudioDecEncoder` (its
+      ``in_channels`` is ``input_channels``), defaults :attr:`ENCODER`: ``channels`` (C,
+      32; AudioDec's ``encode_channels``), ``channel_ratios`` ([2, 4, 8, 16];
+      ``enc_ratios``), ``strides`` (samples, [3, 4, 5, 5]; ``enc_strides``; the hop is
+      their product), ``kernel_size`` (first conv, 7).
+    * ``quantizer``: arguments of :class:`~codectk.quantization.rvq.ResidualVectorQuantizer`
+      (its ``dimension`` is ``code_dim``), defaults :attr:`QUANTIZER`: ``n_codebooks`` (K,
+      8; ``codebook_num``), ``codebook_size`` (1024), ``decay`` (codebook EMA, 0.8;
+      ``ema_decay``), ``kmeans_init`` (False: random codebooks, as AudioDec),
+      ``threshold_ema_dead_code`` (0: no dead-code replacement), ``ema_init``
+      ("weighted") and ``random_init`` ("kaiming_uniform"): AudioDec's own start is
+      ``ema_init: unweighted`` (cluster sizes 0) and ``random_init: normal`` (randn(D, V)
+      codebooks), which its configs set; see
+      :class:`~codectk.quantization.vq.EuclideanCodebook`.
+
     Subclasses set ``decoder`` (a causal network mapping (B, D, F) to
     (B, output_channels, F * hop)) and may override :meth:`synthesise`.
     """
+
+    ENCODER: dict[str, Any] = dict(
+        channels=32, channel_ratios=[2, 4, 8, 16], strides=[3, 4, 5, 5], kernel_size=7
+    )
+    QUANTIZER: dict[str, Any] = dict(
+        n_codebooks=8,
+        codebook_size=1024,
+        decay=0.8,
+        kmeans_init=False,
+        threshold_ema_dead_code=0.0,
+        ema_init="weighted",
+        random_init="kaiming_uniform",
+    )
 
     def _build_analysis(
         self,
         sample_rate: int,
         input_channels: int,
-        encode_channels: int,
         code_dim: int,
-        codebook_num: int,
-        codebook_size: int,
-        enc_ratios: list[int],
-        enc_strides: list[int],
-        ema_decay: float,
-        kmeans_init: bool,
-        threshold_ema_dead_code: float,
-        ema_init: str = "weighted",
-        random_init: str = "kaiming_uniform",
+        encoder: Mapping[str, Any] | None,
+        quantizer: Mapping[str, Any] | None,
     ) -> None:
+        """Build ``encoder``, ``projector`` and ``quantizer`` (in this order: the random
+        initialisation under a seed depends on it) from their sections.
+
+        Raises:
+            ValueError: ``input_channels`` < 1; ConfigError (a ValueError): an unknown or
+                badly typed section key; whatever the networks raise.
+        """
         if input_channels < 1:
             raise ValueError(f"input_channels must be >= 1, got {input_channels}")
+        enc = merge_sections(self.ENCODER, encoder)
+        quant = merge_sections(self.QUANTIZER, quantizer)
         self.sample_rate = sample_rate
         self.channels = input_channels
-        self.hop_length = math.prod(enc_strides)
-        self.n_codebooks = codebook_num
-        self.codebook_size = codebook_size
         self.code_dim = code_dim
-        self.encoder = AudioDecEncoder(input_channels, encode_channels, enc_ratios, enc_strides)
-        self.projector = Projector(self.encoder.out_channels, code_dim)
-        self.quantizer = QUANTIZERS.build(
-            "rvq",
-            dict(
-                dimension=code_dim,
-                n_codebooks=codebook_num,
-                codebook_size=codebook_size,
-                decay=ema_decay,
-                kmeans_init=kmeans_init,
-                threshold_ema_dead_code=threshold_ema_dead_code,
-                ema_init=ema_init,
-                random_init=random_init,
-            ),
+        self.encoder = build_section(
+            AudioDecEncoder, enc, "codec_conf.encoder", in_channels=input_channels
         )
-
-    def _build_analysis_from(self, arguments: Mapping[str, Any]) -> None:
-        """:meth:`_build_analysis` with its arguments taken by name from ``arguments``, a
-        subclass constructor's ``locals()`` once ``enc_ratios`` and ``enc_strides`` have
-        their defaults."""
-        names = inspect.signature(self._build_analysis).parameters
-        self._build_analysis(**{name: arguments[name] for name in names})
+        self.hop_length = math.prod(enc["strides"])
+        self.projector = Projector(self.encoder.out_channels, code_dim)
+        self.quantizer = build_section(
+            QUANTIZERS.get("rvq"), quant, "codec_conf.quantizer", dimension=code_dim
+        )
+        self.n_codebooks = quant["n_codebooks"]
+        self.codebook_size = quant["codebook_size"]
 
     def latent(self, wav: Tensor) -> Tensor:
         """Waveform (B, input_channels, T) -> z (B, D, ceil(T / hop))."""
@@ -125,59 +142,50 @@ class SymAD(AudioDecAnalysis):
         sample_rate (int): Hz.
         input_channels (int): channels of the input audio (MIMO).
         output_channels (int): channels of the decoded audio (MIMO).
-        encode_channels (int): C of the encoder.
-        decode_channels (int): C of the decoder.
-        code_dim (int): D.
-        codebook_num (int): K.
-        codebook_size (int): entries per codebook.
-        enc_ratios (list[int]): encoder channel multipliers.
-        dec_ratios (list[int]): decoder channel multipliers.
-        enc_strides (list[int]): encoder strides (hop = product).
-        dec_strides (list[int]): decoder strides (same product).
-        ema_decay (float): codebook EMA decay (AudioDec: 0.8).
-        kmeans_init (bool): k-means codebook initialisation (AudioDec: no, random).
-        threshold_ema_dead_code (float): dead-code replacement (AudioDec: 0, none).
-        ema_init (str), random_init (str): codebook start, see
-            :class:`~codectk.quantization.vq.EuclideanCodebook` (AudioDec: "unweighted"
-            cluster sizes 0, "normal" randn(D, V) codebooks; its configs set them).
+        code_dim (int): D, the latent (projector output, codeword) dimension.
+        encoder (dict | None): the encoder section (:class:`AudioDecAnalysis`).
+        decoder (dict | None): arguments of
+            :class:`~codectk.nn.audiodec_net.AudioDecDecoder` (its ``code_dim`` and
+            ``out_channels`` are the codec's), defaults :attr:`DECODER`: ``channels`` (C,
+            32; AudioDec's ``decode_channels``), ``channel_ratios`` ([16, 8, 4, 2];
+            ``dec_ratios``), ``strides`` (samples, [5, 5, 4, 3]; ``dec_strides``, the same
+            product as the encoder's), ``kernel_size`` (first/last conv, 7).
+        quantizer (dict | None): the quantizer section (:class:`AudioDecAnalysis`).
 
     Raises:
-        ValueError: encoder and decoder strides with different products, or bad sizes.
+        ValueError: encoder and decoder strides with different products, or bad sizes;
+            ConfigError (a ValueError): an unknown or badly typed section key.
     """
+
+    DECODER: dict[str, Any] = dict(
+        channels=32, channel_ratios=[16, 8, 4, 2], strides=[5, 5, 4, 3], kernel_size=7
+    )
 
     def __init__(
         self,
         sample_rate: int = 48000,
         input_channels: int = 1,
         output_channels: int = 1,
-        encode_channels: int = 32,
-        decode_channels: int = 32,
         code_dim: int = 64,
-        codebook_num: int = 8,
-        codebook_size: int = 1024,
-        enc_ratios: list[int] | None = None,
-        dec_ratios: list[int] | None = None,
-        enc_strides: list[int] | None = None,
-        dec_strides: list[int] | None = None,
-        ema_decay: float = 0.8,
-        kmeans_init: bool = False,
-        threshold_ema_dead_code: float = 0.0,
-        ema_init: str = "weighted",
-        random_init: str = "kaiming_uniform",
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
     ):
         super().__init__()
-        enc_ratios = [2, 4, 8, 16] if enc_ratios is None else enc_ratios
-        dec_ratios = [16, 8, 4, 2] if dec_ratios is None else dec_ratios
-        enc_strides = [3, 4, 5, 5] if enc_strides is None else enc_strides
-        dec_strides = [5, 5, 4, 3] if dec_strides is None else dec_strides
-        if math.prod(enc_strides) != math.prod(dec_strides):
+        self._build_analysis(sample_rate, input_channels, code_dim, encoder, quantizer)
+        dec = merge_sections(self.DECODER, decoder)
+        if math.prod(dec["strides"]) != self.hop_length:
             raise ValueError(
-                f"enc_strides {enc_strides} and dec_strides {dec_strides} must have the same product"
+                f"codec_conf.decoder.strides {dec['strides']} must have the product "
+                f"{self.hop_length} of codec_conf.encoder.strides"
             )
-        self._build_analysis_from(locals())
         self.output_channels = output_channels
-        self.decoder = AudioDecDecoder(
-            code_dim, output_channels, decode_channels, dec_ratios, dec_strides
+        self.decoder = build_section(
+            AudioDecDecoder,
+            dec,
+            "codec_conf.decoder",
+            code_dim=code_dim,
+            out_channels=output_channels,
         )
 
 
@@ -219,72 +227,76 @@ class AudioDecVocoder(AudioDecAnalysis):
     """AudioDec with a HiFi-GAN vocoder decoder (AD v0 / v1 / v2); defaults are AD v1 at
     48 kHz (``AudioDec_v1_symAD_vctk_48000_hop300_clean``).
 
-    The analysis arguments are those of :class:`SymAD` (they must match the symAD
-    experiment named by ``init_from``). Vocoder arguments:
+    ``sample_rate``, ``input_channels``, ``code_dim``, ``encoder`` and ``quantizer`` are
+    those of :class:`SymAD` (they must match the symAD experiment named by ``init_from``).
 
     Args:
-        vocoder_channels (int): channels after the vocoder's first conv (512).
-        vocoder_kernel_size (int): first/last conv kernel (7).
-        upsample_scales (list[int] | None): upsampling factors, product = hop
-            (default [5, 5, 4, 3]).
-        resblock_kernel_sizes (list[int] | None): v0: [3, 7, 11]; v1: [11]; v2: [3].
-        resblock_dilations (list[list[int]] | None): one list per kernel ([1, 3, 5]).
-        groups (int): multi-group block groups (v1/v2: 3; v0: 1 = MRF).
+        sample_rate (int): Hz.
+        input_channels (int): channels of the input audio (MIMO).
+        output_channels (int): channels of the decoded audio (MIMO).
+        code_dim (int): D, the latent dimension.
+        encoder (dict | None): the encoder section (:class:`AudioDecAnalysis`).
+        decoder (dict | None): the vocoder, arguments of
+            :class:`~codectk.nn.audiodec_net.CausalHiFiGANGenerator` (its ``in_channels``
+            and ``out_channels`` are ``code_dim`` and ``output_channels``), defaults
+            :attr:`DECODER`: ``channels`` (after the first conv, 512; AudioDec's
+            ``vocoder_channels``), ``kernel_size`` (first/last conv, 7;
+            ``vocoder_kernel_size``), ``upsample_scales`` ([5, 5, 4, 3], product = hop),
+            ``resblock_kernel_sizes`` (v0: [3, 7, 11]; v1: [11]; v2: [3]),
+            ``resblock_dilations`` (one list per kernel; a section that sets
+            ``resblock_kernel_sizes`` alone gets [1, 3, 5] for each), ``groups``
+            (multi-group block groups, v1/v2: 3; v0: 1 = MRF), ``slope`` (LeakyReLU, 0.1).
+        quantizer (dict | None): the quantizer section (:class:`AudioDecAnalysis`).
         stats (str | None): code statistics (``.npy`` (2, D) or ``.json``) used to
             normalise the quantised latent: (z_q - mean) / scale. Stored as buffers, so
             a trained model does not need the file; when the file is missing at build
             time the model warns and refuses to *train* until it is given.
 
     Raises:
-        ValueError: upsampling product != hop; CodectkError: a bad statistics file.
+        ValueError: upsampling product != hop; CodectkError: a bad statistics file;
+            ConfigError (a ValueError): an unknown or badly typed section key.
     """
+
+    DECODER: dict[str, Any] = dict(
+        channels=512,
+        kernel_size=7,
+        upsample_scales=[5, 5, 4, 3],
+        resblock_kernel_sizes=[11],
+        resblock_dilations=[[1, 3, 5]],
+        groups=3,
+        slope=0.1,
+    )
 
     def __init__(
         self,
         sample_rate: int = 48000,
         input_channels: int = 1,
         output_channels: int = 1,
-        encode_channels: int = 32,
         code_dim: int = 64,
-        codebook_num: int = 8,
-        codebook_size: int = 1024,
-        enc_ratios: list[int] | None = None,
-        enc_strides: list[int] | None = None,
-        ema_decay: float = 0.8,
-        kmeans_init: bool = False,
-        threshold_ema_dead_code: float = 0.0,
-        ema_init: str = "weighted",
-        random_init: str = "kaiming_uniform",
-        vocoder_channels: int = 512,
-        vocoder_kernel_size: int = 7,
-        upsample_scales: list[int] | None = None,
-        resblock_kernel_sizes: list[int] | None = None,
-        resblock_dilations: list[list[int]] | None = None,
-        groups: int = 3,
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
         stats: str | None = None,
     ):
         super().__init__()
-        enc_ratios = [2, 4, 8, 16] if enc_ratios is None else enc_ratios
-        enc_strides = [3, 4, 5, 5] if enc_strides is None else enc_strides
-        upsample_scales = [5, 5, 4, 3] if upsample_scales is None else upsample_scales
-        kernels = [11] if resblock_kernel_sizes is None else resblock_kernel_sizes
-        dilations = [[1, 3, 5]] * len(kernels) if resblock_dilations is None else resblock_dilations
-        if math.prod(upsample_scales) != math.prod(enc_strides):
+        decoder = dict(decoder or {})
+        if "resblock_kernel_sizes" in decoder and "resblock_dilations" not in decoder:
+            kernels = decoder["resblock_kernel_sizes"]
+            decoder["resblock_dilations"] = [[1, 3, 5]] * len(kernels)
+        self._build_analysis(sample_rate, input_channels, code_dim, encoder, quantizer)
+        dec = merge_sections(self.DECODER, decoder)
+        if math.prod(dec["upsample_scales"]) != self.hop_length:
             raise ValueError(
-                f"upsample_scales {upsample_scales} must multiply to the hop "
-                f"{math.prod(enc_strides)} of enc_strides {enc_strides}"
+                f"codec_conf.decoder.upsample_scales {dec['upsample_scales']} must multiply "
+                f"to the hop {self.hop_length} of codec_conf.encoder.strides"
             )
-        self._build_analysis_from(locals())
         self.output_channels = output_channels
-        self.decoder = CausalHiFiGANGenerator(
-            code_dim,
-            output_channels,
-            vocoder_channels,
-            vocoder_kernel_size,
-            upsample_scales,
-            kernels,
-            dilations,
-            groups,
+        self.decoder = build_section(
+            CausalHiFiGANGenerator,
+            dec,
+            "codec_conf.decoder",
+            in_channels=code_dim,
+            out_channels=output_channels,
         )
         self.register_buffer("code_mean", torch.zeros(code_dim))
         self.register_buffer("code_scale", torch.ones(code_dim))
@@ -337,29 +349,45 @@ class AudioDecVocoder(AudioDecAnalysis):
         return self.decoder(self.normalise(z_q))
 
 
-def symad_48k_conf() -> dict[str, Any]:
-    """``symAD_vctk_48000_hop300``: 48 kHz, hop 300, 8 x 1024 codebooks, 12.8 kbps."""
-    return {"sample_rate": 48000}
+symad_48k_conf = define_preset(
+    SymAD,
+    "symad_48k_conf",
+    "``symAD_vctk_48000_hop300``: 48 kHz, hop 300, 8 x 1024 codebooks, 12.8 kbps.",
+    sample_rate=48000,
+)
 
+symad_24k_conf = define_preset(
+    SymAD,
+    "symad_24k_conf",
+    "``symAD_libritts_24000_hop300``: 24 kHz, hop 300, 8 x 1024 codebooks, 6.4 kbps.",
+    sample_rate=24000,
+)
 
-def symad_24k_conf() -> dict[str, Any]:
-    """``symAD_libritts_24000_hop300``: 24 kHz, hop 300, 8 x 1024 codebooks, 6.4 kbps."""
-    return {"sample_rate": 24000}
+# the AD vocoder layouts (``codec_conf.decoder``)
+_VOCODER_LAYOUTS = {
+    "v0": {"resblock_kernel_sizes": [3, 7, 11], "groups": 1},
+    "v1": {"resblock_kernel_sizes": [11], "groups": 3},
+    "v2": {"resblock_kernel_sizes": [3], "groups": 3},
+}
 
 
 def audiodec_vocoder_conf(version: str, sample_rate: int = 48000) -> dict[str, Any]:
     """The AD vocoder layouts: "v0" (MRF 3/7/11), "v1" (groups 3, kernel 11), "v2"
-    (groups 3, kernel 3).
+    (groups 3, kernel 3), dilations [1, 3, 5] per kernel.
+
+    Args:
+        version (str): "v0", "v1" or "v2".
+        sample_rate (int): Hz.
+
+    Returns:
+        dict[str, Any]: ``sample_rate`` and the ``decoder`` section of
+        :class:`AudioDecVocoder` (the arguments this layout sets; the rest keep their
+        defaults).
 
     Raises:
         ValueError: an unknown version.
     """
-    layouts = {
-        "v0": {"resblock_kernel_sizes": [3, 7, 11], "groups": 1},
-        "v1": {"resblock_kernel_sizes": [11], "groups": 3},
-        "v2": {"resblock_kernel_sizes": [3], "groups": 3},
-    }
-    check_choice("AudioDec vocoder", version, layouts)
-    conf = dict(layouts[version])
-    conf["resblock_dilations"] = [[1, 3, 5]] * len(conf["resblock_kernel_sizes"])
-    return {"sample_rate": sample_rate, **conf}
+    check_choice("AudioDec vocoder", version, _VOCODER_LAYOUTS)
+    decoder = dict(_VOCODER_LAYOUTS[version])
+    decoder["resblock_dilations"] = [[1, 3, 5]] * len(decoder["resblock_kernel_sizes"])
+    return {"sample_rate": sample_rate, "decoder": decoder}

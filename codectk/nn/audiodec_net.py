@@ -36,16 +36,17 @@ from codectk.nn.hifigan import ResBlock1
 
 
 def _check_stages(channel_ratios: Sequence[int], strides: Sequence[int], side: str) -> None:
-    """Check that the encoder's or decoder's (``side``: "enc" or "dec") channel ratios and
-    strides describe the same stages.
+    """Check that the encoder's or decoder's (``side``: "encoder" or "decoder") channel
+    ratios and strides describe the same stages.
 
     Raises:
         ValueError: ``channel_ratios`` and ``strides`` differ in length (the message names
-            them as the codec's ``<side>_ratios`` and ``<side>_strides``).
+            the codec's ``codec_conf.<side>`` section).
     """
     if len(channel_ratios) != len(strides):
         raise ValueError(
-            f"{side}_ratios {list(channel_ratios)} and {side}_strides {list(strides)} differ"
+            f"codec_conf.{side}: channel_ratios {list(channel_ratios)} and strides "
+            f"{list(strides)} differ in length"
         )
 
 
@@ -104,9 +105,10 @@ class AudioDecEncoder(nn.Module):
 
     Args:
         in_channels (int): input audio channels (AudioDec's MIMO ``input_channels``).
-        channels (int): C, channels of the first conv (``encode_channels``, 32).
+        channels (int): C, channels of the first conv (AudioDec's ``encode_channels``, 32).
         channel_ratios (Sequence[int]): C r_i after block i (``enc_ratios``, 2, 4, 8, 16).
-        strides (Sequence[int]): s_i (``enc_strides``, 3, 4, 5, 5; hop = their product).
+        strides (Sequence[int]): s_i in samples (``enc_strides``, 3, 4, 5, 5; hop = their
+            product).
         kernel_size (int): first conv kernel (7).
 
     Shapes: (B, in_channels, T) -> (B, C r_last, ceil(T / hop)).
@@ -124,7 +126,7 @@ class AudioDecEncoder(nn.Module):
         kernel_size: int = 7,
     ):
         super().__init__()
-        _check_stages(channel_ratios, strides, "enc")
+        _check_stages(channel_ratios, strides, "encoder")
         self.conv = CausalConv1d(in_channels, channels, kernel_size, bias=False)
         blocks, c_in = [], channels
         for r, s in zip(channel_ratios, strides):
@@ -184,7 +186,7 @@ class AudioDecDecoder(nn.Module):
         kernel_size: int = 7,
     ):
         super().__init__()
-        _check_stages(channel_ratios, strides, "dec")
+        _check_stages(channel_ratios, strides, "decoder")
         self.conv1 = CausalConv1d(code_dim, channels * channel_ratios[0], kernel_size, bias=False)
         outs = [channels * r for r in channel_ratios[1:]] + [channels]
         self.conv_blocks = nn.ModuleList(

@@ -74,9 +74,10 @@ def _tiny_symad_exp(tmp_path: Path) -> Path:
     conf = {
         "codec": "symad",
         "codec_conf": {
-            "sample_rate": 16000, "encode_channels": 4, "decode_channels": 4, "code_dim": 8,
-            "codebook_num": 2, "codebook_size": 16, "enc_strides": [2, 4, 4, 5],
-            "dec_strides": [5, 4, 4, 2],
+            "sample_rate": 16000, "code_dim": 8,
+            "encoder": {"channels": 4, "strides": [2, 4, 4, 5]},
+            "decoder": {"channels": 4, "strides": [5, 4, 4, 2]},
+            "quantizer": {"n_codebooks": 2, "codebook_size": 16},
         },
     }  # fmt: skip
     torch.manual_seed(0)

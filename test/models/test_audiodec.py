@@ -11,8 +11,15 @@ import torch
 from codectk.config import build_train_config, load_train_config
 from codectk.errors import CodectkError
 from codectk.inference import build_codec, load_codec
-from codectk.models.audiodec import AudioDecVocoder, SymAD, audiodec_vocoder_conf
+from codectk.models import CODECS
+from codectk.models.audiodec import (
+    AudioDecVocoder,
+    SymAD,
+    audiodec_vocoder_conf,
+    symad_24k_conf,
+)
 from codectk.nn.conv import CausalConv1d, CausalConvTranspose1d, remove_weight_norm_
+from codectk.registry import merge_sections
 from codectk.streaming import Streamer
 from codectk.train.trainer import Trainer
 from test.conftest import REPO
@@ -22,36 +29,33 @@ TINY = REPO / "egs/mini_librispeech/codec1/conf"
 
 
 def make_symad(**overrides) -> SymAD:
+    """A tiny symAD (hop 24); ``overrides`` merge section by section."""
     conf = dict(
         sample_rate=16000,
-        encode_channels=4,
-        decode_channels=4,
         code_dim=8,
-        codebook_num=3,
-        codebook_size=16,
-        enc_strides=[2, 3, 2, 2],
-        dec_strides=[2, 2, 3, 2],
+        encoder=dict(channels=4, strides=[2, 3, 2, 2]),
+        decoder=dict(channels=4, strides=[2, 2, 3, 2]),
+        quantizer=dict(n_codebooks=3, codebook_size=16),
     )
-    conf.update(overrides)
-    return SymAD(**conf)
+    return SymAD(**merge_sections(conf, overrides))
 
 
 def make_vocoder(**overrides) -> AudioDecVocoder:
+    """A tiny AD v1 (hop 24); ``overrides`` merge section by section."""
     conf = dict(
         sample_rate=16000,
-        encode_channels=4,
         code_dim=8,
-        codebook_num=3,
-        codebook_size=16,
-        enc_strides=[2, 3, 2, 2],
-        vocoder_channels=16,
-        upsample_scales=[2, 2, 3, 2],
-        resblock_kernel_sizes=[5],
-        resblock_dilations=[[1, 3]],
-        groups=3,
+        encoder=dict(channels=4, strides=[2, 3, 2, 2]),
+        quantizer=dict(n_codebooks=3, codebook_size=16),
+        decoder=dict(
+            channels=16,
+            upsample_scales=[2, 2, 3, 2],
+            resblock_kernel_sizes=[5],
+            resblock_dilations=[[1, 3]],
+            groups=3,
+        ),
     )
-    conf.update(overrides)
-    return AudioDecVocoder(**conf)
+    return AudioDecVocoder(**merge_sections(conf, overrides))
 
 
 def _trained_codebooks(codec, wav):
@@ -153,11 +157,89 @@ def test_vocoder_needs_code_stats(tmp_path: Path):
         audiodec_vocoder_conf("v9")
 
 
+# version-1 (flat) codec_conf of the paper-size configs, written out literally
+SYMAD_24K_FLAT = {
+    "sample_rate": 24000,
+    "input_channels": 1,
+    "output_channels": 1,
+    "encode_channels": 32,
+    "decode_channels": 32,
+    "code_dim": 64,
+    "codebook_num": 8,
+    "codebook_size": 1024,
+    "enc_ratios": [2, 4, 8, 16],
+    "dec_ratios": [16, 8, 4, 2],
+    "enc_strides": [3, 4, 5, 5],
+    "dec_strides": [5, 5, 4, 3],
+    "ema_decay": 0.8,
+    "kmeans_init": False,
+    "threshold_ema_dead_code": 0.0,
+    "ema_init": "unweighted",
+    "random_init": "normal",
+}
+AUDIODEC_V0_FLAT = {
+    "sample_rate": 48000,
+    "encode_channels": 32,
+    "code_dim": 64,
+    "codebook_num": 8,
+    "codebook_size": 1024,
+    "enc_ratios": [2, 4, 8, 16],
+    "enc_strides": [3, 4, 5, 5],
+    "ema_decay": 0.8,
+    "vocoder_channels": 512,
+    "vocoder_kernel_size": 7,
+    "upsample_scales": [5, 5, 4, 3],
+    "resblock_kernel_sizes": [3, 7, 11],  # dilations left to their default, per kernel
+    "groups": 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("codec", "flat", "new"),
+    [
+        (
+            "symad",
+            SYMAD_24K_FLAT,
+            symad_24k_conf(quantizer=dict(ema_init="unweighted", random_init="normal")),
+        ),
+        ("audiodec", AUDIODEC_V0_FLAT, audiodec_vocoder_conf("v0")),
+    ],
+)
+def test_version_1_flat_config_builds_the_preset(codec, flat, new):
+    """A flat (version 1) codec_conf loads through build_train_config into the sections
+    and builds the codec the preset builds: same parameter names, order and values."""
+    config = build_train_config({"codec": codec, "codec_conf": flat})
+    assert "quantizer" in config.codec_conf and "codebook_num" not in config.codec_conf
+    torch.manual_seed(0)
+    old = CODECS.build(codec, config.codec_conf).state_dict()
+    torch.manual_seed(0)
+    ours = CODECS.build(codec, new).state_dict()
+    assert list(old) == list(ours)
+    assert all(torch.equal(old[k], ours[k]) for k in old)
+
+
+def test_section_errors_name_the_place():
+    """A wrong key or size names its codec_conf section."""
+    with pytest.raises(
+        ValueError, match=r"codec_conf\.quantizer: unknown key\(s\) \['codebook_num'\]"
+    ):
+        make_symad(quantizer=dict(codebook_num=2))
+    with pytest.raises(ValueError, match=r"codec_conf\.encoder: unknown key"):
+        make_vocoder(encoder=dict(enc_strides=[2, 3, 2, 2]))
+    with pytest.raises(ValueError, match=r"codec_conf\.decoder\.strides \[2, 3, 2\]"):
+        make_symad(decoder=dict(strides=[2, 3, 2], channel_ratios=[4, 2, 1]))
+    with pytest.raises(ValueError, match=r"codec_conf\.decoder\.upsample_scales"):
+        make_vocoder(decoder=dict(upsample_scales=[2, 2, 3]))
+    with pytest.raises(ValueError, match=r"codec_conf\.encoder: channel_ratios .* differ"):
+        make_symad(encoder=dict(channel_ratios=[2, 4]))
+
+
 def _tiny_conf(path: Path, **overrides) -> dict:
     conf = load_train_config(path).to_dict()
-    conf["codec_conf"].update(encode_channels=4, code_dim=8, codebook_size=32)
+    tiny = dict(encoder=dict(channels=4), code_dim=8, quantizer=dict(codebook_size=32))
     if conf["codec"] == "symad":
-        conf["codec_conf"]["decode_channels"] = 4
+        tiny["decoder"] = dict(channels=4)
+    conf["codec_conf"] = merge_sections(conf["codec_conf"], tiny)
     conf["discriminator_conf"] = {
         "discriminators": {
             "mpd": {"periods": [2, 3], "channels": [4, 8], "strides": [3, 1]},

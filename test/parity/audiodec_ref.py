@@ -261,26 +261,57 @@ def their_vocoder(ad: types.SimpleNamespace, stats: Path) -> torch.nn.Module:
     )
 
 
-def vocoder_codec_conf() -> dict:
-    """codectk's ``audiodec`` codec_conf equal to their analyzer + :func:`their_vocoder`."""
-    g, v = GENERATOR, VOCODER
+def _analysis_conf() -> dict:
+    """codectk's encoder and quantizer sections (and the latent size) equal to their
+    analyzer at :data:`GENERATOR` sizes: their ``encode_channels``, ``enc_ratios``,
+    ``enc_strides`` -> ``encoder``; ``codebook_num``, ``codebook_size`` and the EMA
+    codebook settings of their ``vq_module`` -> ``quantizer``."""
+    g = GENERATOR
     return {
         "sample_rate": SAMPLE_RATE,
-        "encode_channels": g["encode_channels"],
         "code_dim": g["code_dim"],
-        "codebook_num": g["codebook_num"],
-        "codebook_size": g["codebook_size"],
-        "enc_ratios": g["enc_ratios"],
-        "enc_strides": g["enc_strides"],
-        "ema_decay": 0.8,
-        "kmeans_init": False,
-        "threshold_ema_dead_code": 0.0,
-        "vocoder_channels": v["channels"],
-        "vocoder_kernel_size": 7,
-        "upsample_scales": v["upsample_scales"],
-        "resblock_kernel_sizes": [v["kernel"]],
-        "resblock_dilations": [v["dilations"]],
-        "groups": v["groups"],
+        "encoder": {
+            "channels": g["encode_channels"],
+            "channel_ratios": g["enc_ratios"],
+            "strides": g["enc_strides"],
+        },
+        "quantizer": {
+            "n_codebooks": g["codebook_num"],
+            "codebook_size": g["codebook_size"],
+            "decay": 0.8,
+            "kmeans_init": False,
+            "threshold_ema_dead_code": 0.0,
+        },
+    }
+
+
+def symad_codec_conf() -> dict:
+    """codectk's ``symad`` codec_conf equal to their ``Generator`` at :data:`GENERATOR`
+    sizes (``decode_channels``, ``dec_ratios``, ``dec_strides`` -> ``decoder``)."""
+    g = GENERATOR
+    return {
+        **_analysis_conf(),
+        "decoder": {
+            "channels": g["decode_channels"],
+            "channel_ratios": g["dec_ratios"],
+            "strides": g["dec_strides"],
+        },
+    }
+
+
+def vocoder_codec_conf() -> dict:
+    """codectk's ``audiodec`` codec_conf equal to their analyzer + :func:`their_vocoder`."""
+    v = VOCODER
+    return {
+        **_analysis_conf(),
+        "decoder": {
+            "channels": v["channels"],
+            "kernel_size": 7,
+            "upsample_scales": v["upsample_scales"],
+            "resblock_kernel_sizes": [v["kernel"]],
+            "resblock_dilations": [v["dilations"]],
+            "groups": v["groups"],
+        },
     }
 
 

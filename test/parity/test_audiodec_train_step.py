@@ -50,13 +50,7 @@ def _our_conf() -> dict:
     g = audiodec_ref.GENERATOR
     return {
         "codec": "symad",
-        "codec_conf": {
-            "sample_rate": audiodec_ref.SAMPLE_RATE,
-            **g,
-            "ema_decay": 0.8,
-            "kmeans_init": False,
-            "threshold_ema_dead_code": 0.0,
-        },
+        "codec_conf": audiodec_ref.symad_codec_conf(),
         "discriminator": "combined",
         "discriminator_conf": audiodec_ref.discriminator_conf(),
         "loss": "dac",
