@@ -86,7 +86,51 @@ _LOSS_SECTIONS_V2 = {
 # Version 1 -> 2: each codec's flat codec_conf keys moved into sections (the networks'
 # and the quantizer's arguments): codec name -> {version-1 key: "section.key" (or a new
 # top-level name)}. A key not listed keeps its place.
-_CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {}
+_CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {
+    "freqcodec": {
+        "n_filters": "encoder.n_filters",
+        "ratios": "encoder.ratios",
+        "n_residual_layers": "encoder.n_residual_layers",
+        "dilation_base": "encoder.dilation_base",
+        "kernel_size": "encoder.kernel_size",
+        "residual_kernel_size": "encoder.residual_kernel_size",
+        "last_kernel_size": "encoder.last_kernel_size",
+        "activation": "encoder.activation",
+        "norm": "encoder.norm",
+        "lstm": "encoder.lstm",
+        "compress": "encoder.compress",
+        "true_skip": "encoder.true_skip",
+        "conv_group_ratio": "encoder.conv_group_ratio",
+        "tr_conv_group_ratio": "encoder.tr_conv_group_ratio",
+        "n_codebooks": "quantizer.n_codebooks",
+        "codebook_size": "quantizer.codebook_size",
+        "codebook_dim": "quantizer.codebook_dim",
+        "ema_decay": "quantizer.decay",
+        "kmeans_init": "quantizer.kmeans_init",
+        "kmeans_iters": "quantizer.kmeans_iters",
+        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
+        "ema_init": "quantizer.ema_init",
+        "dead_code": "quantizer.dead_code",
+    },
+    "hificodec": {
+        "n_filters": "encoder.n_filters",
+        "upsample_rates": "encoder.upsample_rates",
+        "upsample_kernel_sizes": "encoder.upsample_kernel_sizes",
+        "upsample_initial_channel": "decoder.upsample_initial_channel",
+        "output_negative_slope": "decoder.output_negative_slope",
+        "resblock": "encoder.resblock",
+        "resblock_kernel_sizes": "encoder.resblock_kernel_sizes",
+        "resblock_dilation_sizes": "encoder.resblock_dilation_sizes",
+        "n_groups": "quantizer.n_groups",
+        "n_codebooks_per_group": "quantizer.n_codebooks_per_group",
+        "codebook_size": "quantizer.codebook_size",
+        "codebook_update": "quantizer.codebook_update",
+        "ema_decay": "quantizer.decay",
+        "kmeans_init": "quantizer.kmeans_init",
+        "kmeans_iters": "quantizer.kmeans_iters",
+        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
+    },
+}
 
 # Codecs whose codec_conf holds another codec's: codec -> (key naming that codec, its
 # conf's key, the codec it defaults to).
