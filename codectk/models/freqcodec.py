@@ -135,8 +135,8 @@ class FreqCodec(AutoencoderCodec):
         ConfigError (a ValueError): an unknown or badly typed key of a section, naming it
             (``codec_conf.encoder``, ``codec_conf.decoder``, ``codec_conf.quantizer``).
         ValueError: for an unknown ``input_mode``, ``norm`` or ``commitment_average``, STFT
-            sizes, strides that do not reduce the bins to 1, or dropout choices outside
-            1..K.
+            sizes, strides that do not reduce the bins to 1, decoder strides of another
+            hop, or dropout choices outside 1..K.
     """
 
     ENCODER: ClassVar[dict[str, Any]] = dict(
@@ -201,6 +201,11 @@ class FreqCodec(AutoencoderCodec):
         encoder_net = SEANet2dEncoder(self.domain.channels, net)
         if decoder:  # the decoder's differences
             net = build_section(SEANet2dConfig, decoder, "codec_conf.decoder", enc, **derived)
+            if stft_hop_length * math.prod(r[1] for r in net.ratios) != hop_length:
+                raise ValueError(
+                    f"codec_conf.decoder: ratios {decoder.get('ratios')} must keep the "
+                    f"encoder's hop of {hop_length} samples"
+                )
         quantizer = merge_sections(self.QUANTIZER, quantizer)
         n_codebooks = quantizer["n_codebooks"]
         choices = list(quantizer_dropout_choices or [])

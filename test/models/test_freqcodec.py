@@ -185,6 +185,8 @@ def test_sections_keep_their_other_defaults():
     codec = FreqCodec(**make_freqcodec_conf(decoder=dict(last_kernel_size=3)))
     assert codec.encoder.config.last_kernel_size == 7 and codec.encoder.config.n_filters == 4
     assert codec.decoder.config.last_kernel_size == 3 and codec.decoder.config.n_filters == 4
+    with pytest.raises(ValueError, match=r"codec_conf.decoder: ratios .* keep the encoder's hop"):
+        FreqCodec(**make_freqcodec_conf(decoder=dict(ratios=[[4, 1], [4, 1], [4, 1], [4, 1]])))
 
 
 # FreqCodec's tiny preset as version 1 (flat codec_conf, before config_version 2) wrote it
