@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +46,7 @@ from codectk.models.base import CODECS, AutoencoderCodec, CodecOutput
 from codectk.nn.seanet2d import SEANet2dConfig, SEANet2dDecoder, SEANet2dEncoder
 from codectk.nn.stft import SameSTFT
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import define_preset, from_arguments
+from codectk.registry import build_section, define_preset, merge_sections
 
 _EPS = 1e-6
 COMMITMENT_AVERAGES = ("used", "all")
@@ -102,32 +103,28 @@ class FreqCodec(AutoencoderCodec):
         n_fft (int): STFT size in samples (N = n_fft / 2 + 1 bins).
         stft_hop_length (int): STFT hop in samples; hop_length = it * prod(time strides).
         input_mode (str): "mag_phase" or "mag_angle" (see module doc).
-        n_filters (int): base channels C of encoder and decoder.
-        dimension (int): latent dimension D.
-        ratios (list[list[int]] | None): (freq, time) strides in decoder order; they must
-            reduce N bins to 1 (default [[4, 1], [4, 1], [4, 2], [4, 1]]).
-        n_residual_layers (int): residual units per stage.
-        dilation_base (int): time-dilation growth of the residual units.
-        kernel_size (int): first/last conv kernel.
-        residual_kernel_size (int): residual k x k kernel.
-        last_kernel_size (int): encoder output / decoder output kernel.
-        activation (str): activation name.
-        norm (str): "time_group_norm", "weight_norm" or "none".
-        lstm (int): LSTM layers at the bottleneck (0: none).
-        compress (int): residual hidden-channel reduction.
-        true_skip (bool): identity residual shortcuts.
-        conv_group_ratio (int): grouped residual/strided convs (FunCodec "grN"; <= 0: dense).
-        tr_conv_group_ratio (int): grouped transposed convs (<= 0: dense).
-        n_codebooks (int): K, RVQ stages.
-        codebook_size (int): entries per codebook.
-        codebook_dim (int | None): codeword size (None: D).
-        ema_decay (float): EMA decay of the codebooks.
-        kmeans_init (bool): k-means initialisation on the first training batch.
-        kmeans_iters (int): k-means iterations.
-        threshold_ema_dead_code (float): dead-code threshold (0: never).
-        ema_init (str), dead_code (str): codebook EMA start and dead-code timing, see
-            :class:`~codectk.quantization.vq.EuclideanCodebook` (FunCodec: "unweighted",
-            "before_ema").
+        dimension (int): latent dimension D (encoder output, codeword and decoder input).
+        encoder (dict | None): the 2-D SEANet's settings, shared by encoder and decoder:
+            the fields of :class:`~codectk.nn.seanet2d.SEANet2dConfig` but ``n_freq`` and
+            ``dimension`` (derived); unset keys keep :attr:`ENCODER`: ``n_filters`` 32
+            (base channels C), ``ratios`` [[4, 1], [4, 1], [4, 2], [4, 1]] ((freq, time)
+            strides in decoder order; they must reduce N bins to 1), ``n_residual_layers``
+            1, ``dilation_base`` 1, ``kernel_size`` 7, ``residual_kernel_size`` 3,
+            ``last_kernel_size`` 7, ``activation`` "elu", ``norm`` "time_group_norm",
+            ``pad_mode`` "reflect", ``lstm`` 2 (LSTM layers, 0: none), ``compress`` 2,
+            ``true_skip`` False, ``conv_group_ratio`` -1 (FunCodec "grN" grouped
+            residual/strided convs; <= 0: dense), ``tr_conv_group_ratio`` -1 (grouped
+            transposed convs).
+        decoder (dict | None): the decoder's differences from ``encoder`` (fields of the
+            same config; default none).
+        quantizer (dict | None): arguments of the RVQ
+            (:class:`~codectk.quantization.rvq.ResidualVectorQuantizer`, which documents
+            them) but ``dimension`` and the dropout (derived); unset keys keep
+            :attr:`QUANTIZER`: ``n_codebooks`` 32 (K), ``codebook_size`` 1024,
+            ``codebook_dim`` None (D), ``decay`` 0.99 (EMA), ``kmeans_init`` True,
+            ``kmeans_iters`` 50, ``threshold_ema_dead_code`` 2.0 (0: never), ``ema_init``
+            "weighted" and ``dead_code`` "reset" (FunCodec: "unweighted", "before_ema"; see
+            :class:`~codectk.quantization.vq.EuclideanCodebook`).
         quantizer_dropout_choices (list[int] | None): structured quantizer dropout: the
             K' values a training batch draws from uniformly (None: always all K).
         commitment_average (str): "used" averages the commitment loss over the K'
@@ -136,10 +133,41 @@ class FreqCodec(AutoencoderCodec):
             ``funcodec/modules/quantization/vq.py:101``), i.e. the "used" value x K' / K.
 
     Raises:
+        ConfigError (a ValueError): an unknown or badly typed key of a section, naming it
+            (``codec_conf.encoder``, ``codec_conf.decoder``, ``codec_conf.quantizer``).
         ValueError: for an unknown ``input_mode``, ``norm`` or ``commitment_average``, STFT
-            sizes, strides that do not reduce the bins to 1, or dropout choices outside
-            1..K.
+            sizes, strides that do not reduce the bins to 1, decoder strides of another
+            hop, or dropout choices outside 1..K.
     """
+
+    ENCODER: ClassVar[dict[str, Any]] = dict(
+        n_filters=32,
+        ratios=[[4, 1], [4, 1], [4, 2], [4, 1]],
+        n_residual_layers=1,
+        dilation_base=1,
+        kernel_size=7,
+        residual_kernel_size=3,
+        last_kernel_size=7,
+        activation="elu",
+        norm="time_group_norm",
+        pad_mode="reflect",
+        lstm=2,
+        compress=2,
+        true_skip=False,
+        conv_group_ratio=-1,
+        tr_conv_group_ratio=-1,
+    )
+    QUANTIZER: ClassVar[dict[str, Any]] = dict(
+        n_codebooks=32,
+        codebook_size=1024,
+        codebook_dim=None,
+        decay=0.99,
+        kmeans_init=True,
+        kmeans_iters=50,
+        threshold_ema_dead_code=2.0,
+        ema_init="weighted",
+        dead_code="reset",
+    )
 
     def __init__(
         self,
@@ -147,74 +175,57 @@ class FreqCodec(AutoencoderCodec):
         n_fft: int = 512,
         stft_hop_length: int = 160,
         input_mode: str = "mag_phase",
-        n_filters: int = 32,
         dimension: int = 128,
-        ratios: list[list[int]] | None = None,
-        n_residual_layers: int = 1,
-        dilation_base: int = 1,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        activation: str = "elu",
-        norm: str = "time_group_norm",
-        lstm: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        conv_group_ratio: int = -1,
-        tr_conv_group_ratio: int = -1,
-        n_codebooks: int = 32,
-        codebook_size: int = 1024,
-        codebook_dim: int | None = None,
-        ema_decay: float = 0.99,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 50,
-        threshold_ema_dead_code: float = 2.0,
-        ema_init: str = "weighted",
-        dead_code: str = "reset",
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
         quantizer_dropout_choices: list[int] | None = None,
         commitment_average: str = "used",
     ):
         super().__init__()
         check_choice("commitment_average", commitment_average, COMMITMENT_AVERAGES)
         check_choice("input_mode", input_mode, DOMAINS)
+        self.domain = DOMAINS[input_mode]
+        self.input_mode = input_mode
+        self.stft = SameSTFT(n_fft, stft_hop_length)
+        derived = dict(n_freq=self.stft.n_freq, dimension=dimension)
+        enc = merge_sections(self.ENCODER, encoder)
+        net = build_section(SEANet2dConfig, enc, "codec_conf.encoder", **derived)
+        hop_length = stft_hop_length * math.prod(r[1] for r in net.ratios)
+        encoder_net = SEANet2dEncoder(self.domain.channels, net)
+        if decoder:  # the decoder's differences
+            net = build_section(SEANet2dConfig, decoder, "codec_conf.decoder", enc, **derived)
+            if stft_hop_length * math.prod(r[1] for r in net.ratios) != hop_length:
+                raise ValueError(
+                    f"codec_conf.decoder: ratios {decoder.get('ratios')} must keep the "
+                    f"encoder's hop of {hop_length} samples"
+                )
+        quantizer = merge_sections(self.QUANTIZER, quantizer)
+        n_codebooks = quantizer["n_codebooks"]
         choices = list(quantizer_dropout_choices or [])
         if any(not 1 <= n <= n_codebooks for n in choices):
             raise ValueError(
                 f"quantizer_dropout_choices {choices} must lie in 1..n_codebooks ({n_codebooks})"
             )
-        ratios = [[4, 1], [4, 1], [4, 2], [4, 1]] if ratios is None else ratios
-        self.domain = DOMAINS[input_mode]
-        self.input_mode = input_mode
-        self.stft = SameSTFT(n_fft, stft_hop_length)
-        net = from_arguments(SEANet2dConfig, locals(), n_freq=self.stft.n_freq, ratios=ratios)
-        encoder = SEANet2dEncoder(self.domain.channels, net)
         # structured dropout: K' uniform over the choices in every training batch (FunCodec)
         dropout = QuantizerDropout(1.0, choices, coin="uncertain") if choices else None
-        quantizer = QUANTIZERS.build(
-            "rvq",
-            dict(
-                dimension=dimension,
-                n_codebooks=n_codebooks,
-                codebook_size=codebook_size,
-                codebook_dim=codebook_dim,
-                decay=ema_decay,
-                kmeans_init=kmeans_init,
-                kmeans_iters=kmeans_iters,
-                threshold_ema_dead_code=threshold_ema_dead_code,
-                ema_init=ema_init,
-                dead_code=dead_code,
-                dropout=dropout,
-            ),
+        rvq = build_section(
+            QUANTIZERS.get("rvq"),
+            quantizer,
+            "codec_conf.quantizer",
+            dimension=dimension,
+            quantizer_dropout=0.0,
+            dropout=dropout,
         )
-        decoder = SEANet2dDecoder(self.domain.channels, net)
+        decoder_net = SEANet2dDecoder(self.domain.channels, net)
         self.quantizer_dropout_choices = choices
         self.commitment_average = commitment_average
         self.assemble(
             sample_rate,
-            hop_length=stft_hop_length * math.prod(r[1] for r in ratios),
-            encoder=encoder,
-            quantizer=quantizer,
-            decoder=decoder,
+            hop_length=hop_length,
+            encoder=encoder_net,
+            quantizer=rvq,
+            decoder=decoder_net,
         )
 
     def forward(self, wav: Tensor, n_quantizers: int | None = None) -> CodecOutput:
@@ -251,9 +262,8 @@ freqcodec_16k_conf = define_preset(
 
     16 kHz, hop 320 (50 Hz), 32 x 1024 codebooks: 0.5 to 16 kbps with structured dropout
     over [1, 2, 4, 8, 16, 32] codebooks; audiocraft's codebook EMA and dead-code order.""",
-    ratios=[[4, 1], [4, 1], [4, 2], [4, 1]],
-    ema_init="unweighted",
-    dead_code="before_ema",
+    encoder=dict(ratios=[[4, 1], [4, 1], [4, 2], [4, 1]]),
+    quantizer=dict(ema_init="unweighted", dead_code="before_ema"),
     quantizer_dropout_choices=[1, 2, 4, 8, 16, 32],
     commitment_average="all",
 )
@@ -267,11 +277,8 @@ freqcodec_tiny_conf = define_preset(
     16 kHz, hop 320 (50 Hz), C = 4, D = 32, no LSTM, 4 codebooks of 64 entries (1.2 kbps)
     with structured dropout over [1, 2, 4].""",
     base=freqcodec_16k_conf,
-    n_filters=4,
     dimension=32,
-    lstm=0,
-    n_codebooks=4,
-    codebook_size=64,
-    kmeans_iters=10,
+    encoder=dict(n_filters=4, lstm=0),
+    quantizer=dict(n_codebooks=4, codebook_size=64, kmeans_iters=10),
     quantizer_dropout_choices=[1, 2, 4],
 )

@@ -26,124 +26,126 @@ High Fidelity Audio Codec", arXiv 2305.02765, 2023; released as AcademiCodec
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.hifigan import HiFiCodecEncoder, HiFiGANGenerator
 from codectk.quantization import QUANTIZERS
-from codectk.registry import define_preset
+from codectk.registry import build_section, define_preset, merge_sections
 
 
 @CODECS.register("hificodec")
 class HiFiCodec(AutoencoderCodec):
     """HiFi-Codec (generator). Defaults are AcademiCodec's 16 kHz, hop-320 model, except
-    ``codebook_update`` and ``output_negative_slope``, whose defaults ("ema", 0.01) keep
-    models configured before they existed unchanged; :func:`hificodec_16k_conf` and the
-    paper configs set AcademiCodec's ("gradient", 0.1).
+    ``quantizer.codebook_update`` and ``decoder.output_negative_slope``, whose defaults
+    ("ema", 0.01) keep models configured before they existed unchanged;
+    :func:`hificodec_16k_conf` and the paper configs set AcademiCodec's ("gradient", 0.1).
 
     Args:
         sample_rate (int): audio rate in Hz.
-        n_filters (int): encoder input-conv channels C (doubled per downsampling).
-        dimension (int): latent dimension D (divisible by ``n_groups``).
-        upsample_rates (list[int] | None): decoder upsampling factors; the encoder uses
-            them reversed as strides; hop = their product (default [8, 5, 4, 2]).
-        upsample_kernel_sizes (list[int] | None): their kernels (default [16, 11, 8, 4]).
-        upsample_initial_channel (int): decoder channels after its input conv.
-        output_negative_slope (float): LeakyReLU slope before the decoder's output conv
-            (AcademiCodec's Generator: 0.1; HiFi-GAN's: 0.01).
-        resblock (str): MRF block type, "1" or "2" (HiFi-GAN ResBlock1/2).
-        resblock_kernel_sizes (list[int] | None): MRF kernels (default [3, 7, 11]).
-        resblock_dilation_sizes (list[list[int]] | None): MRF dilations (default
-            [[1, 3, 5]] * 3).
-        n_groups (int): GRVQ groups G.
-        n_codebooks_per_group (int): residual stages per group; K = G * stages.
-        codebook_size (int): entries per codebook.
-        codebook_update (str): "gradient" (AcademiCodec's learned codebooks) or "ema".
-        ema_decay (float | None): EMA decay of the codebooks ("ema" only; None: 0.99).
-        kmeans_init (bool | None): k-means initialisation of the codebooks on the first
-            batch ("ema" only; None: True).
-        kmeans_iters (int | None): k-means iterations ("ema" only; None: 50).
-        threshold_ema_dead_code (float | None): dead-code threshold in frames per batch,
-            0: never ("ema" only; None: 2).
+        dimension (int): latent dimension D (divisible by the quantizer's ``n_groups``).
+        encoder (dict | None): arguments of :class:`~codectk.nn.hifigan.HiFiCodecEncoder`
+            but ``dimension``; the layout keys (``upsample_rates`` ...
+            ``resblock_dilation_sizes``) are the decoder's too (the encoder mirrors it).
+            Unset keys keep :attr:`ENCODER`: ``n_filters`` 32 (input-conv channels C,
+            doubled per downsampling), ``upsample_rates`` [8, 5, 4, 2] (the decoder's
+            upsampling factors, the encoder's strides reversed; hop = their product, in
+            samples), ``upsample_kernel_sizes`` [16, 11, 8, 4], ``resblock`` "1" (MRF
+            block: HiFi-GAN ResBlock1 or "2"), ``resblock_kernel_sizes`` [3, 7, 11],
+            ``resblock_dilation_sizes`` [[1, 3, 5]] * 3, ``group_norm_size`` 16 (channels
+            per GroupNorm group).
+        decoder (dict | None): arguments of :class:`~codectk.nn.hifigan.HiFiGANGenerator`
+            but ``dimension``; the layout keys default to the encoder's (a change must keep
+            the hop). Unset keys keep :attr:`DECODER`: ``upsample_initial_channel`` 512
+            (channels after the input conv), ``output_negative_slope`` 0.01 (LeakyReLU
+            slope before the output conv; AcademiCodec's Generator: 0.1, HiFi-GAN's: 0.01).
+        quantizer (dict | None): arguments of the GRVQ
+            (:class:`~codectk.quantization.grvq.GroupResidualVectorQuantizer`, which
+            documents them) but ``dimension`` and ``quantizer_dropout``; unset keys keep
+            :attr:`QUANTIZER`: ``n_groups`` 2 (G), ``n_codebooks_per_group`` 2 (stages; K =
+            G * stages), ``codebook_size`` 1024, ``codebook_update`` "ema" ("gradient":
+            AcademiCodec's learned codebooks). With "ema", the EMA options left unset (or
+            None) take :attr:`EMA`: ``decay`` 0.99, ``kmeans_init`` True, ``kmeans_iters``
+            50, ``threshold_ema_dead_code`` 2.0 (frames per batch, 0: never); with
+            "gradient" they must stay unset.
         quantizer_dropout (float): probability that a training batch uses n ~ U{1..stages}
             stages of every group (HiFi-Codec: 0, always all).
 
     Raises:
+        ConfigError (a ValueError): an unknown or badly typed key of a section, naming it
+            (``codec_conf.encoder``, ``codec_conf.decoder``, ``codec_conf.quantizer``).
         ValueError: for inconsistent layout or quantizer settings (an EMA option with
-            ``codebook_update: gradient`` included).
+            ``codebook_update: gradient`` included), or a decoder whose upsampling does not
+            match the encoder's hop.
     """
+
+    ENCODER: ClassVar[dict[str, Any]] = dict(
+        n_filters=32,
+        upsample_rates=[8, 5, 4, 2],
+        upsample_kernel_sizes=[16, 11, 8, 4],
+        resblock="1",
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5]] * 3,
+        group_norm_size=16,
+    )
+    DECODER: ClassVar[dict[str, Any]] = dict(
+        upsample_initial_channel=512, output_negative_slope=0.01
+    )
+    QUANTIZER: ClassVar[dict[str, Any]] = dict(
+        n_groups=2, n_codebooks_per_group=2, codebook_size=1024, codebook_update="ema"
+    )
+    EMA: ClassVar[dict[str, Any]] = dict(
+        decay=0.99, kmeans_init=True, kmeans_iters=50, threshold_ema_dead_code=2.0
+    )
+    _LAYOUT = (
+        "upsample_rates",
+        "upsample_kernel_sizes",
+        "resblock",
+        "resblock_kernel_sizes",
+        "resblock_dilation_sizes",
+    )
 
     def __init__(
         self,
         sample_rate: int = 16000,
-        n_filters: int = 32,
         dimension: int = 512,
-        upsample_rates: list[int] | None = None,
-        upsample_kernel_sizes: list[int] | None = None,
-        upsample_initial_channel: int = 512,
-        output_negative_slope: float = 0.01,
-        resblock: str = "1",
-        resblock_kernel_sizes: list[int] | None = None,
-        resblock_dilation_sizes: list[list[int]] | None = None,
-        n_groups: int = 2,
-        n_codebooks_per_group: int = 2,
-        codebook_size: int = 1024,
-        codebook_update: str = "ema",
-        ema_decay: float | None = None,
-        kmeans_init: bool | None = None,
-        kmeans_iters: int | None = None,
-        threshold_ema_dead_code: float | None = None,
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
         quantizer_dropout: float = 0.0,
     ):
         super().__init__()
-        layout: dict[str, Any] = dict(
-            upsample_rates=[8, 5, 4, 2] if upsample_rates is None else upsample_rates,
-            upsample_kernel_sizes=(
-                [16, 11, 8, 4] if upsample_kernel_sizes is None else upsample_kernel_sizes
-            ),
-            resblock=resblock,
-            resblock_kernel_sizes=(
-                [3, 7, 11] if resblock_kernel_sizes is None else resblock_kernel_sizes
-            ),
-            resblock_dilation_sizes=(
-                [[1, 3, 5]] * 3 if resblock_dilation_sizes is None else resblock_dilation_sizes
-            ),
+        enc = merge_sections(self.ENCODER, encoder)
+        encoder_net = build_section(
+            HiFiCodecEncoder, enc, "codec_conf.encoder", dimension=dimension
         )
-        encoder = HiFiCodecEncoder(n_filters, dimension, **layout)
-        if codebook_update == "ema":  # this family's EMA defaults
-            ema_decay = 0.99 if ema_decay is None else ema_decay
-            kmeans_init = True if kmeans_init is None else kmeans_init
-            kmeans_iters = 50 if kmeans_iters is None else kmeans_iters
-            threshold_ema_dead_code = (
-                2.0 if threshold_ema_dead_code is None else threshold_ema_dead_code
+        hop_length = math.prod(enc["upsample_rates"])
+        q = merge_sections(self.QUANTIZER, quantizer)
+        if q.get("codebook_update") == "ema":  # this family's EMA defaults
+            q.update({k: v for k, v in self.EMA.items() if q.get(k) is None})
+        grvq = build_section(
+            QUANTIZERS.get("grvq"),
+            q,
+            "codec_conf.quantizer",
+            dimension=dimension,
+            quantizer_dropout=quantizer_dropout,
+        )
+        layout = {k: enc[k] for k in self._LAYOUT}
+        dec = merge_sections(layout, self.DECODER, decoder)
+        decoder_net = build_section(
+            HiFiGANGenerator, dec, "codec_conf.decoder", dimension=dimension
+        )
+        if math.prod(dec["upsample_rates"]) != hop_length:
+            raise ValueError(
+                f"codec_conf.decoder: upsample_rates {dec['upsample_rates']} must multiply "
+                f"to the encoder's hop {hop_length}"
             )
-        quantizer = QUANTIZERS.build(
-            "grvq",
-            dict(
-                dimension=dimension,
-                n_groups=n_groups,
-                n_codebooks_per_group=n_codebooks_per_group,
-                codebook_size=codebook_size,
-                decay=ema_decay,
-                kmeans_init=kmeans_init,
-                kmeans_iters=kmeans_iters,
-                threshold_ema_dead_code=threshold_ema_dead_code,
-                quantizer_dropout=quantizer_dropout,
-                codebook_update=codebook_update,
-            ),
-        )
-        decoder = HiFiGANGenerator(
-            dimension,
-            upsample_initial_channel,
-            output_negative_slope=output_negative_slope,
-            **layout,
-        )
         self.assemble(
             sample_rate,
-            hop_length=math.prod(layout["upsample_rates"]),
-            encoder=encoder,
-            quantizer=quantizer,
-            decoder=decoder,
+            hop_length=hop_length,
+            encoder=encoder_net,
+            quantizer=grvq,
+            decoder=decoder_net,
         )
 
 
@@ -151,12 +153,14 @@ hificodec_16k_conf = define_preset(
     HiFiCodec,
     "hificodec_16k_conf",
     """``codec_conf`` of AcademiCodec's HiFi-Codec-16k-320d: 50 Hz, 2 x 2 x 1024, 2 kbps.""",
-    upsample_rates=[8, 5, 4, 2],
-    upsample_kernel_sizes=[16, 11, 8, 4],
-    output_negative_slope=0.1,
-    resblock_kernel_sizes=[3, 7, 11],
-    resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    codebook_update="gradient",
+    encoder=dict(
+        upsample_rates=[8, 5, 4, 2],
+        upsample_kernel_sizes=[16, 11, 8, 4],
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    ),
+    decoder=dict(output_negative_slope=0.1),
+    quantizer=dict(codebook_update="gradient"),
 )
 
 
@@ -178,11 +182,10 @@ hificodec_tiny_conf = define_preset(
     ResBlock2 dilations (1, 3), 2 groups x 2 stages x 64 entries (1.2 kbps), codebooks
     learned by gradient as the paper-size model's.""",
     base=hificodec_16k_conf,
-    n_filters=4,
     dimension=32,
-    upsample_initial_channel=64,
-    resblock="2",
-    resblock_kernel_sizes=[3],
-    resblock_dilation_sizes=[[1, 3]],
-    codebook_size=64,
+    encoder=dict(
+        n_filters=4, resblock="2", resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]]
+    ),
+    decoder=dict(upsample_initial_channel=64),
+    quantizer=dict(codebook_size=64),
 )

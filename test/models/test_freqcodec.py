@@ -137,7 +137,7 @@ def test_paper_config(mode, params):
 def test_one_generator_and_one_discriminator_step(tmp_path: Path, dumped):
     conf = load_yaml(TINY_YAML)
     conf.update(batch_size=2, segment_duration=0.2, discriminator_start_step=0)
-    conf["codec_conf"]["kmeans_iters"] = 2
+    conf["codec_conf"]["quantizer"]["kmeans_iters"] = 2
     t = Trainer(build_train_config(conf), tmp_path / "exp", dumped["train"], dumped["valid"])
     g0 = [p.detach().clone() for p in t.codec.parameters()]
     d0 = [p.detach().clone() for p in t.disc.parameters()]
@@ -160,7 +160,83 @@ def test_registry_yaml_conf_and_errors():
     with pytest.raises(ValueError, match=r"reduce 257 bins to 4, not 1"):
         SEANet2dEncoder(3, n_freq=257, dimension=8, n_filters=4, ratios=[[4, 1], [4, 2], [4, 1]])
     with pytest.raises(ValueError, match="norm 'batch_norm' not supported"):
-        FreqCodec(**make_freqcodec_conf(norm="batch_norm"))
+        FreqCodec(**make_freqcodec_conf(encoder=dict(norm="batch_norm")))
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: unknown key\(s\) \['ema_decay'\]"):
+        CODECS.build("freqcodec", {**conf, "quantizer": {"ema_decay": 0.9}})
+    with pytest.raises(ValueError, match=r"codec_conf.encoder: \['n_freq'\] are set by codectk"):
+        CODECS.build("freqcodec", {**conf, "encoder": {"n_freq": 129}})
+    with pytest.raises(ValueError, match=r"codec_conf.decoder: unknown key\(s\) \['filters'\]"):
+        CODECS.build("freqcodec", {**conf, "decoder": {"filters": 8}})
+
+
+def test_sections_keep_their_other_defaults():
+    """A section sets only what it names; the decoder section is the decoder's differences."""
+    conf = make_freqcodec_conf(quantizer=dict(n_codebooks=2), quantizer_dropout_choices=[1, 2])
+    assert conf["quantizer"] == dict(
+        n_codebooks=2,
+        codebook_size=64,
+        kmeans_iters=10,
+        ema_init="unweighted",
+        dead_code="before_ema",
+    )
+    codebook = FreqCodec(**conf).quantizer.layers[0].codebook
+    assert (codebook.decay, codebook.kmeans_iters, codebook.ema_init) == (0.99, 10, "unweighted")
+    assert conf["encoder"] == dict(n_filters=4, lstm=0, ratios=[[4, 1], [4, 1], [4, 2], [4, 1]])
+    codec = FreqCodec(**make_freqcodec_conf(decoder=dict(last_kernel_size=3)))
+    assert codec.encoder.config.last_kernel_size == 7 and codec.encoder.config.n_filters == 4
+    assert codec.decoder.config.last_kernel_size == 3 and codec.decoder.config.n_filters == 4
+    with pytest.raises(ValueError, match=r"codec_conf.decoder: ratios .* keep the encoder's hop"):
+        FreqCodec(**make_freqcodec_conf(decoder=dict(ratios=[[4, 1], [4, 1], [4, 1], [4, 1]])))
+
+
+# FreqCodec's tiny preset as version 1 (flat codec_conf, before config_version 2) wrote it
+TINY_V1 = {
+    "sample_rate": 16000,
+    "n_fft": 512,
+    "stft_hop_length": 160,
+    "input_mode": "mag_phase",
+    "n_filters": 4,
+    "dimension": 32,
+    "ratios": [[4, 1], [4, 1], [4, 2], [4, 1]],
+    "n_residual_layers": 1,
+    "dilation_base": 1,
+    "kernel_size": 7,
+    "residual_kernel_size": 3,
+    "last_kernel_size": 7,
+    "activation": "elu",
+    "norm": "time_group_norm",
+    "lstm": 0,
+    "compress": 2,
+    "true_skip": False,
+    "conv_group_ratio": -1,
+    "tr_conv_group_ratio": -1,
+    "n_codebooks": 4,
+    "codebook_size": 64,
+    "codebook_dim": None,
+    "ema_decay": 0.99,
+    "kmeans_init": True,
+    "kmeans_iters": 10,
+    "threshold_ema_dead_code": 2.0,
+    "ema_init": "unweighted",
+    "dead_code": "before_ema",
+    "quantizer_dropout_choices": [1, 2, 4],
+    "commitment_average": "all",
+}
+
+
+def test_version_1_config_builds_the_same_codec():
+    """A flat (version-1) codec_conf is read through the key map into the sections."""
+    config = build_train_config({"codec": "freqcodec", "codec_conf": TINY_V1})
+    assert config.codec_conf["encoder"]["n_filters"] == 4
+    assert config.codec_conf["quantizer"]["decay"] == 0.99
+    torch.manual_seed(0)
+    old = CODECS.build(config.codec, config.codec_conf)
+    torch.manual_seed(0)
+    new = CODECS.build("freqcodec", make_freqcodec_conf())
+    assert list(old.state_dict()) == list(new.state_dict())
+    assert all(
+        torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values())
+    )
 
 
 def test_commitment_average_over_all_codebooks():

@@ -93,7 +93,10 @@ def test_paper_configs(name, fs, frame_rate, kbps):
     assert count(codec.quantizer) == 1_048_576
     assert count(codec) == 63_630_882
     # with EMA codebooks the codebooks are buffers
-    ema = CODECS.build("hificodec", {**codec_conf(name), "codebook_update": "ema"})
+    conf = codec_conf(name)
+    ema = CODECS.build(
+        "hificodec", {**conf, "quantizer": {**conf["quantizer"], "codebook_update": "ema"}}
+    )
     assert count(ema) == 62_582_306
     assert sum(b.numel() for n, b in ema.named_buffers() if n.endswith(".embed")) == 1_048_576
 
@@ -129,9 +132,25 @@ def test_registry_yaml_conf_and_bad_layouts():
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['n_code_groups'\]"):
         CODECS.build("hificodec", {**conf, "n_code_groups": 2})
     with pytest.raises(ValueError, match="upsample kernel 15 for rate 8 must be >= 8 with k - u"):
-        HiFiCodec(**make_hificodec_conf(upsample_kernel_sizes=[15, 11, 8, 4]))
+        HiFiCodec(**make_hificodec_conf(encoder=dict(upsample_kernel_sizes=[15, 11, 8, 4])))
     with pytest.raises(ValueError, match="resblock '3' not supported"):
-        HiFiCodec(**make_hificodec_conf(resblock="3"))
+        HiFiCodec(**make_hificodec_conf(encoder=dict(resblock="3")))
+    with pytest.raises(
+        ValueError, match=r"codec_conf.quantizer: unknown key\(s\) \['n_q'\]; valid"
+    ):
+        CODECS.build("hificodec", {**conf, "quantizer": {"n_q": 4}})
+    with pytest.raises(ValueError, match=r"codec_conf.encoder: \['dimension'\] are set by codectk"):
+        CODECS.build("hificodec", {**conf, "encoder": {"dimension": 16}})
+    with pytest.raises(
+        ValueError, match=r"codec_conf.decoder: upsample_rates \[8, 5, 4\] must mul"
+    ):
+        HiFiCodec(
+            **make_hificodec_conf(
+                decoder=dict(upsample_rates=[8, 5, 4], upsample_kernel_sizes=[16, 11, 8])
+            )
+        )
+    with pytest.raises(ValueError, match=r"\['kmeans_iters'\] apply to codebook_update 'ema' only"):
+        HiFiCodec(**make_hificodec_conf(quantizer=dict(kmeans_iters=5)))
     with pytest.raises(ValueError, match=r"wav must be \(B, 1, T\)"):
         codec.encode(torch.zeros(2, 100))
 
@@ -152,3 +171,58 @@ def test_decoder_output_slope():
     with torch.no_grad():
         assert not torch.allclose(a(z), b(z))
     assert CODECS.build("hificodec", make_hificodec_conf()).decoder.output_negative_slope == 0.1
+
+
+def test_quantizer_section_ema_defaults():
+    """``codebook_update: ema`` fills the family's EMA defaults for the options left unset."""
+    codec = HiFiCodec(**make_hificodec_conf(quantizer=dict(codebook_update="ema", decay=0.9)))
+    first = codec.quantizer.groups[0].layers[0].codebook
+    assert (first.decay, first.kmeans_iters, first.threshold_ema_dead_code) == (0.9, 50, 2.0)
+    assert make_hificodec_conf(quantizer=dict(n_groups=4))["quantizer"] == dict(
+        n_groups=4, codebook_size=64, codebook_update="gradient"
+    )
+
+
+# HiFi-Codec's tiny preset as version 1 (flat codec_conf, before config_version 2) wrote it
+TINY_V1 = {
+    "sample_rate": 16000,
+    "n_filters": 4,
+    "dimension": 32,
+    "upsample_rates": [8, 5, 4, 2],
+    "upsample_kernel_sizes": [16, 11, 8, 4],
+    "upsample_initial_channel": 64,
+    "output_negative_slope": 0.1,
+    "resblock": "2",
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3]],
+    "n_groups": 2,
+    "n_codebooks_per_group": 2,
+    "codebook_size": 64,
+    "codebook_update": "gradient",
+    "ema_decay": None,
+    "kmeans_init": None,
+    "kmeans_iters": None,
+    "threshold_ema_dead_code": None,
+    "quantizer_dropout": 0.0,
+}
+
+
+def test_version_1_config_builds_the_same_codec():
+    """A flat (version-1) codec_conf is read through the key map into the sections."""
+    config = build_train_config({"codec": "hificodec", "codec_conf": TINY_V1})
+    assert set(config.codec_conf) == {
+        "sample_rate",
+        "dimension",
+        "encoder",
+        "decoder",
+        "quantizer",
+        "quantizer_dropout",
+    }
+    torch.manual_seed(0)
+    old = CODECS.build(config.codec, config.codec_conf)
+    torch.manual_seed(0)
+    new = CODECS.build("hificodec", make_hificodec_conf())
+    assert list(old.state_dict()) == list(new.state_dict())
+    assert all(
+        torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values())
+    )

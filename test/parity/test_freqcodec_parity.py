@@ -349,7 +349,7 @@ def test_structured_dropout_commitment_equals_funcodec():
     commitment over all K stages, dropped ones 0 (ddp_core_vq.py:372-395, vq.py:101);
     FreqCodec with ``commitment_average: all`` reports the same value."""
     conf = freqcodec_tiny_conf(
-        kmeans_iters=5, threshold_ema_dead_code=0.0, commitment_average="all"
+        quantizer=dict(kmeans_iters=5, threshold_ema_dead_code=0.0), commitment_average="all"
     )
     codec = CODECS.build("freqcodec", conf).train()
     wav = speech(0.2).float()
@@ -380,7 +380,7 @@ def test_freqcodec_rvq_training_steps_equal_funcodec():
 
     if "ema_init" not in inspect.signature(ResidualVectorQuantizer).parameters:
         pytest.skip("codectk's RVQ has no ema_init / dead_code options on this tree")
-    conf = freqcodec_tiny_conf(kmeans_iters=5, codebook_size=16)
+    conf = freqcodec_tiny_conf(quantizer=dict(kmeans_iters=5, codebook_size=16))
     ours = CODECS.build("freqcodec", conf).quantizer.double().train()
     ref = _funcodec_rvq(4, 16, 32, 2.0, quantize_dropout=True, rand_num_quant=[1, 2, 4])
     ref = ref.double().train()
@@ -436,7 +436,7 @@ def test_seanet2d_encoder_and_decoder_equal_funcodec_on_copied_weights():
     torch.manual_seed(0)
     ref_enc = enc_mod.SEANetEncoder2d(input_size=3, dimension=32, **recipe).double().eval()
     ref_dec = dec_mod.SEANetDecoder2d(input_size=32, channels=3, **recipe).double().eval()
-    codec = CODECS.build("freqcodec", freqcodec_tiny_conf(lstm=2)).double().eval()
+    codec = CODECS.build("freqcodec", freqcodec_tiny_conf(encoder=dict(lstm=2))).double().eval()
     for ref, ours in [(ref_enc, codec.encoder), (ref_dec, codec.decoder)]:
         copy_convs(ref, ours)
         _copy_norms_and_lstms(ref, ours)
