@@ -135,8 +135,7 @@ class ContinuousAE(AutoencoderCodec):
         enc, dec = seanet_sections(channels, encoder, decoder, self.ENCODER)
         self.encoder = SEANetEncoder(enc)
         self.decoder = SEANetDecoder(dec)
-        dimension = enc.dimension
-        self.sample_rate, self.channels, self.dimension = sample_rate, channels, dimension
+        self.sample_rate, self.channels, self.dimension = sample_rate, channels, enc.dimension
         self.hop_length = math.prod(self.encoder.ratios)
         self.n_codebooks, self.codebook_size = 0, 1
 
