@@ -19,7 +19,7 @@ A training config names each part and its constructor arguments::
     batch_size: 8                 # ... trainer options, see TrainConfig
 
 Unknown keys are errors at every level. Command-line overrides use dotted keys:
-``--max_steps 20 --codec_conf.n_filters 16`` (values parsed as YAML).
+``--max_steps 20 --codec_conf.encoder.n_filters 16`` (values parsed as YAML).
 """
 
 from __future__ import annotations
@@ -86,6 +86,36 @@ _LOSS_SECTIONS_V2 = {
 # Version 1 -> 2: each codec's flat codec_conf keys moved into sections (the networks'
 # and the quantizer's arguments): codec name -> {version-1 key: "section.key" (or a new
 # top-level name)}. A key not listed keeps its place.
+# EnCodec's and SoundStream's (a preset class of EnCodec) version-1 signature, in order.
+_SEANET_RVQ_V2 = {
+    "n_filters": "encoder.n_filters",
+    "dimension": "encoder.dimension",
+    "ratios": "encoder.ratios",
+    "n_residual_layers": "encoder.n_residual_layers",
+    "dilation_base": "encoder.dilation_base",
+    "kernel_size": "encoder.kernel_size",
+    "residual_kernel_size": "encoder.residual_kernel_size",
+    "last_kernel_size": "encoder.last_kernel_size",
+    "decoder_last_kernel_size": "decoder.last_kernel_size",
+    "activation": "encoder.activation",
+    "causal": "encoder.causal",
+    "norm": "encoder.norm",
+    "pad_mode": "encoder.pad_mode",
+    "causal_pad_mode": "encoder.causal_pad_mode",
+    "lstm": "encoder.lstm",
+    "compress": "encoder.compress",
+    "true_skip": "encoder.true_skip",
+    "n_codebooks": "quantizer.n_codebooks",
+    "codebook_size": "quantizer.codebook_size",
+    "codebook_dim": "quantizer.codebook_dim",
+    "ema_decay": "quantizer.decay",
+    "kmeans_init": "quantizer.kmeans_init",
+    "kmeans_iters": "quantizer.kmeans_iters",
+    "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
+    "detach_residual": "quantizer.detach_residual",
+    "ema_init": "quantizer.ema_init",
+    "dead_code": "quantizer.dead_code",
+}
 _CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {
     "symad": {
         "encode_channels": "encoder.channels",
@@ -163,11 +193,39 @@ _CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {
         "kmeans_iters": "quantizer.kmeans_iters",
         "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
     },
+    "encodec": _SEANET_RVQ_V2,
+    "soundstream": _SEANET_RVQ_V2,
+    "continuous_ae": {
+        k: f"encoder.{k}"
+        for k in (
+            "dimension",
+            "n_filters",
+            "ratios",
+            "n_residual_layers",
+            "lstm",
+            "causal",
+            "norm",
+            "pad_mode",
+            "causal_pad_mode",
+            "kernel_size",
+            "residual_kernel_size",
+            "last_kernel_size",
+            "dilation_base",
+            "compress",
+            "true_skip",
+            "activation",
+        )
+    },
 }
 
-# Codecs whose codec_conf holds another codec's: codec -> (key naming that codec, its
-# conf's key, the codec it defaults to).
-_INNER_CODEC_CONFS: dict[str, tuple[str, str, str]] = {}
+# Codecs whose codec_conf holds other codecs' confs: codec -> ((key naming the inner
+# codec, or None where it is fixed; its conf's key; the codec it defaults to), ...).
+_INNER_CODEC_CONFS: dict[str, tuple[tuple[str | None, str, str], ...]] = {
+    "ladiffcodec": (
+        ("discrete_codec", "discrete_codec_conf", "soundstream"),
+        (None, "ae_conf", "continuous_ae"),
+    ),
+}
 
 
 def _loss_key_v2(loss: str, key: str) -> str | None:
@@ -212,10 +270,9 @@ def _upgrade_codec_conf_v2(codec: str, conf: dict[str, Any], where: str) -> tupl
     """A version-1 ``codec_conf`` of ``codec`` in the version-2 layout, and the moves."""
     table = _CODEC_SECTIONS_V2.get(codec, {})
     new, moved = _move_keys(conf, table.get, f"{where}: codec_conf")
-    if codec in _INNER_CODEC_CONFS:
-        name_key, conf_key, default = _INNER_CODEC_CONFS[codec]
+    for name_key, conf_key, default in _INNER_CODEC_CONFS.get(codec, ()):
         if isinstance(new.get(conf_key), dict):
-            inner = new.get(name_key, default)
+            inner = default if name_key is None else new.get(name_key, default)
             new[conf_key], inner_moved = _upgrade_codec_conf_v2(
                 inner, new[conf_key], f"{where}: codec_conf.{conf_key}"
             )

@@ -14,7 +14,8 @@ def make_soundstream_conf(**overrides) -> dict:
     conf = {
         "codec": "soundstream",
         "codec_conf": soundstream_tiny_conf(
-            n_filters=4, dimension=16, n_residual_layers=1, kmeans_iters=2
+            encoder=dict(n_filters=4, dimension=16, n_residual_layers=1),
+            quantizer=dict(kmeans_iters=2),
         ),
         "discriminator": "combined",
         "discriminator_conf": {

@@ -35,7 +35,7 @@ LENGTHS = [3000, 4170, 5000, 4900, 1000, 3200]
 def _codec(name: str):
     torch.manual_seed(0)
     if name == "encodec":  # causal; random codebooks instead of k-means on training data
-        return EnCodec(**encodec_tiny_conf(kmeans_init=False)).eval()
+        return EnCodec(**encodec_tiny_conf(quantizer={"kmeans_init": False})).eval()
     return DAC(**dac_tiny_conf()).eval()
 
 
@@ -79,7 +79,7 @@ def test_plan_batches_rules():
 
 def test_cli_batch_size_gives_identical_files(tmp_path: Path):
     codec = _codec("encodec")
-    conf = {"codec": "encodec", "codec_conf": encodec_tiny_conf(kmeans_init=False)}
+    conf = {"codec": "encodec", "codec_conf": encodec_tiny_conf(quantizer={"kmeans_init": False})}
     from codectk.config import build_train_config
 
     model = tmp_path / "model.pt"
@@ -118,7 +118,7 @@ from codectk.inference import prepare_for_inference
 from codectk.models.encodec import EnCodec, encodec_tiny_conf
 torch.set_num_threads(1)
 torch.manual_seed(0)
-codec = EnCodec(**encodec_tiny_conf(kmeans_init=False)).eval()
+codec = EnCodec(**encodec_tiny_conf(quantizer={"kmeans_init": False})).eval()
 x = 0.1 * torch.randn(2, 1, 4000)
 with torch.inference_mode():
     ref_codes = codec.encode(x)

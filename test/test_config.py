@@ -25,11 +25,12 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_load_and_override(tmp_path: Path):
-    p = _write(tmp_path, "codec: soundstream\ncodec_conf: {n_filters: 8}\nmax_steps: 10\n")
-    c = load_train_config(
-        p, ["--max_steps", "3", "--codec_conf.n_filters=16", "--segment_duration", "0.5"]
-    )
-    assert c.max_steps == 3 and c.codec_conf == {"n_filters": 16} and c.segment_duration == 0.5
+    text = "codec: soundstream\ncodec_conf: {encoder: {n_filters: 8}}\nmax_steps: 10\n"
+    p = _write(tmp_path, text)
+    overrides = ["--max_steps", "3", "--codec_conf.encoder.n_filters=16", "--segment_duration"]
+    c = load_train_config(p, [*overrides, "0.5"])
+    assert c.max_steps == 3 and c.codec_conf == {"encoder": {"n_filters": 16}}
+    assert c.segment_duration == 0.5
     save_config(c, tmp_path / "out.yaml")
     assert load_train_config(tmp_path / "out.yaml") == c
 
@@ -141,7 +142,7 @@ def test_version_1_codec_conf_moves_by_the_codec_table(monkeypatch):
     )
     monkeypatch.setitem(config_module._CODEC_SECTIONS_V2, "inner", {"n_q": "quantizer.n_codebooks"})
     monkeypatch.setitem(
-        config_module._INNER_CODEC_CONFS, "outer", ("inner_codec", "inner_conf", "inner")
+        config_module._INNER_CODEC_CONFS, "outer", (("inner_codec", "inner_conf", "inner"),)
     )
     data = {
         "codec": "outer",

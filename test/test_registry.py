@@ -33,9 +33,10 @@ def test_preset_checks_names_and_types():
 
 def test_family_presets_build_and_state_the_paper_model():
     conf = soundstream_24khz_conf()
-    assert conf["ratios"] == [8, 5, 4, 2] and conf["n_codebooks"] == 8
-    tiny = soundstream_tiny_conf(n_codebooks=2)
-    assert tiny["n_codebooks"] == 2 and tiny["sample_rate"] == 16000
+    assert conf["encoder"]["ratios"] == [8, 5, 4, 2] and conf["quantizer"]["n_codebooks"] == 8
+    tiny = soundstream_tiny_conf(quantizer={"n_codebooks": 2})
+    assert tiny["quantizer"] == {"n_codebooks": 2, "codebook_size": 256, "kmeans_iters": 10}
+    assert tiny["sample_rate"] == 16000
     assert SoundStream(**tiny).hop_length == 320
 
 
@@ -60,9 +61,10 @@ def test_a_preset_class_has_its_base_arguments_with_its_defaults():
     params = inspect.signature(SoundStream).parameters
     assert set(params) == set(inspect.signature(EnCodec).parameters)
     assert all(params[k].default == v for k, v in SOUNDSTREAM.items())
-    assert params["sample_rate"].default == 24000 and params["dimension"].annotation is int
-    with pytest.raises(ConfigError, match="dimension='x' is not a valid"):
-        preset(SoundStream, "p", dimension="x")
+    assert params["sample_rate"].default == 24000 and params["channels"].annotation is int
+    assert params["encoder"].default["dimension"] == 512
+    with pytest.raises(ConfigError, match="channels='x' is not a valid"):
+        preset(SoundStream, "p", channels="x")
     with pytest.raises(ValueError, match=r"\['depth'\] are not arguments of EnCodec"):
         preset_signature(EnCodec, {"depth": 2})
 

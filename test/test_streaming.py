@@ -38,7 +38,9 @@ def _vocoder(version: str) -> AudioDecVocoder:
 FAMILIES = {
     "soundstream": lambda: SoundStream(**soundstream_tiny_conf()),
     "encodec": lambda: EnCodec(**encodec_tiny_conf()),  # reflect-padded start, LSTM
-    "encodec_zero_pad": lambda: EnCodec(**encodec_tiny_conf(causal_pad_mode="constant")),
+    "encodec_zero_pad": lambda: EnCodec(
+        **encodec_tiny_conf(encoder={"causal_pad_mode": "constant"})
+    ),
     "encodec_stereo": lambda: EnCodec(**encodec_tiny_conf(channels=2)),
     "symad": make_symad,
     "symad_mimo": lambda: make_symad(input_channels=2, output_channels=2),
@@ -152,7 +154,7 @@ def test_errors():
     with pytest.raises(CodectkError, match="DAC cannot stream: DAC.encoder.block.0: a non-causal"):
         Streamer(DAC(**dac_tiny_conf()).eval(), 100)
     with pytest.raises(CodectkError, match="EnCodec cannot stream: .*non-causal"):
-        Streamer(EnCodec(**encodec_tiny_conf(causal=False)).eval(), 320)
+        Streamer(EnCodec(**encodec_tiny_conf(encoder={"causal": False})).eval(), 320)
     with pytest.raises(CodectkError, match="causal codec, got Linear"):
         Streamer(torch.nn.Linear(2, 2), 10)
     with pytest.raises(CodectkError, match="eval mode"):

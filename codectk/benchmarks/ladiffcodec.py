@@ -37,6 +37,7 @@ SECONDS = 2.4
 def _paper_model(quick: bool):
     from codectk.config import load_train_config
     from codectk.models import CODECS
+    from codectk.registry import merge_sections
 
     codec_cfg = load_train_config(REPO / "conf/ladiffcodec_codec_16k.yaml")
     ae_cfg = load_train_config(REPO / "conf/ladiffcodec_ae_16k.yaml")
@@ -48,8 +49,11 @@ def _paper_model(quick: bool):
     )
     if quick:
         conf["diff_dims"] = 16
-        conf["ae_conf"] = {**conf["ae_conf"], "dimension": 16, "n_filters": 4, "lstm": 0}
-        conf["discrete_codec_conf"] = {**conf["discrete_codec_conf"], "n_filters": 4}
+        small_ae = {"encoder": {"dimension": 16, "n_filters": 4, "lstm": 0}}
+        conf["ae_conf"] = merge_sections(conf["ae_conf"], small_ae)
+        conf["discrete_codec_conf"] = merge_sections(
+            conf["discrete_codec_conf"], {"encoder": {"n_filters": 4}}
+        )
     torch.manual_seed(0)
     return CODECS.build("ladiffcodec", conf).eval()
 

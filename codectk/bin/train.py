@@ -5,7 +5,7 @@ Usage::
     python -m codectk.bin.train --config conf/soundstream_16k_tiny.yaml \\
         --train_data dump/raw/train --valid_data dump/raw/valid \\
         --output_dir exp/codec_soundstream_16k_tiny [--ngpu 0] [--num_nodes 1] \\
-        [--resume true] [--max_steps 200 --amp bf16 --codec_conf.n_filters 16 ...]
+        [--resume true] [--max_steps 200 --amp bf16 --codec_conf.encoder.n_filters 16 ...]
 
 Options after the known ones override config keys (dotted for nested keys);
 ``${exp:NAME}`` in the config is ``<output_dir's parent>/codec_NAME``, an earlier phase

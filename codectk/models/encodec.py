@@ -20,7 +20,7 @@ Défossez, Copet, Synnaeve, Adi, "High Fidelity Neural Audio Compression", TMLR 
   loss balancer; the discriminator is ``ms_stft``.
 
 The class defaults are codectk's quantizer; ``conf/encodec_*.yaml`` set the options that
-make it train as audiocraft's (``detach_residual``, ``ema_init``, ``dead_code``,
+make it train as audiocraft's (``quantizer: {detach_residual, ema_init, dead_code}``,
 ``n_quantizers_sampling``; docs/parity.md).
 
 Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
@@ -29,11 +29,13 @@ Parameter count of the 24 kHz model as the authors' ``EncodecModel`` counts it
 
 from __future__ import annotations
 
+from typing import Any
+
 from codectk.errors import check_choice
 from codectk.models.base import CODECS, AutoencoderCodec
-from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
+from codectk.nn.seanet import SEANetDecoder, SEANetEncoder, seanet_sections
 from codectk.quantization import QUANTIZERS, QuantizerDropout
-from codectk.registry import define_preset, from_arguments
+from codectk.registry import build_section, define_preset
 
 N_QUANTIZERS_SAMPLING = ("targets", "uniform")
 
@@ -42,40 +44,59 @@ N_QUANTIZERS_SAMPLING = ("targets", "uniform")
 class EnCodec(AutoencoderCodec):
     """EnCodec codec (generator). Defaults are the paper's causal 24 kHz model.
 
+    ``codec_conf`` has three sections, each merged key by key over the class's defaults
+    (:attr:`ENCODER`, :attr:`DECODER`, :attr:`QUANTIZER`), and top-level options.
+
+    ``encoder``: the SEANet config the encoder and decoder share (every
+    :class:`~codectk.nn.seanet.SEANetConfig` field but ``channels``; defaults
+    :attr:`ENCODER`):
+
+    * ``n_filters`` (32): base channels C; ``dimension`` (128): latent dimension D, also
+      the quantizer's;
+    * ``ratios`` ([8, 5, 4, 2]): strides in decoder order (hop 320 samples);
+    * ``n_residual_layers`` (1): residual units per block, dilations ``dilation_base ** j``
+      (``dilation_base`` 2);
+    * ``kernel_size`` (7): first conv; ``residual_kernel_size`` (3): the units' dilated
+      convs; ``last_kernel_size`` (7): the encoder's projection to D and the decoder's
+      output conv;
+    * ``activation`` ("elu"); ``lstm`` (2): LSTM layers at the bottleneck;
+      ``compress`` (2): channel reduction inside residual units; ``true_skip`` (False):
+      identity skips (EnCodec: 1x1 convs);
+    * ``causal`` (True): causal convolutions (the 24 kHz model) or not (48 kHz);
+      ``norm`` ("weight_norm"): "weight_norm" (24 kHz), "time_group_norm" (48 kHz,
+      non-causal only) or "none"; ``pad_mode`` ("reflect"): padding of non-causal convs;
+    * ``causal_pad_mode`` ("reflect"): left padding of causal convs. "reflect" is what the
+      authors' implementation does (their causal convs pad with ``pad_mode``), so their
+      released weights give the same output only with it; the first frames then see up
+      to ``kernel - stride`` future samples. "constant" (zeros) is strictly causal;
+    * ``trim_right_ratio`` (1.0): see :class:`~codectk.nn.seanet.SEANetConfig`.
+
+    ``decoder``: the decoder's differences from ``encoder`` (fields of the same config;
+    default none; a null value keeps the encoder's), e.g. SoundStream's
+    ``last_kernel_size: 7`` against the encoder's 3.
+
+    ``quantizer``: arguments of the ``rvq`` quantizer
+    (:class:`~codectk.quantization.rvq.ResidualVectorQuantizer`) but ``dimension`` (the
+    encoder's) and its dropout (the top-level options below); defaults :attr:`QUANTIZER`:
+
+    * ``n_codebooks`` (32): K, the most codebooks; ``codebook_size`` (1024): entries per
+      codebook; ``codebook_dim`` (None): codeword size (None: D, no projection);
+    * ``decay`` (0.99): EMA decay of the codebooks; ``epsilon`` (1e-5): Laplace smoothing;
+    * ``kmeans_init`` (True): k-means initialisation on the first training batch, with
+      ``kmeans_iters`` (50) iterations; ``threshold_ema_dead_code`` (2.0): dead-code
+      replacement threshold (0: never); ``random_init`` ("kaiming_uniform");
+    * ``detach_residual`` (False): the residual quantiser subtracts detached stage
+      outputs (audiocraft ``core_vq.py:372-382``; see :mod:`codectk.quantization.rvq`);
+    * ``ema_init`` ("weighted") or "unweighted" (audiocraft's) codebook EMA state;
+      ``dead_code`` ("reset") or "before_ema" (audiocraft's) dead-code replacement (see
+      :class:`codectk.quantization.vq.EuclideanCodebook`).
+
     Args:
         sample_rate (int): audio rate in Hz.
         channels (int): audio channels (1 mono; the paper's 48 kHz model is stereo).
-        n_filters (int): base channels C.
-        dimension (int): latent dimension D.
-        ratios (list[int] | None): strides in decoder order (None: [8, 5, 4, 2]).
-        n_residual_layers (int): residual units per block.
-        dilation_base (int): unit j has dilation ``dilation_base ** j``.
-        kernel_size (int): kernel of the first encoder and decoder convs.
-        residual_kernel_size (int): kernel of the residual units' dilated convs.
-        last_kernel_size (int): kernel of the encoder's projection to D and of the
-            decoder's output conv.
-        decoder_last_kernel_size (int | None): kernel of the decoder's output conv when it
-            differs (SoundStream: 7 against the encoder's 3; None: ``last_kernel_size``).
-        activation (str): activation name.
-        causal (bool): causal convolutions (the 24 kHz model) or not (48 kHz).
-        norm (str): "weight_norm" (24 kHz), "time_group_norm" (48 kHz, non-causal only)
-            or "none".
-        pad_mode (str): padding of non-causal convolutions ("reflect" as EnCodec).
-        causal_pad_mode (str): left padding of causal convolutions. "reflect" is what the
-            authors' implementation does (their causal convs pad with ``pad_mode``), so
-            their released weights give the same output only with it; the first frames
-            then see up to ``kernel - stride`` future samples. "constant" (zeros) is
-            strictly causal.
-        lstm (int): LSTM layers at the bottleneck.
-        compress (int): channel reduction inside residual units.
-        true_skip (bool): identity skips (EnCodec: 1x1 convs).
-        n_codebooks (int): K, the most codebooks.
-        codebook_size (int): entries per codebook.
-        codebook_dim (int | None): codeword size (None: D, no projection).
-        ema_decay (float): EMA decay of the codebooks.
-        kmeans_init (bool): k-means initialisation on the first training batch.
-        kmeans_iters (int): k-means iterations.
-        threshold_ema_dead_code (float): dead-code replacement threshold (0: never).
+        encoder (dict | None): the ``encoder`` section (above).
+        decoder (dict | None): the ``decoder`` section (above).
+        quantizer (dict | None): the ``quantizer`` section (above).
         target_bandwidths (list[float] | None): kbps the model is trained for with
             ``n_quantizers_sampling: targets`` (None: the paper's [1.5, 3, 6, 12, 24]; with
             "uniform" None means none); each must be a bitrate of 1..K codebooks.
@@ -89,82 +110,84 @@ class EnCodec(AutoencoderCodec):
             tossed when ``quantizer_dropout`` is 1) or "always" (tossed on every batch,
             drawing one more random number: SoundStream's draws, kept so that its
             checkpoints resume to the same weights).
-        detach_residual (bool): the residual quantiser subtracts detached stage outputs
-            (audiocraft ``core_vq.py:372-382``; see :mod:`codectk.quantization.rvq`).
-        ema_init (str): "weighted" or "unweighted" (audiocraft's) codebook EMA state.
-        dead_code (str): "reset" or "before_ema" (audiocraft's) dead-code replacement
-            (see :class:`codectk.quantization.vq.EuclideanCodebook`).
 
     Raises:
+        ConfigError (a ValueError): an unknown or badly typed key of a section, naming
+            it (``codec_conf.quantizer: unknown key(s) [...]``).
         ValueError: for a bad norm, strides, channels, or a target bandwidth that no
             number of codebooks gives (naming the valid ones).
     """
+
+    ENCODER: dict[str, Any] = dict(
+        dimension=128,
+        n_filters=32,
+        ratios=[8, 5, 4, 2],
+        n_residual_layers=1,
+        dilation_base=2,
+        kernel_size=7,
+        residual_kernel_size=3,
+        last_kernel_size=7,
+        activation="elu",
+        causal=True,
+        norm="weight_norm",
+        pad_mode="reflect",
+        causal_pad_mode="reflect",
+        lstm=2,
+        compress=2,
+        true_skip=False,
+    )
+    """The ``encoder`` section's defaults: the paper's causal 24 kHz SEANet."""
+    DECODER: dict[str, Any] = {}
+    """The ``decoder`` section's defaults: none (the decoder mirrors the encoder)."""
+    QUANTIZER: dict[str, Any] = dict(
+        n_codebooks=32,
+        codebook_size=1024,
+        codebook_dim=None,
+        decay=0.99,
+        kmeans_init=True,
+        kmeans_iters=50,
+        threshold_ema_dead_code=2.0,
+        ema_init="weighted",
+        dead_code="reset",
+        detach_residual=False,
+    )
+    """The ``quantizer`` section's defaults: 32 x 1024 EMA codebooks (1.5-24 kbps)."""
 
     def __init__(
         self,
         sample_rate: int = 24000,
         channels: int = 1,
-        n_filters: int = 32,
-        dimension: int = 128,
-        ratios: list[int] | None = None,
-        n_residual_layers: int = 1,
-        dilation_base: int = 2,
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        decoder_last_kernel_size: int | None = None,
-        activation: str = "elu",
-        causal: bool = True,
-        norm: str = "weight_norm",
-        pad_mode: str = "reflect",
-        causal_pad_mode: str = "reflect",
-        lstm: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        n_codebooks: int = 32,
-        codebook_size: int = 1024,
-        codebook_dim: int | None = None,
-        ema_decay: float = 0.99,
-        kmeans_init: bool = True,
-        kmeans_iters: int = 50,
-        threshold_ema_dead_code: float = 2.0,
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
         target_bandwidths: list[float] | None = None,
         quantizer_dropout: float = 1.0,
         n_quantizers_sampling: str = "targets",
         quantizer_dropout_coin: str = "uncertain",
-        detach_residual: bool = False,
-        ema_init: str = "weighted",
-        dead_code: str = "reset",
     ):
         super().__init__()
         if not 0.0 <= quantizer_dropout <= 1.0:
             raise ValueError(f"quantizer_dropout {quantizer_dropout} must lie in [0, 1]")
         check_choice("n_quantizers_sampling", n_quantizers_sampling, N_QUANTIZERS_SAMPLING)
-        seanet = from_arguments(SEANetConfig, locals())
-        encoder = SEANetEncoder(seanet)
-        last = (
-            {}
-            if decoder_last_kernel_size is None
-            else {"last_kernel_size": decoder_last_kernel_size}
+        enc, dec = seanet_sections(channels, encoder, decoder, self.ENCODER, self.DECODER)
+        encoder_net, decoder_net = SEANetEncoder(enc), SEANetDecoder(dec)
+        # the quantizer's dropout is the codec's (set below), not the section's
+        quantizer_net = build_section(
+            QUANTIZERS.get("rvq"),
+            quantizer,
+            "codec_conf.quantizer",
+            defaults=self.QUANTIZER,
+            dimension=enc.dimension,
+            quantizer_dropout=0.0,
+            dropout=None,
         )
-        decoder = SEANetDecoder(seanet, **last)
-        quantizer = QUANTIZERS.build(
-            "rvq",
-            dict(
-                dimension=dimension,
-                n_codebooks=n_codebooks,
-                codebook_size=codebook_size,
-                codebook_dim=codebook_dim,
-                decay=ema_decay,
-                kmeans_init=kmeans_init,
-                kmeans_iters=kmeans_iters,
-                threshold_ema_dead_code=threshold_ema_dead_code,
-                ema_init=ema_init,
-                dead_code=dead_code,
-                detach_residual=detach_residual,
-            ),
+        self.assemble(
+            sample_rate,
+            channels,
+            encoder=encoder_net,
+            decoder=decoder_net,
+            quantizer=quantizer_net,
         )
-        self.assemble(sample_rate, channels, encoder=encoder, decoder=decoder, quantizer=quantizer)
         self.quantizer_dropout = quantizer_dropout
         self.n_quantizers_sampling = n_quantizers_sampling
         bws = target_bandwidths
@@ -188,7 +211,7 @@ encodec_24khz_conf = define_preset(
     "encodec_24khz_conf",
     """``codec_conf`` of the released causal 24 kHz model (the class defaults): 32 x 1024
     codebooks, 1.5-24 kbps.""",
-    ratios=[8, 5, 4, 2],
+    encoder=dict(ratios=[8, 5, 4, 2]),
     target_bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0],
 )
 
@@ -202,11 +225,7 @@ encodec_tiny_conf = define_preset(
     (8 bits x 50 Hz = 0.4 kbps each), trained at 0.8 and 1.6 kbps.""",
     base=encodec_24khz_conf,
     sample_rate=16000,
-    n_filters=4,
-    dimension=32,
-    lstm=1,
-    n_codebooks=4,
-    codebook_size=256,
-    kmeans_iters=10,
+    encoder=dict(n_filters=4, dimension=32, lstm=1),
+    quantizer=dict(n_codebooks=4, codebook_size=256, kmeans_iters=10),
     target_bandwidths=[0.8, 1.6],
 )

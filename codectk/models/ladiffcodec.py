@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,9 +55,9 @@ from torch import Tensor
 from codectk.diffusion import GaussianDiffusion, UNet1D
 from codectk.errors import CodectkError, check_choice
 from codectk.models.base import CODECS, AutoencoderCodec, Codec, CodecOutput
-from codectk.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
+from codectk.nn.seanet import SEANetDecoder, SEANetEncoder, seanet_sections
 from codectk.quantization.base import HostFlag
-from codectk.registry import from_arguments
+from codectk.registry import build_section
 
 SCALINGS = ("global", "feature", "none")
 COND_SCALINGS = ("max", "none")
@@ -76,55 +77,65 @@ class ContinuousAE(AutoencoderCodec):
     (z -> waveform). Defaults are the authors' README configuration (EnCodec's SEANet:
     causal, weight norm, one residual unit with a 1x1 skip, two-layer LSTM, ELU).
 
+    ``codec_conf`` sections, merged key by key over the class's defaults:
+
+    * ``encoder``: the SEANet config the encoder and decoder share (every
+      :class:`~codectk.nn.seanet.SEANetConfig` field but ``channels``, as
+      :class:`~codectk.models.encodec.EnCodec`'s ``encoder`` section lists them); defaults
+      :attr:`ENCODER`: ``dimension`` 128 (latent channels D, the authors' ``rep_dims``),
+      ``n_filters`` 32, ``ratios`` [8, 4] (decoder order, the authors' ``enc_ratios``:
+      hop 32 samples; null: [8, 4]), ``n_residual_layers`` 1, ``lstm`` 2, ``causal``
+      True, ``norm`` "weight_norm", ``pad_mode`` "reflect", ``causal_pad_mode``
+      "reflect" (as EnCodec's code), kernels 7 / 3 / 7, ``dilation_base`` 2,
+      ``compress`` 2, ``true_skip`` False (1x1 skips), ``activation`` "elu";
+    * ``decoder``: the decoder's differences from ``encoder`` (default none).
+
     Args:
         sample_rate (int): Hz.
         channels (int): audio channels.
-        dimension (int): latent channels D (the authors' ``rep_dims``).
-        n_filters (int): base channels C.
-        ratios (list[int] | None): strides in decoder order (the authors' ``enc_ratios``,
-            default [8, 4]: hop 32).
-        n_residual_layers (int): residual units per block.
-        lstm (int): LSTM layers at the bottleneck.
-        causal (bool): causal convolutions.
-        norm (str): "weight_norm", "time_group_norm" or "none".
-        pad_mode (str): padding of non-causal convolutions.
-        causal_pad_mode (str): left padding of causal ones ("reflect" as EnCodec's code).
-        kernel_size, residual_kernel_size, last_kernel_size (int): SEANet kernels.
-        dilation_base (int): dilation growth of the residual units.
-        compress (int): channel reduction inside residual units.
-        true_skip (bool): identity skips (EnCodec: 1x1 convs).
-        activation (str): activation name.
+        encoder (dict | None): the ``encoder`` section.
+        decoder (dict | None): the ``decoder`` section.
 
     Raises:
+        ConfigError (a ValueError): an unknown or badly typed key of a section, naming it.
         ValueError: bad strides, norm or activation.
     """
+
+    ENCODER: dict[str, Any] = dict(
+        dimension=128,
+        n_filters=32,
+        ratios=[8, 4],
+        n_residual_layers=1,
+        lstm=2,
+        causal=True,
+        norm="weight_norm",
+        pad_mode="reflect",
+        causal_pad_mode="reflect",
+        kernel_size=7,
+        residual_kernel_size=3,
+        last_kernel_size=7,
+        dilation_base=2,
+        compress=2,
+        true_skip=False,
+        activation="elu",
+    )
+    """The ``encoder`` section's defaults: the authors' README configuration."""
 
     def __init__(
         self,
         sample_rate: int = 16000,
         channels: int = 1,
-        dimension: int = 128,
-        n_filters: int = 32,
-        ratios: list[int] | None = None,
-        n_residual_layers: int = 1,
-        lstm: int = 2,
-        causal: bool = True,
-        norm: str = "weight_norm",
-        pad_mode: str = "reflect",
-        causal_pad_mode: str = "reflect",
-        kernel_size: int = 7,
-        residual_kernel_size: int = 3,
-        last_kernel_size: int = 7,
-        dilation_base: int = 2,
-        compress: int = 2,
-        true_skip: bool = False,
-        activation: str = "elu",
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
     ):
         super().__init__()
-        seanet = from_arguments(SEANetConfig, locals(), ratios=[8, 4] if ratios is None else ratios)
-        self.encoder = SEANetEncoder(seanet)
-        self.decoder = SEANetDecoder(seanet)
-        self.sample_rate, self.channels, self.dimension = sample_rate, channels, dimension
+        encoder = dict(encoder or {})
+        if "ratios" in encoder and encoder["ratios"] is None:  # null: the authors' [8, 4]
+            del encoder["ratios"]
+        enc, dec = seanet_sections(channels, encoder, decoder, self.ENCODER)
+        self.encoder = SEANetEncoder(enc)
+        self.decoder = SEANetDecoder(dec)
+        self.sample_rate, self.channels, self.dimension = sample_rate, channels, enc.dimension
         self.hop_length = math.prod(self.encoder.ratios)
         self.n_codebooks, self.codebook_size = 0, 1
 
@@ -175,8 +186,10 @@ class LaDiffCodec(Codec):
     Args:
         discrete_codec (str): registry name of the frozen discrete codec (an
             :class:`~codectk.models.base.AutoencoderCodec`: every codectk family).
-        discrete_codec_conf (dict | None): its constructor arguments.
-        ae_conf (dict | None): :class:`ContinuousAE` arguments.
+        discrete_codec_conf (dict | None): its ``codec_conf`` (constructor arguments, with
+            their sections: e.g. SoundStream's ``encoder``, ``decoder``, ``quantizer``).
+        ae_conf (dict | None): the :class:`ContinuousAE`'s ``codec_conf``
+            (``sample_rate``, ``channels`` and its ``encoder`` / ``decoder`` sections).
         cond_bandwidth (float | None): kbps of the codes the diffusion is conditioned on
             (None: all codebooks); must be one of the codec's bandwidths.
         cond_scaling (str): "max" (divide c by its max |c| per utterance) or "none".
@@ -237,7 +250,7 @@ class LaDiffCodec(Codec):
             raise ValueError(
                 f"discrete_codec {discrete_codec!r} must be a quantising autoencoder codec"
             )
-        ae = ContinuousAE(**(ae_conf or {}))
+        ae = build_section(ContinuousAE, ae_conf, "codec_conf.ae_conf")
         if ae.sample_rate != discrete.sample_rate:
             raise ValueError(
                 f"continuous AE at {ae.sample_rate} Hz, discrete codec at "

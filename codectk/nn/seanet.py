@@ -27,7 +27,7 @@ carry the state (:mod:`codectk.nn.streaming`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from codectk.errors import check_choice
 from codectk.nn.conv import SConv1d, SConvTranspose1d
 from codectk.nn.lstm import SLSTM
-from codectk.registry import with_overrides
+from codectk.registry import build_section, with_overrides
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "elu": nn.ELU,
@@ -235,6 +235,46 @@ class SEANetConfig:
             norm=self.norm,
             **self.conv_options(),
         )
+
+
+def seanet_sections(
+    channels: int,
+    encoder: Mapping[str, Any] | None,
+    decoder: Mapping[str, Any] | None,
+    encoder_defaults: Mapping[str, Any],
+    decoder_defaults: Mapping[str, Any] | None = None,
+    where: str = "codec_conf",
+) -> tuple[SEANetConfig, SEANetConfig]:
+    """The encoder's and the decoder's :class:`SEANetConfig` from a codec's ``encoder``
+    and ``decoder`` config sections. ``encoder`` is the network's one config (every field
+    but ``channels``, which the codec sets); the decoder's is the same with the
+    ``decoder`` keys replacing its fields (its own differences, e.g. SoundStream's
+    ``last_kernel_size``; a null value keeps the encoder's).
+
+    Args:
+        channels (int): audio channels (the codec's top-level ``channels``).
+        encoder (Mapping | None): the ``encoder`` section, over ``encoder_defaults``.
+        decoder (Mapping | None): the ``decoder`` section, over ``decoder_defaults``.
+        encoder_defaults (Mapping): the family's ``encoder`` section.
+        decoder_defaults (Mapping | None): the family's ``decoder`` section.
+        where (str): the sections' place in the config, for messages.
+
+    Returns:
+        tuple[SEANetConfig, SEANetConfig]: the encoder's and the decoder's.
+
+    Raises:
+        ConfigError (a ValueError): an unknown key, ``channels`` in a section, or a badly
+            typed value, naming ``<where>.encoder`` or ``<where>.decoder``.
+        ValueError: a bad setting (see :class:`SEANetConfig`).
+    """
+    enc = {**encoder_defaults, **(encoder or {})}
+    dec = {**(decoder_defaults or {}), **(decoder or {})}
+    dec = {k: v for k, v in dec.items() if v is not None}
+    enc_config = build_section(SEANetConfig, enc, f"{where}.encoder", channels=channels)
+    dec_config = build_section(
+        SEANetConfig, dec, f"{where}.decoder", defaults=enc, channels=channels
+    )
+    return enc_config, dec_config
 
 
 class _SEANet(nn.Module):

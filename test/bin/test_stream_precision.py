@@ -81,7 +81,7 @@ def test_stream_command_streams_encodec_and_refuses_non_causal_codecs(tmp_path: 
     src = tmp_path / "speech.wav"
     sf.write(src, speech[: fs // 2 + 33], fs, subtype="FLOAT")
     for causal in (True, False):
-        conf = {"codec": "encodec", "codec_conf": encodec_tiny_conf(causal=causal)}
+        conf = {"codec": "encodec", "codec_conf": encodec_tiny_conf(encoder={"causal": causal})}
         torch.manual_seed(0)
         codec = CODECS.build("encodec", conf["codec_conf"])
         with torch.no_grad():  # k-means initialises the codebooks: codes are not all 0

@@ -15,6 +15,7 @@ import codectk
 from codectk.bin import convert_checkpoint as cli
 from codectk.config import build_train_config, load_yaml
 from codectk.convert import ConversionError, canonical_key, convert_checkpoint
+from codectk.registry import merge_sections
 from test.conftest import REPO
 from test.single_thread import one_torch_thread  # noqa: F401
 
@@ -23,7 +24,7 @@ CONF = REPO / "egs/mini_librispeech/codec1/conf"
 
 def _config(name, **codec_conf):
     conf = load_yaml(CONF / f"{name}_16k_tiny.yaml")
-    conf["codec_conf"].update(codec_conf)
+    conf["codec_conf"] = merge_sections(conf["codec_conf"], codec_conf)
     return build_train_config(conf)
 
 
@@ -91,7 +92,7 @@ def _roundtrip(tmp_path, family, config, style, wrap):
 
 def test_encodec_released_layout(tmp_path):
     released, _, _ = _roundtrip(
-        tmp_path, "encodec", _config("encodec", lstm=2), encodec_style, dict
+        tmp_path, "encodec", _config("encodec", encoder={"lstm": 2}), encodec_style, dict
     )
     for key in (  # names in the authors' encodec_24khz state dict
         "encoder.model.0.conv.conv.weight_g",
@@ -108,7 +109,7 @@ def test_encodec_released_layout(tmp_path):
 
 
 def test_encodec_group_norm_layout(tmp_path):
-    config = _config("encodec", causal=False, norm="time_group_norm")
+    config = _config("encodec", encoder={"causal": False, "norm": "time_group_norm"})
     released, _, _ = _roundtrip(tmp_path, "encodec", config, encodec_style, dict)
     # the authors' NormConv1d holds the GroupNorm as <x>.conv.norm
     renamed = {k.replace(".norm.", ".conv.norm."): v for k, v in released.items()}

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.recipe
 TINY = (  # a model small enough for a few CPU steps per second
     "--max_steps 4 --valid_interval 2 --log_interval 2 --discriminator_start_step 2 "
     "--batch_size 2 --segment_duration 0.2 --valid_max_duration 1.0 "
-    "--codec_conf.n_filters 4 --codec_conf.dimension 16 --codec_conf.n_residual_layers 1 "
-    "--codec_conf.kmeans_iters 2 --discriminator_conf.discriminators.msd.scales 1 "
+    "--codec_conf.encoder.n_filters 4 --codec_conf.encoder.dimension 16 "
+    "--codec_conf.encoder.n_residual_layers 1 --codec_conf.quantizer.kmeans_iters 2 "
+    "--discriminator_conf.discriminators.msd.scales 1 "
     "--discriminator_conf.discriminators.msd.channels 4 "
     "--discriminator_conf.discriminators.msd.max_channels 16 "
     "--discriminator_conf.discriminators.stft.channels 4 "

@@ -225,7 +225,9 @@ def test_fuzz_round_trip(codebook_size: int, k: int, f: int, chunk: int, seed: i
 
 def test_model_identity_survives_folding_and_sees_weights():
     torch.manual_seed(0)
-    codec = CODECS.build("soundstream", soundstream_tiny_conf(n_filters=4, dimension=16)).eval()
+    codec = CODECS.build(
+        "soundstream", soundstream_tiny_conf(encoder=dict(n_filters=4, dimension=16))
+    ).eval()
     ident = model_identity(codec)
     assert len(ident) == 16 and ident == model_identity(codec)
     remove_weight_norm_(codec)

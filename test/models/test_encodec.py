@@ -29,7 +29,7 @@ def seeded_wav(batch=2, length=4000, channels=1, seed=0):
 def trained_tiny():
     """A tiny EnCodec whose codebooks saw one training batch (k-means init)."""
     torch.manual_seed(0)
-    codec = CODECS.build("encodec", encodec_tiny_conf(kmeans_iters=2))
+    codec = CODECS.build("encodec", encodec_tiny_conf(quantizer={"kmeans_iters": 2}))
     codec.train()
     with torch.no_grad():
         codec(seeded_wav(batch=4, length=8000, seed=1), n_quantizers=4)
@@ -62,7 +62,7 @@ def test_paper_48khz_config_is_non_causal_group_norm():
     assert norms and all(m.num_groups == 1 for m in norms)
     assert not any("parametrizations" in n for n, _ in codec.named_parameters())
     with pytest.raises(ValueError, match="'time_group_norm' is not causal"):
-        EnCodec(**encodec_tiny_conf(norm="time_group_norm", causal=True))
+        EnCodec(**encodec_tiny_conf(encoder={"norm": "time_group_norm", "causal": True}))
 
 
 def test_encode_decode_shapes_and_bandwidths(trained_tiny):
@@ -93,7 +93,9 @@ def test_decode_of_encode_equals_forward_in_eval(trained_tiny):
 
 def test_variable_bandwidth_training_and_stereo():
     torch.manual_seed(0)
-    codec = EnCodec(**encodec_tiny_conf(kmeans_iters=1, target_bandwidths=[0.8, 1.6])).train()
+    codec = EnCodec(
+        **encodec_tiny_conf(quantizer={"kmeans_iters": 1}, target_bandwidths=[0.8, 1.6])
+    ).train()
     assert {codec.training_n_quantizers(torch.device("cpu")) for _ in range(20)} == {2, 4}
     torch.manual_seed(1)
     expected = codec.training_n_quantizers(torch.device("cpu"))
@@ -101,7 +103,8 @@ def test_variable_bandwidth_training_and_stereo():
     with torch.no_grad():
         out = codec(seeded_wav(length=640))
     assert out.n_quantizers == expected and out.codes.shape == (2, expected, 2)
-    stereo = EnCodec(**encodec_tiny_conf(channels=2, causal=False, norm="time_group_norm")).eval()
+    non_causal = {"causal": False, "norm": "time_group_norm"}
+    stereo = EnCodec(**encodec_tiny_conf(channels=2, encoder=non_causal)).eval()
     wav = seeded_wav(length=700, channels=2)
     with torch.no_grad():
         assert stereo(wav).wav.shape == (2, 2, 700)
@@ -114,7 +117,9 @@ def test_variable_bandwidth_training_and_stereo():
 
 def test_uniform_n_quantizers_sampling_covers_every_count():
     torch.manual_seed(0)
-    codec = EnCodec(**encodec_tiny_conf(kmeans_iters=1, n_quantizers_sampling="uniform"))
+    codec = EnCodec(
+        **encodec_tiny_conf(quantizer={"kmeans_iters": 1}, n_quantizers_sampling="uniform")
+    )
     assert {codec.training_n_quantizers(torch.device("cpu")) for _ in range(40)} == {1, 2, 3, 4}
     with pytest.raises(ValueError, match=r"n_quantizers_sampling 'x' not supported"):
         EnCodec(**encodec_tiny_conf(n_quantizers_sampling="x"))
@@ -123,7 +128,7 @@ def test_uniform_n_quantizers_sampling_covers_every_count():
 def test_one_generator_and_one_discriminator_step(tmp_path: Path, dumped):
     conf = load_yaml(TINY_YAML)
     conf.update(batch_size=2, segment_duration=0.2, discriminator_start_step=0)
-    conf["codec_conf"]["kmeans_iters"] = 2
+    conf["codec_conf"]["quantizer"]["kmeans_iters"] = 2
     t = Trainer(build_train_config(conf), tmp_path / "exp", dumped["train"], dumped["valid"])
     g0 = [p.detach().clone() for p in t.codec.parameters()]
     d0 = [p.detach().clone() for p in t.disc.parameters()]

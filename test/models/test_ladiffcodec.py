@@ -20,7 +20,7 @@ from test.conftest import REPO
 from test.helpers import make_soundstream_conf
 from test.single_thread import one_torch_thread  # noqa: F401
 
-TINY_AE = dict(dimension=8, n_filters=4, ratios=[8, 4], lstm=0)
+TINY_AE = dict(encoder=dict(dimension=8, n_filters=4, ratios=[8, 4], lstm=0))
 
 
 def make_ladiff(**overrides) -> LaDiffCodec:
@@ -78,10 +78,49 @@ def test_continuous_ae_reconstructs_and_has_no_codes():
         ae.encode(wav)
 
 
+def test_a_version_1_config_builds_the_same_codec():
+    """A flat (version-1) phase-3 codec_conf, as model files stored it before the sections:
+    its discrete codec's conf and its autoencoder's are upgraded too."""
+    v1 = dict(
+        discrete_codec="soundstream",
+        discrete_codec_conf=dict(
+            sample_rate=16000,
+            n_filters=4,
+            dimension=16,
+            n_residual_layers=1,
+            n_codebooks=4,
+            codebook_size=256,
+            ema_decay=0.99,
+            kmeans_iters=2,
+        ),
+        ae_conf=dict(dimension=8, n_filters=4, ratios=[8, 4], lstm=0, causal=True),
+        cond_bandwidth=0.8,
+        diff_dims=16,
+        dim_mults=[1, 2, 2],
+        timesteps=100,
+        sampling_steps=3,
+        scaling="feature",
+    )
+    config = build_train_config({"codec": "ladiffcodec", "codec_conf": v1}, where="m.pt")
+    conf = config.codec_conf
+    assert conf["ae_conf"] == {"encoder": {**TINY_AE["encoder"], "causal": True}}
+    assert conf["discrete_codec_conf"]["quantizer"]["decay"] == 0.99
+    torch.manual_seed(0)
+    old = CODECS.build("ladiffcodec", conf).state_dict()
+    new = make_ladiff(ae_conf={"encoder": {**TINY_AE["encoder"], "causal": True}})
+    new = new.state_dict()
+    assert list(old) == list(new)
+    for k, v in old.items():
+        if not k.endswith(("codebook.embed", "initialized")):  # make_ladiff fills those
+            assert torch.equal(v, new[k]), k
+    with pytest.raises(ValueError, match=r"codec_conf.ae_conf: unknown key\(s\) \['n_filters'\]"):
+        CODECS.build("ladiffcodec", {**conf, "ae_conf": {"n_filters": 4}})
+
+
 @pytest.mark.parametrize(("ratios", "hop"), [([8, 4], 32), ([8, 5], 40), ([8, 4, 4], 128)])
 def test_condition_is_aligned_to_the_latent_frame_rate(ratios, hop):
     """Codec hop 320 against AE hops 32 (x10), 40 (x8) and 128 (x2.5, not an integer)."""
-    model = make_ladiff(ae_conf={**TINY_AE, "ratios": ratios}).eval()
+    model = make_ladiff(ae_conf={"encoder": {**TINY_AE["encoder"], "ratios": ratios}}).eval()
     wav = torch.randn(1, 1, 16000)
     codes = model.encode(wav)  # (1, 2, 50)
     n_frames = model.latent_frames(wav.shape[-1])

@@ -121,7 +121,77 @@ def test_registry_yaml_conf_and_unknown_keys():
     assert codec.bitrate() == pytest.approx(1.6)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['n_q'\]"):
         CODECS.build("soundstream", {**conf, "n_q": 8})
-    with pytest.raises(ValueError, match="ratios"):
-        CODECS.build("soundstream", {**conf, "ratios": "8,5,4,2"})
+    with pytest.raises(ValueError, match="codec_conf.encoder: ratios='8,5,4,2'"):
+        CODECS.build("soundstream", {**conf, "encoder": {"ratios": "8,5,4,2"}})
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: unknown key\(s\) \['n_q'\]"):
+        CODECS.build("soundstream", {**conf, "quantizer": {"n_q": 8}})
+    with pytest.raises(ValueError, match=r"codec_conf.decoder: .*\['channels'\] are set by"):
+        CODECS.build("soundstream", {**conf, "decoder": {"channels": 2}})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['bogus'\]"):
         make_soundstream_conf(bogus=1)
+
+
+def test_a_section_keeps_the_other_defaults():
+    """``quantizer: {n_codebooks: 2}`` changes one key of SoundStream's quantizer section;
+    the decoder's own output kernel (7 against the encoder's 3) stays unless set."""
+    codec = SoundStream(**make_soundstream_conf(quantizer={"n_codebooks": 2}))
+    assert (codec.n_codebooks, codec.codebook_size) == (2, 256)
+    assert codec.encoder.config.last_kernel_size == 3
+    assert codec.decoder.config.last_kernel_size == 7
+    assert codec.decoder.config.dimension == codec.encoder.config.dimension == 64
+    same = SoundStream(**make_soundstream_conf(decoder={"last_kernel_size": None}))
+    assert same.decoder.config.last_kernel_size == 3
+
+
+# The version-1 (flat) codec_conf of soundstream_tiny_conf(), as codectk wrote it before
+# the sections (e.g. into checkpoints and model files).
+TINY_V1 = {
+    "sample_rate": 16000,
+    "channels": 1,
+    "n_filters": 8,
+    "dimension": 64,
+    "ratios": [8, 5, 4, 2],
+    "n_residual_layers": 1,
+    "dilation_base": 3,
+    "kernel_size": 7,
+    "residual_kernel_size": 7,
+    "last_kernel_size": 3,
+    "decoder_last_kernel_size": 7,
+    "activation": "elu",
+    "causal": True,
+    "norm": "weight_norm",
+    "pad_mode": "reflect",
+    "causal_pad_mode": "constant",
+    "lstm": 0,
+    "compress": 1,
+    "true_skip": True,
+    "n_codebooks": 4,
+    "codebook_size": 256,
+    "codebook_dim": None,
+    "ema_decay": 0.99,
+    "kmeans_init": True,
+    "kmeans_iters": 10,
+    "threshold_ema_dead_code": 2.0,
+    "target_bandwidths": None,
+    "quantizer_dropout": 1.0,
+    "n_quantizers_sampling": "uniform",
+    "quantizer_dropout_coin": "always",
+    "detach_residual": False,
+    "ema_init": "weighted",
+    "dead_code": "reset",
+}
+
+
+def test_a_version_1_config_builds_the_same_codec():
+    from codectk.config import build_train_config
+
+    config = build_train_config({"codec": "soundstream", "codec_conf": TINY_V1}, where="m.pt")
+    assert config.codec_conf["quantizer"]["decay"] == 0.99
+    assert config.codec_conf["decoder"] == {"last_kernel_size": 7}
+    states = []
+    for conf in (config.codec_conf, make_soundstream_conf()):
+        torch.manual_seed(0)
+        states.append(CODECS.build("soundstream", conf).state_dict())
+    assert list(states[0]) == list(states[1])
+    for k, v in states[0].items():
+        assert torch.equal(v, states[1][k]), k

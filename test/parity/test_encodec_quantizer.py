@@ -139,7 +139,9 @@ def test_uniform_n_quantizers_draw_equals_audiocraft_q_dropout():
     vq = audiocraft_ref.quantizer()
     theirs = vq.ResidualVectorQuantizer(dimension=D, n_q=K, q_dropout=True, bins=V).train()
     codec = EnCodec(
-        **encodec_tiny_conf(n_codebooks=K, n_quantizers_sampling="uniform", quantizer_dropout=1.0)
+        **encodec_tiny_conf(
+            quantizer={"n_codebooks": K}, n_quantizers_sampling="uniform", quantizer_dropout=1.0
+        )
     ).train()
     seen = set()
     z = torch.randn(2, D, 5)

@@ -30,12 +30,8 @@ def small_conf(**overrides) -> dict:
     """A SoundStream of 8 k parameters with an MSD and an STFT discriminator (Adam)."""
     conf = make_soundstream_conf(
         codec_conf=soundstream_tiny_conf(
-            n_filters=2,
-            dimension=8,
-            ratios=[4, 2],
-            n_residual_layers=1,
-            codebook_size=16,
-            kmeans_iters=2,
+            encoder=dict(n_filters=2, dimension=8, ratios=[4, 2], n_residual_layers=1),
+            quantizer=dict(codebook_size=16, kmeans_iters=2),
         ),
         discriminator_conf={
             "discriminators": {

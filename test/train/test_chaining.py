@@ -10,6 +10,7 @@ from codectk.config import build_train_config
 from codectk.errors import CodectkError
 from codectk.inference import load_codec
 from codectk.models.soundstream import SoundStream
+from codectk.registry import merge_sections
 from codectk.train.trainer import Trainer
 from test.helpers import make_soundstream_conf
 
@@ -53,7 +54,9 @@ def test_init_from_errors_name_the_problem(tmp_path: Path, dumped):
             dumped,
             "y",
             init_from=str(tmp_path / "phase1"),
-            codec_conf={**make_soundstream_conf()["codec_conf"], "dimension": 8},
+            codec_conf=merge_sections(
+                make_soundstream_conf()["codec_conf"], {"encoder": {"dimension": 8}}
+            ),
         )
     with pytest.raises(CodectkError, match="not a submodule"):
         _trainer(tmp_path, dumped, "z", freeze_modules=["no_such_module"])

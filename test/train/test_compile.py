@@ -44,7 +44,8 @@ def _conf(**overrides) -> dict:
         optim_conf={"lr": 0.01},
         optim2_conf={"lr": 0.01},
     )
-    conf["codec_conf"].update(kmeans_init=False, threshold_ema_dead_code=0.0, quantizer_dropout=0.0)
+    conf["codec_conf"]["quantizer"].update(kmeans_init=False, threshold_ema_dead_code=0.0)
+    conf["codec_conf"]["quantizer_dropout"] = 0.0
     conf.update(overrides)
     return conf
 

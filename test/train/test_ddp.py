@@ -26,11 +26,8 @@ def _deterministic_conf(**overrides) -> dict:
     rank's own frames), so 2 ranks x 2 examples must equal 1 process x 4."""
     conf = make_soundstream_conf(
         codec_conf=soundstream_tiny_conf(
-            n_filters=4,
-            dimension=16,
-            n_residual_layers=1,
-            kmeans_init=False,
-            threshold_ema_dead_code=0.0,
+            encoder=dict(n_filters=4, dimension=16, n_residual_layers=1),
+            quantizer=dict(kmeans_init=False, threshold_ema_dead_code=0.0),
             quantizer_dropout=0.0,
         ),
         batch_size=4,

@@ -23,11 +23,8 @@ def _conf(**overrides) -> dict:
     (``discriminator_batch: none``: the spy sees each call)."""
     conf = make_soundstream_conf(
         codec_conf=soundstream_tiny_conf(
-            n_filters=4,
-            dimension=16,
-            n_residual_layers=1,
-            kmeans_init=False,
-            threshold_ema_dead_code=0.0,
+            encoder=dict(n_filters=4, dimension=16, n_residual_layers=1),
+            quantizer=dict(kmeans_init=False, threshold_ema_dead_code=0.0),
             quantizer_dropout=0.0,
         ),
         discriminator_conf={

@@ -44,7 +44,7 @@ test_sets=""         # space-separated evaluation sets
 
 # Training options.
 train_config=""      # training YAML
-train_args=""        # config overrides, e.g. "--max_steps 200 --codec_conf.n_filters 16"
+train_args=""        # config overrides, e.g. "--max_steps 200 --codec_conf.encoder.n_filters 16"
 tag=""               # experiment name suffix (default: from train_config and train_args)
 codec_exp=""         # experiment folder (default: ${expdir}/codec_${tag}), or a model file / packed .zip for stages 6, 7, 10 (outputs: ${expdir}/codec_${tag}, tag default: its file name)
 
