@@ -216,6 +216,28 @@ _CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {
             "activation",
         )
     },
+    "dac": {
+        "encoder_dim": "encoder.dim",
+        "encoder_rates": "encoder.rates",
+        "latent_dim": "encoder.latent_dim",
+        "decoder_dim": "decoder.dim",
+        "decoder_rates": "decoder.rates",
+        "n_codebooks": "quantizer.n_codebooks",
+        "codebook_size": "quantizer.codebook_size",
+        "codebook_dim": "quantizer.codebook_dim",
+    },
+    "esc": {
+        "patch_size": "encoder.patch_size",
+        "dims": "encoder.dims",
+        "num_heads": "encoder.num_heads",
+        "depth": "encoder.depth",
+        "window_size": "encoder.window_size",
+        "mlp_ratio": "encoder.mlp_ratio",
+        "overlap": "quantizer.overlap",
+        "groups": "quantizer.groups",
+        "codebook_size": "quantizer.codebook_size",
+        "codebook_dims": "quantizer.codebook_dims",
+    },
 }
 
 # Codecs whose codec_conf holds other codecs' confs: codec -> ((key naming the inner

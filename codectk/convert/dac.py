@@ -12,7 +12,11 @@ except:
   ``<x>.parametrizations...``);
 * ``quantizer.quantizers.<i>.*`` -> ``quantizer.layers.<i>.*``.
 
-The metadata's architecture arguments must equal the config's ``codec_conf``.
+The metadata's architecture arguments (the authors' flat names: ``encoder_dim``,
+``encoder_rates``, ``latent_dim``, ``decoder_dim``, ``decoder_rates``, ``n_codebooks``,
+``codebook_size``, ``codebook_dim``) must equal the config's ``codec_conf`` (where they are
+``encoder.dim``, ``encoder.rates``, ``encoder.latent_dim``, ``decoder.dim``,
+``decoder.rates`` and ``quantizer.*``).
 
 The authors' ``Discriminator`` (saved beside the generator by their training script) maps
 onto codectk's ``dac`` discriminator with :meth:`DACConverter.discriminator_state_dict`:
@@ -38,18 +42,20 @@ from torch import Tensor, nn
 
 from codectk.convert import CONVERTERS
 from codectk.convert.common import ConversionError, Converter, map_state_dict
+from codectk.registry import merge_sections
 
-_ARCH_KEYS = (
-    "sample_rate",
-    "encoder_dim",
-    "encoder_rates",
-    "latent_dim",
-    "decoder_dim",
-    "decoder_rates",
-    "n_codebooks",
-    "codebook_size",
-    "codebook_dim",
-)
+# the authors' DAC argument -> its place in codectk's codec_conf ("section.key")
+_ARCH_KEYS = {
+    "sample_rate": "sample_rate",
+    "encoder_dim": "encoder.dim",
+    "encoder_rates": "encoder.rates",
+    "latent_dim": "encoder.latent_dim",
+    "decoder_dim": "decoder.dim",
+    "decoder_rates": "decoder.rates",
+    "n_codebooks": "quantizer.n_codebooks",
+    "codebook_size": "quantizer.codebook_size",
+    "codebook_dim": "quantizer.codebook_dim",
+}
 
 
 @CONVERTERS.register("dac")
@@ -70,11 +76,7 @@ class DACConverter(Converter):
             ConversionError: naming each differing argument.
         """
         kwargs = (obj.get("metadata") or {}).get("kwargs") or {}
-        conf = {**_defaults(), **codec_conf}
-        conf["encoder_rates"] = conf["encoder_rates"] or [2, 4, 8, 8]  # DAC.__init__'s
-        conf["decoder_rates"] = conf["decoder_rates"] or [8, 8, 4, 2]
-        if conf["latent_dim"] is None:  # as DAC.__init__ resolves it
-            conf["latent_dim"] = conf["encoder_dim"] * 2 ** len(conf["encoder_rates"])
+        conf = _flat_conf(codec_conf)
         diff = {
             k: (kwargs[k], conf[k])
             for k in _ARCH_KEYS
@@ -83,7 +85,10 @@ class DACConverter(Converter):
         if diff:
             raise ConversionError(
                 "the checkpoint's DAC arguments differ from codec_conf "
-                + ", ".join(f"{k}: checkpoint {a} vs config {b}" for k, (a, b) in diff.items())
+                + ", ".join(
+                    f"{k}: checkpoint {a} vs config {b} (codec_conf.{_ARCH_KEYS[k]})"
+                    for k, (a, b) in diff.items()
+                )
             )
 
     def discriminator_state_dict(self, source: dict[str, Tensor], target: nn.Module) -> dict:
@@ -142,9 +147,22 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _defaults() -> dict[str, Any]:
-    """Default arguments of codectk's DAC (those a config may leave out)."""
+def _flat_conf(codec_conf: dict[str, Any]) -> dict[str, Any]:
+    """``codec_conf`` (sections over codectk's DAC defaults) under the authors' flat
+    argument names, ``latent_dim`` resolved as DAC resolves it."""
     from codectk.models.dac import DAC
 
-    params = inspect.signature(DAC).parameters
-    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    sample_rate = inspect.signature(DAC).parameters["sample_rate"].default
+    defaults = dict(
+        sample_rate=sample_rate, encoder=DAC.ENCODER, decoder=DAC.DECODER, quantizer=DAC.QUANTIZER
+    )
+    conf = merge_sections(defaults, codec_conf)
+    flat = {}
+    for name, place in _ARCH_KEYS.items():
+        node = conf
+        for part in place.split("."):
+            node = node[part]
+        flat[name] = node
+    if flat["latent_dim"] is None:
+        flat["latent_dim"] = flat["encoder_dim"] * 2 ** len(flat["encoder_rates"])
+    return flat

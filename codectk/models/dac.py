@@ -24,12 +24,14 @@ objective is the ``dac`` loss (:mod:`codectk.losses.dac_loss`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from codectk.models.base import CODECS, AutoencoderCodec
 from codectk.nn.dac_net import DACDecoder, DACEncoder
 from codectk.quantization import QUANTIZERS
-from codectk.registry import define_preset
+from codectk.registry import build_section, define_preset
 
 
 @CODECS.register("dac")
@@ -39,59 +41,66 @@ class DAC(AutoencoderCodec):
     Args:
         sample_rate (int): audio rate in Hz.
         channels (int): audio channels (1).
-        encoder_dim (int): width of the encoder's first conv (doubled per block).
-        encoder_rates (list[int] | None): encoder strides (None: [2, 4, 8, 8]).
-        latent_dim (int | None): D (None: encoder_dim * 2^len(encoder_rates), as DAC).
-        decoder_dim (int): width of the decoder's first conv (halved per block).
-        decoder_rates (list[int] | None): decoder strides (None: [8, 8, 4, 2]); their
-            product must equal the encoder's.
-        n_codebooks (int): K.
-        codebook_size (int): entries per codebook.
-        codebook_dim (int): lookup dimension of the factorized codebooks.
+        encoder (dict | None): :class:`~codectk.nn.dac_net.DACEncoder`'s arguments, over
+            :attr:`ENCODER`: ``dim`` (64, width of the first conv, doubled per block),
+            ``rates`` ([2, 4, 8, 8], strides; their product is the hop in samples),
+            ``latent_dim`` (None: dim * 2^len(rates) = 1024; D, also the decoder's input
+            and the quantizer's ``dimension``).
+        decoder (dict | None): :class:`~codectk.nn.dac_net.DACDecoder`'s arguments, over
+            :attr:`DECODER`: ``dim`` (1536, width of the first conv, halved per block),
+            ``rates`` ([8, 8, 4, 2], strides; their product must equal the encoder's).
+        quantizer (dict | None):
+            :class:`~codectk.quantization.factorized_vq.FactorizedResidualVectorQuantizer`'s
+            arguments, over :attr:`QUANTIZER`: ``n_codebooks`` (9, K), ``codebook_size``
+            (1024 entries), ``codebook_dim`` (8, lookup dimension); ``dimension`` is the
+            encoder's ``latent_dim``.
         quantizer_dropout (float): fraction of each training batch with K'_b ~ U{1..K}.
 
     Raises:
+        ConfigError (a ValueError): an unknown or badly typed key of a section (naming
+            ``codec_conf.<section>``).
         ValueError: mismatched encoder/decoder hops, bad strides or quantizer settings.
     """
+
+    ENCODER = dict(dim=64, rates=[2, 4, 8, 8], latent_dim=None)
+    DECODER = dict(dim=1536, rates=[8, 8, 4, 2])
+    QUANTIZER = dict(n_codebooks=9, codebook_size=1024, codebook_dim=8)
 
     def __init__(
         self,
         sample_rate: int = 44100,
         channels: int = 1,
-        encoder_dim: int = 64,
-        encoder_rates: list[int] | None = None,
-        latent_dim: int | None = None,
-        decoder_dim: int = 1536,
-        decoder_rates: list[int] | None = None,
-        n_codebooks: int = 9,
-        codebook_size: int = 1024,
-        codebook_dim: int = 8,
+        encoder: dict[str, Any] | None = None,
+        decoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
         quantizer_dropout: float = 0.5,
     ):
         super().__init__()
-        encoder_rates = [2, 4, 8, 8] if encoder_rates is None else encoder_rates
-        decoder_rates = [8, 8, 4, 2] if decoder_rates is None else decoder_rates
-        if latent_dim is None:
-            latent_dim = encoder_dim * 2 ** len(encoder_rates)
-        encoder = DACEncoder(encoder_dim, encoder_rates, latent_dim, channels)
-        quantizer = QUANTIZERS.build(
-            "factorized_rvq",
-            dict(
-                dimension=latent_dim,
-                n_codebooks=n_codebooks,
-                codebook_size=codebook_size,
-                codebook_dim=codebook_dim,
-                quantizer_dropout=quantizer_dropout,
-            ),
+        enc = build_section(
+            DACEncoder, encoder, "codec_conf.encoder", defaults=self.ENCODER, channels=channels
         )
-        decoder = DACDecoder(latent_dim, decoder_dim, decoder_rates, channels)
-        if encoder.hop_length != decoder.hop_length:
+        quant = build_section(
+            QUANTIZERS.get("factorized_rvq"),
+            quantizer,
+            "codec_conf.quantizer",
+            defaults=self.QUANTIZER,
+            dimension=enc.latent_dim,
+            quantizer_dropout=quantizer_dropout,
+        )
+        dec = build_section(
+            DACDecoder,
+            decoder,
+            "codec_conf.decoder",
+            defaults=self.DECODER,
+            latent_dim=enc.latent_dim,
+            channels=channels,
+        )
+        if enc.hop_length != dec.hop_length:
             raise ValueError(
-                f"encoder_rates {encoder_rates} (hop {encoder.hop_length}) and "
-                f"decoder_rates {decoder_rates} (hop {decoder.hop_length}) must have "
-                "the same product"
+                f"codec_conf: encoder rates {enc.rates} (hop {enc.hop_length}) and "
+                f"decoder rates {dec.rates} (hop {dec.hop_length}) must have the same product"
             )
-        self.assemble(sample_rate, channels, encoder=encoder, quantizer=quantizer, decoder=decoder)
+        self.assemble(sample_rate, channels, encoder=enc, quantizer=quant, decoder=dec)
         for m in self.modules():
             if isinstance(m, nn.Conv1d) and m.bias is not None:
                 nn.init.zeros_(m.bias)  # the authors' init_weights
@@ -106,8 +115,8 @@ dac_44khz_conf = define_preset(
     "dac_44khz_conf",
     """``codec_conf`` of the released 44.1 kHz model (the class defaults): hop 512,
     9 x 1024 codebooks.""",
-    encoder_rates=[2, 4, 8, 8],
-    decoder_rates=[8, 8, 4, 2],
+    encoder=dict(rates=[2, 4, 8, 8]),
+    decoder=dict(rates=[8, 8, 4, 2]),
 )
 
 
@@ -120,10 +129,7 @@ dac_tiny_conf = define_preset(
     decoder width 64, 4 codebooks of 256 entries in 8 dimensions (1.6 kbps).""",
     base=dac_44khz_conf,
     sample_rate=16000,
-    encoder_dim=4,
-    encoder_rates=[2, 4, 5, 8],
-    decoder_dim=64,
-    decoder_rates=[8, 5, 4, 2],
-    n_codebooks=4,
-    codebook_size=256,
+    encoder=dict(dim=4, rates=[2, 4, 5, 8]),
+    decoder=dict(dim=64, rates=[8, 5, 4, 2]),
+    quantizer=dict(n_codebooks=4, codebook_size=256),
 )

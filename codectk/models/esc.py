@@ -12,15 +12,16 @@ Transformers", EMNLP 2024 (arXiv 2404.19441); the authors' ``esc/models/esc.py``
   ``dims[0]`` channels), one Swin stage at that scale, then ``len(dims) - 1`` stages that
   each halve the frequency axis (:class:`~codectk.nn.swin.PatchMerge`) and widen the
   channels to ``dims[i + 1]``: 64 -> 32 -> 16 -> 8 -> 4 -> 2 patches for the paper's 6
-  scales. Every stage: ``depth`` blocks alternating W-MSA and SW-MSA on 4 x 4 windows.
+  scales. Every stage: ``encoder.depth`` blocks alternating W-MSA and SW-MSA on 4 x 4 windows.
 * Decoder mirrors it with :class:`~codectk.nn.swin.PatchSplit` stages, a final Swin stage
   at ``dims[0]`` and :class:`~codectk.nn.swin.PatchDeEmbed`.
 * Cross-scale residual VQ (§3.2, :class:`~codectk.quantization.csrvq.CrossScaleRVQ`):
   S = ``len(dims)`` streams; stream 1 quantizes the bottom encoder feature, stream s the
   residual between the encoder and the decoder at the scale before decoder stage s - 1.
-  Each stream is a product VQ of ``groups`` (3) codebooks of 1024 entries over
-  ``overlap`` (2) time patches: frames of 80 * 2 * 2 = 320 samples (50 Hz), 3 * 10 bits
-  per frame = 1.5 kbps per stream, 1.5 to 9 kbps for 1 to 6 streams.
+  Each stream is a product VQ of ``quantizer.groups`` (3) codebooks of 1024 entries
+  over ``quantizer.overlap`` (2) time patches: frames of 80 * 2 * 2 = 320 samples
+  (50 Hz), 3 * 10 bits per frame = 1.5 kbps per stream, 1.5 to 9 kbps for 1 to 6
+  streams.
 * Training (the authors' ``trainer_no_adv.py``): ``pretrain_steps`` without quantization
   (projections only, the authors' ``freeze_codebook``), then quantization with stream
   dropout: with probability ``dropout_rate`` (0.75) a batch uses S' ~ U{1..S} streams,
@@ -46,18 +47,58 @@ conv as one conv (:mod:`codectk.nn.swin`; same outputs up to float rounding), an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from codectk.models.base import CODECS, Codec, CodecOutput
 from codectk.nn.swin import PatchDeEmbed, PatchEmbed, SwinStage
 from codectk.quantization import QUANTIZERS
-from codectk.registry import define_preset
+from codectk.registry import build_section, check_kwargs, define_preset, merge_sections
 
 
 def power_law(x: Tensor, power: float = 0.3, eps: float = 1e-10) -> Tensor:
     """sign(x) (|x| + eps)^power, elementwise (the authors' spectral compression)."""
     return torch.sign(x) * (x.abs() + eps) ** power
+
+
+@dataclass(frozen=True)
+class ESCNetConfig:
+    """ESC's Swin network: the keys of ``codec_conf.encoder``, shared by the mirrored
+    decoder (reversed ``dims`` and ``num_heads``). Defaults: :attr:`ESC.ENCODER`
+    (ESC-Base).
+
+    Args:
+        patch_size (list[int]): (frequency, time) patch size in STFT bins and frames
+            ([3, 2]).
+        dims (list[int]): channels per scale, finest first; S = len(dims) streams
+            ([45, 72, 96, 144, 192, 384]).
+        num_heads (list[int]): heads of the S - 1 down stages (the first is also the pre
+            stage's; reversed for the decoder) ([3, 6, 12, 24, 24]).
+        depth (int): Swin blocks per stage (2).
+        window_size (int): attention window side in patches (4).
+        mlp_ratio (float): MLP width / channels (4.0).
+
+    Raises:
+        ValueError: ``patch_size`` not 2 values, or not one ``num_heads`` per down stage.
+    """
+
+    patch_size: list[int]
+    dims: list[int]
+    num_heads: list[int]
+    depth: int
+    window_size: int
+    mlp_ratio: float
+
+    def __post_init__(self):
+        if len(self.patch_size) != 2 or len(self.num_heads) != len(self.dims) - 1:
+            raise ValueError(
+                f"codec_conf.encoder: patch_size {self.patch_size} needs 2 values and "
+                f"num_heads {self.num_heads} one per down stage ({len(self.dims) - 1} for "
+                f"dims {self.dims})"
+            )
 
 
 @CODECS.register("esc")
@@ -66,21 +107,19 @@ class ESC(Codec):
 
     Args:
         sample_rate (int): audio rate in Hz.
-        n_freq (int): STFT bins (n_fft = 2 (n_freq - 1)); divisible by ``patch_size[0]``.
+        n_freq (int): STFT bins (n_fft = 2 (n_freq - 1)); divisible by the frequency
+            patch size.
         win_length (int): STFT Hann window in samples.
         stft_hop_length (int): STFT hop in samples.
-        patch_size (list[int]): (frequency, time) patch size.
-        dims (list[int]): encoder channels per scale, finest first; S = len(dims) streams.
-        num_heads (list[int]): heads of the S - 1 down stages (the first is also the pre
-            stage's; reversed for the decoder).
-        depth (int): Swin blocks per stage.
-        window_size (int): attention window side.
-        mlp_ratio (float): MLP width / channels.
-        overlap (int): time patches per code frame.
-        groups (int): codebooks per stream.
-        codebook_size (int): codewords per codebook.
-        codebook_dims (list[int]): lookup dimension of each stream's codebooks (bottom
-            stream first).
+        encoder (dict | None): the Swin network's settings over :attr:`ENCODER`, shared
+            by the mirrored decoder: ``patch_size``, ``dims``, ``num_heads``, ``depth``,
+            ``window_size``, ``mlp_ratio`` (see :class:`ESCNetConfig`).
+        quantizer (dict | None): :class:`~codectk.quantization.csrvq.CrossScaleRVQ`'s
+            arguments over :attr:`QUANTIZER`: ``overlap`` (2, time patches per code
+            frame), ``groups`` (3, codebooks per stream), ``codebook_size`` (1024
+            codewords per codebook), ``codebook_dims`` ([32, 32, 16, 12, 8, 6], lookup
+            dimension of each stream's codebooks, bottom stream first); ``dims`` and
+            ``n_freqs`` follow from the network, ``dropout_rate`` is the top-level key.
         pretrain_steps (int): training steps (1-based, inclusive) without quantization.
         dropout_rate (float): probability that a batch draws its number of streams.
         stft_loss_weight (float): weight of the complex-STFT loss in ``losses["stft"]``
@@ -88,8 +127,20 @@ class ESC(Codec):
         stft_loss_power (float): power-law exponent of that loss.
 
     Raises:
+        ConfigError (a ValueError): an unknown or badly typed key of a section (naming
+            ``codec_conf.<section>``).
         ValueError: inconsistent list lengths, or a grid that the scales do not divide.
     """
+
+    ENCODER = dict(
+        patch_size=[3, 2],
+        dims=[45, 72, 96, 144, 192, 384],
+        num_heads=[3, 6, 12, 24, 24],
+        depth=2,
+        window_size=4,
+        mlp_ratio=4.0,
+    )
+    QUANTIZER = dict(overlap=2, groups=3, codebook_size=1024, codebook_dims=[32, 32, 16, 12, 8, 6])
 
     def __init__(
         self,
@@ -97,35 +148,24 @@ class ESC(Codec):
         n_freq: int = 192,
         win_length: int = 320,
         stft_hop_length: int = 80,
-        patch_size: list[int] | None = None,
-        dims: list[int] | None = None,
-        num_heads: list[int] | None = None,
-        depth: int = 2,
-        window_size: int = 4,
-        mlp_ratio: float = 4.0,
-        overlap: int = 2,
-        groups: int = 3,
-        codebook_size: int = 1024,
-        codebook_dims: list[int] | None = None,
+        encoder: dict[str, Any] | None = None,
+        quantizer: dict[str, Any] | None = None,
         pretrain_steps: int = 0,
         dropout_rate: float = 0.75,
         stft_loss_weight: float = 1.0,
         stft_loss_power: float = 0.3,
     ):
         super().__init__()
-        patch_size = [3, 2] if patch_size is None else list(patch_size)
-        dims = [45, 72, 96, 144, 192, 384] if dims is None else list(dims)
-        num_heads = [3, 6, 12, 24, 24] if num_heads is None else list(num_heads)
-        codebook_dims = [32, 32, 16, 12, 8, 6] if codebook_dims is None else list(codebook_dims)
+        net = build_section(ESCNetConfig, encoder, "codec_conf.encoder", defaults=self.ENCODER)
+        patch_size, dims, num_heads = list(net.patch_size), list(net.dims), list(net.num_heads)
+        csrvq = QUANTIZERS.get("csrvq")
+        q_conf = merge_sections(self.QUANTIZER, quantizer)
+        check_kwargs(csrvq, q_conf, "codec_conf.quantizer")
         n_streams = len(dims)
-        if len(patch_size) != 2 or len(num_heads) != n_streams - 1:
+        if len(q_conf["codebook_dims"]) != n_streams:
             raise ValueError(
-                f"patch_size {patch_size} needs 2 values and num_heads {num_heads} one per "
-                f"down stage ({n_streams - 1} for dims {dims})"
-            )
-        if len(codebook_dims) != n_streams:
-            raise ValueError(
-                f"codebook_dims {codebook_dims} needs one value per stream ({n_streams})"
+                f"codec_conf.quantizer: codebook_dims {q_conf['codebook_dims']} needs one "
+                f"value per stream ({n_streams})"
             )
         top = n_freq // patch_size[0]
         if n_freq % patch_size[0] or top % 2 ** (n_streams - 1):
@@ -141,7 +181,7 @@ class ESC(Codec):
         self.n_fft = 2 * (n_freq - 1)
         self.win_length, self.stft_hop_length = win_length, stft_hop_length
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
-        stage = dict(depth=depth, window_size=window_size, mlp_ratio=mlp_ratio)
+        stage = dict(depth=net.depth, window_size=net.window_size, mlp_ratio=net.mlp_ratio)
         self.patch_embed = PatchEmbed(2, tuple(patch_size), dims[0])
         self.pre_stage = SwinStage(dims[0], dims[0], num_heads[0], **stage)
         self.encoder = nn.ModuleList(
@@ -160,22 +200,19 @@ class ESC(Codec):
         q_freqs = [top // 2 ** (n_streams - 1)] + [
             top // 2 ** (n_streams - 1 - i) for i in range(n_streams - 1)
         ]
-        self.quantizer = QUANTIZERS.build(
-            "csrvq",
-            dict(
-                dims=q_dims,
-                n_freqs=q_freqs,
-                overlap=overlap,
-                groups=groups,
-                codebook_size=codebook_size,
-                codebook_dims=codebook_dims,
-                dropout_rate=dropout_rate,
-            ),
+        self.quantizer = build_section(
+            csrvq,
+            q_conf,
+            "codec_conf.quantizer",
+            dims=q_dims,
+            n_freqs=q_freqs,
+            dropout_rate=dropout_rate,
         )
         self.sample_rate = sample_rate
-        self.hop_length = stft_hop_length * patch_size[1] * overlap
+        self.hop_length = stft_hop_length * patch_size[1] * q_conf["overlap"]
         self.n_streams = n_streams
-        self.n_codebooks, self.codebook_size = n_streams * groups, codebook_size
+        self.n_codebooks = n_streams * q_conf["groups"]
+        self.codebook_size = q_conf["codebook_size"]
         self.pretrain_steps, self.dropout_rate = pretrain_steps, dropout_rate
         self.stft_loss_weight, self.stft_loss_power = stft_loss_weight, stft_loss_power
         self.quantizer_bypass = False
@@ -323,10 +360,8 @@ esc_base_conf = define_preset(
     "esc_base_conf",
     """``codec_conf`` of ESC-Base (the authors' ``configs/9kbps_esc_base.yaml``; the class
     defaults).""",
-    patch_size=[3, 2],
-    dims=[45, 72, 96, 144, 192, 384],
-    num_heads=[3, 6, 12, 24, 24],
-    codebook_dims=[32, 32, 16, 12, 8, 6],
+    encoder=dict(patch_size=[3, 2], dims=[45, 72, 96, 144, 192, 384], num_heads=[3, 6, 12, 24, 24]),
+    quantizer=dict(codebook_dims=[32, 32, 16, 12, 8, 6]),
 )
 
 
@@ -337,8 +372,7 @@ esc_tiny_conf = define_preset(
     as the paper), channels [8, 8, 8, 8, 8, 16], 2 Swin blocks per stage with 2 heads,
     1024-entry codebooks of dimension 4, 2 pre-training steps.""",
     base=esc_base_conf,
-    dims=[8, 8, 8, 8, 8, 16],
-    num_heads=[2, 2, 2, 2, 2],
-    codebook_dims=[4, 4, 4, 4, 4, 4],
+    encoder=dict(dims=[8, 8, 8, 8, 8, 16], num_heads=[2, 2, 2, 2, 2]),
+    quantizer=dict(codebook_dims=[4, 4, 4, 4, 4, 4]),
     pretrain_steps=2,
 )

@@ -7,10 +7,10 @@ RVQGAN" (DAC), NeurIPS 2023, §3.1 and Appendix (architecture); layout as in the
 
 * Residual unit (dim N, dilation d): y = x + Conv_1x1(snake(Conv_{k=7,d}(snake(x)))),
   channels kept at N.
-* Encoder: Conv(k=7, C) -> for each stride S (``encoder_rates``): [residual units with
+* Encoder: Conv(k=7, C) -> for each stride S (encoder ``rates``): [residual units with
   dilations 1, 3, 9 at the current width N, snake, Conv(k=2S, stride S, N -> 2N)] ->
   snake -> Conv(k=3, D). With C = 64 and four strides the last width is 16C = 1024.
-* Decoder: Conv(k=7, D -> C_dec) -> for each stride S (``decoder_rates``, i = 0..):
+* Decoder: Conv(k=7, D -> C_dec) -> for each stride S (decoder ``rates``, i = 0..):
   [snake, ConvTranspose(k=2S, stride S, C_dec / 2^i -> C_dec / 2^(i+1)), residual units
   with dilations 1, 3, 9] -> snake -> Conv(k=7, channels) -> tanh.
 
@@ -117,36 +117,44 @@ class DACDecoderBlock(nn.Module):
 
 
 class DACEncoder(nn.Module):
-    """DAC encoder: waveform (B, channels, T) -> latent (B, D, T / hop_length).
+    """DAC encoder: waveform (B, channels, T) -> latent (B, latent_dim, T / hop_length).
+
+    The arguments are the keys of DAC's ``codec_conf.encoder`` section (``channels`` is
+    the codec's).
 
     Args:
-        encoder_dim (int): width C of the first conv (doubled by each block).
-        encoder_rates (Sequence[int]): strides, in encoder order (DAC 44.1 kHz: 2, 4, 8, 8).
-        latent_dim (int): D.
+        dim (int): width C of the first conv, doubled by each block (DAC: 64).
+        rates (Sequence[int]): strides, in encoder order (DAC 44.1 kHz: 2, 4, 8, 8); their
+            product is the hop in samples.
+        latent_dim (int | None): D, channels of the latent (None: C * 2^len(rates), as
+            DAC: 1024).
         channels (int): audio channels.
 
     Raises:
-        ValueError: for empty or non-positive ``encoder_rates``, or ``channels`` < 1.
+        ValueError: for empty or non-positive ``rates``, or ``channels`` < 1.
     """
 
     def __init__(
         self,
-        encoder_dim: int = 64,
-        encoder_rates: Sequence[int] = (2, 4, 8, 8),
-        latent_dim: int = 1024,
+        dim: int = 64,
+        rates: Sequence[int] = (2, 4, 8, 8),
+        latent_dim: int | None = None,
         channels: int = 1,
     ):
         super().__init__()
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
-        self.rates = _check_rates(encoder_rates, "encoder_rates")
+        self.rates = _check_rates(rates, "encoder rates")
         self.hop_length = math.prod(self.rates)
-        layers: list[nn.Module] = [_conv(channels, encoder_dim, 7)]
-        dim = encoder_dim
+        if latent_dim is None:
+            latent_dim = dim * 2 ** len(self.rates)
+        self.latent_dim = latent_dim
+        layers: list[nn.Module] = [_conv(channels, dim, 7)]
+        width = dim
         for stride in self.rates:
-            dim *= 2
-            layers.append(DACEncoderBlock(dim, stride))
-        layers += [Snake1d(dim), _conv(dim, latent_dim, 3)]
+            width *= 2
+            layers.append(DACEncoderBlock(width, stride))
+        layers += [Snake1d(width), _conv(width, latent_dim, 3)]
         self.block = nn.Sequential(*layers)
 
     def forward(self, wav: Tensor) -> Tensor:
@@ -164,38 +172,41 @@ class DACEncoder(nn.Module):
 class DACDecoder(nn.Module):
     """DAC decoder: latent (B, D, F) -> waveform (B, channels, F * hop_length) in (-1, 1).
 
+    ``dim`` and ``rates`` are the keys of DAC's ``codec_conf.decoder`` section
+    (``latent_dim`` is the encoder's, ``channels`` the codec's).
+
     Args:
         latent_dim (int): D.
-        decoder_dim (int): width of the first conv, halved by each block (DAC: 1536).
-        decoder_rates (Sequence[int]): upsampling strides in order (DAC 44.1 kHz: 8, 8, 4, 2).
+        dim (int): width of the first conv, halved by each block (DAC: 1536).
+        rates (Sequence[int]): upsampling strides in order (DAC 44.1 kHz: 8, 8, 4, 2).
         channels (int): audio channels.
 
     Raises:
-        ValueError: for bad rates, ``channels`` < 1, or a ``decoder_dim`` that does not
-            halve len(rates) times.
+        ValueError: for bad rates, ``channels`` < 1, or a ``dim`` that does not halve
+            len(rates) times.
     """
 
     def __init__(
         self,
         latent_dim: int = 1024,
-        decoder_dim: int = 1536,
-        decoder_rates: Sequence[int] = (8, 8, 4, 2),
+        dim: int = 1536,
+        rates: Sequence[int] = (8, 8, 4, 2),
         channels: int = 1,
     ):
         super().__init__()
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
-        self.rates = _check_rates(decoder_rates, "decoder_rates")
+        self.rates = _check_rates(rates, "decoder rates")
         self.hop_length = math.prod(self.rates)
-        if decoder_dim % 2 ** len(self.rates):
+        if dim % 2 ** len(self.rates):
             raise ValueError(
-                f"decoder_dim {decoder_dim} must be divisible by 2^{len(self.rates)} "
+                f"decoder dim {dim} must be divisible by 2^{len(self.rates)} "
                 f"(one halving per rate in {self.rates})"
             )
-        layers: list[nn.Module] = [_conv(latent_dim, decoder_dim, 7)]
+        layers: list[nn.Module] = [_conv(latent_dim, dim, 7)]
         for i, stride in enumerate(self.rates):
-            layers.append(DACDecoderBlock(decoder_dim // 2**i, decoder_dim // 2 ** (i + 1), stride))
-        out_dim = decoder_dim // 2 ** len(self.rates)
+            layers.append(DACDecoderBlock(dim // 2**i, dim // 2 ** (i + 1), stride))
+        out_dim = dim // 2 ** len(self.rates)
         layers += [Snake1d(out_dim), _conv(out_dim, channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 

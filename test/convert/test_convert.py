@@ -120,7 +120,18 @@ def test_encodec_group_norm_layout(tmp_path):
 
 def test_dac_released_layout_metadata_and_cli(tmp_path):
     config = _config("dac")
-    kwargs = dict(config.codec_conf)
+    kwargs = dict(  # the authors' (flat) DAC arguments of dac_16k_tiny.yaml
+        sample_rate=16000,
+        encoder_dim=8,
+        encoder_rates=[2, 4, 5, 8],
+        latent_dim=None,
+        decoder_dim=64,
+        decoder_rates=[8, 5, 4, 2],
+        n_codebooks=4,
+        codebook_size=256,
+        codebook_dim=8,
+        quantizer_dropout=0.5,
+    )
 
     def wrap(sd):
         return {"state_dict": sd, "metadata": {"kwargs": kwargs}}
@@ -148,7 +159,8 @@ def test_dac_released_layout_metadata_and_cli(tmp_path):
         torch.testing.assert_close(loaded(wav).wav, src(wav).wav)
     kwargs["n_codebooks"] = 8
     torch.save(wrap(released), path)
-    with pytest.raises(ConversionError, match=r"n_codebooks: checkpoint 8 vs config 4"):
+    match = r"n_codebooks: checkpoint 8 vs config 4 \(codec_conf.quantizer.n_codebooks\)"
+    with pytest.raises(ConversionError, match=match):
         convert_checkpoint("dac", path, config)
 
 

@@ -56,7 +56,45 @@ def test_architecture_follows_the_authors_layout():
     biases = [m.bias for m in codec.modules() if isinstance(m, torch.nn.Conv1d)]
     assert biases and all(torch.count_nonzero(b) == 0 for b in biases)  # init_weights
     with pytest.raises(ValueError, match="must have the same product"):
-        DAC(**dac_tiny_conf(decoder_rates=[8, 8, 4, 2]))
+        DAC(**dac_tiny_conf(decoder=dict(rates=[8, 8, 4, 2])))
+
+
+def test_version_1_flat_config_builds_the_same_codec():
+    """A version-1 (flat) codec_conf, as dac_tiny_conf was, reads into the sections."""
+    flat = dict(
+        sample_rate=16000,
+        channels=1,
+        encoder_dim=4,
+        encoder_rates=[2, 4, 5, 8],
+        latent_dim=None,
+        decoder_dim=64,
+        decoder_rates=[8, 5, 4, 2],
+        n_codebooks=4,
+        codebook_size=256,
+        codebook_dim=8,
+        quantizer_dropout=0.5,
+    )
+    config = build_train_config({"codec": "dac", "codec_conf": flat})
+    torch.manual_seed(0)
+    old = CODECS.build("dac", config.codec_conf).state_dict()
+    torch.manual_seed(0)
+    new = DAC(**dac_tiny_conf()).state_dict()
+    assert list(old) == list(new)
+    assert all(torch.equal(old[k], new[k]) for k in new)
+
+
+def test_sections_keep_their_defaults_and_name_their_place():
+    conf = dac_tiny_conf(quantizer=dict(n_codebooks=2))
+    assert conf["quantizer"] == dict(n_codebooks=2, codebook_size=256)
+    codec = DAC(**conf)
+    assert (codec.n_codebooks, codec.codebook_size) == (2, 256)
+    assert codec.quantizer.layers[0].codebook_dim == 8  # DAC.QUANTIZER's
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: unknown key\(s\) \['n_q'\]"):
+        DAC(**dac_tiny_conf(quantizer=dict(n_q=2)))
+    with pytest.raises(ValueError, match=r"codec_conf.encoder: unknown key\(s\) \['ratios'\]"):
+        DAC(**dac_tiny_conf(encoder=dict(ratios=[2])))
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: \['dimension'\] are set by"):
+        DAC(**dac_tiny_conf(quantizer=dict(dimension=8)))
 
 
 def test_encode_decode_shapes_and_forward():

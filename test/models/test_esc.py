@@ -159,6 +159,54 @@ def test_interface_numbers_and_errors(tiny):
         tiny.encode(torch.zeros(1, 640))
 
 
+def test_version_1_flat_config_builds_the_same_codec():
+    """A version-1 (flat) codec_conf, as esc_tiny_conf was, reads into the sections."""
+    flat = dict(
+        sample_rate=16000,
+        n_freq=192,
+        win_length=320,
+        stft_hop_length=80,
+        patch_size=[3, 2],
+        dims=[8, 8, 8, 8, 8, 16],
+        num_heads=[2, 2, 2, 2, 2],
+        depth=2,
+        window_size=4,
+        mlp_ratio=4.0,
+        overlap=2,
+        groups=3,
+        codebook_size=1024,
+        codebook_dims=[4, 4, 4, 4, 4, 4],
+        pretrain_steps=2,
+        dropout_rate=0.75,
+        stft_loss_weight=1.0,
+        stft_loss_power=0.3,
+    )
+    config = build_train_config({"codec": "esc", "codec_conf": flat})
+    torch.manual_seed(0)
+    old = CODECS.build("esc", config.codec_conf).state_dict()
+    torch.manual_seed(0)
+    new = ESC(**esc_tiny_conf()).state_dict()
+    assert list(old) == list(new)
+    assert all(torch.equal(old[k], new[k]) for k in new)
+
+
+def test_sections_keep_their_defaults_and_name_their_place():
+    conf = make_esc_conf(quantizer=dict(codebook_size=16))
+    assert conf["quantizer"] == dict(codebook_dims=[4] * 6, codebook_size=16)
+    codec = ESC(**conf)
+    assert (codec.n_codebooks, codec.codebook_size, codec.hop_length) == (18, 16, 320)
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: unknown key\(s\) \['group'\]"):
+        ESC(**make_esc_conf(quantizer=dict(group=2)))
+    with pytest.raises(ValueError, match=r"codec_conf.encoder: unknown key\(s\) \['heads'\]"):
+        ESC(**make_esc_conf(encoder=dict(heads=[2])))
+    with pytest.raises(ValueError, match=r"codec_conf.encoder: .*num_heads \[2\] one per down"):
+        ESC(**make_esc_conf(encoder=dict(num_heads=[2])))
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: codebook_dims \[4\] needs"):
+        ESC(**make_esc_conf(quantizer=dict(codebook_dims=[4])))
+    with pytest.raises(ValueError, match=r"codec_conf.quantizer: \['dropout_rate'\] are set"):
+        ESC(**make_esc_conf(quantizer=dict(dropout_rate=0.5)))
+
+
 def test_stft_front_end_is_invertible(tiny):
     wav = seeded_wav(batch=1, length=1280)
     feat = tiny.spectrum(wav)

@@ -50,16 +50,15 @@ OURS = dict(
     n_freq=192,
     win_length=320,
     stft_hop_length=80,
-    patch_size=[3, 2],
-    dims=[4, 4, 4, 4, 4, 8],
-    num_heads=[2, 2, 2, 2, 2],
-    depth=2,
-    window_size=4,
-    mlp_ratio=4.0,
-    overlap=2,
-    groups=3,
-    codebook_size=16,
-    codebook_dims=[4, 4, 4, 4, 4, 4],
+    encoder=dict(
+        patch_size=[3, 2],
+        dims=[4, 4, 4, 4, 4, 8],
+        num_heads=[2, 2, 2, 2, 2],
+        depth=2,
+        window_size=4,
+        mlp_ratio=4.0,
+    ),
+    quantizer=dict(overlap=2, groups=3, codebook_size=16, codebook_dims=[4, 4, 4, 4, 4, 4]),
 )
 # a DAC discriminator small enough for CPU (its MPD widths are fixed, 32 to 1024): one
 # period, 2 STFT resolutions, ESC's bands;

@@ -48,7 +48,15 @@ def _models(quantizer_dropout: float):
         sample_rate=16000,
     )
     ref = dac.model.DAC(**kwargs)
-    ours = DAC(**dac_tiny_conf(**kwargs))
+    ours = DAC(
+        **dac_tiny_conf(
+            sample_rate=16000,
+            encoder=dict(dim=2, rates=[2, 2, 2], latent_dim=D),
+            decoder=dict(dim=8, rates=[2, 2, 2]),
+            quantizer=dict(n_codebooks=K, codebook_size=V, codebook_dim=D_C),
+            quantizer_dropout=quantizer_dropout,
+        )
+    )
     copy_generator(ref, ours)
     return ref.double(), ours.double()
 

@@ -86,6 +86,14 @@ TINY = dict(
     codebook_dim=4,
     quantizer_dropout=0.5,
 )
+# the same model as codectk's codec_conf
+OURS = dict(
+    sample_rate=SR,
+    encoder=dict(dim=4, rates=[2, 4], latent_dim=None),
+    decoder=dict(dim=32, rates=[4, 2]),
+    quantizer=dict(n_codebooks=3, codebook_size=16, codebook_dim=4),
+    quantizer_dropout=0.5,
+)
 PERIODS, FFT_SIZES = [2], [512, 256]
 SEED = 1234
 LOSS_TOL, NORM_TOL, GRAD_TOL, GRAD_TOL_NET = 2e-6, 2e-6, 1e-4, 1e-5
@@ -94,7 +102,7 @@ EXP_AVG_TOL, EXP_AVG_SQ_TOL = 1e-4, 2e-4
 
 def _trainer(tmp_path, dumped) -> Trainer:
     conf = load_yaml(REPO / "conf" / "dac_16k_6kbps.yaml")
-    conf["codec_conf"].update(TINY)
+    conf["codec_conf"].update(OURS)
     conf["discriminator_conf"]["mpd"]["periods"] = PERIODS
     conf["discriminator_conf"]["mrd"]["fft_sizes"] = FFT_SIZES
     conf.update(

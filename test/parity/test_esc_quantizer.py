@@ -136,7 +136,7 @@ def test_adversarial_config_is_theirs(esc):
     o = CODECS.build(ours.codec, ours.codec_conf)
     n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert n(o) == n(t)
-    assert ours.codec_conf["codebook_dims"] == theirs["model"]["codebook_dims"]
+    assert ours.codec_conf["quantizer"]["codebook_dims"] == theirs["model"]["codebook_dims"]
     w = theirs["loss"]
     assert ours.codec_conf["stft_loss_weight"] == w["stft_weight"]
     weights = ours.loss_conf["weights"]
