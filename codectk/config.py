@@ -54,6 +54,7 @@ __all__ = [
     "load_yaml",
     "save_config",
     "upgrade_config",
+    "version_1_codec_keys",
 ]
 
 
@@ -84,161 +85,86 @@ _LOSS_SECTIONS_V2 = {
 }
 
 # Version 1 -> 2: each codec's flat codec_conf keys moved into sections (the networks'
-# and the quantizer's arguments): codec name -> {version-1 key: "section.key" (or a new
-# top-level name)}. A key not listed keeps its place.
-# EnCodec's and SoundStream's (a preset class of EnCodec) version-1 signature, in order.
+# and the quantizer's arguments): codec name -> {version-1 key: "section.key"}. A key
+# not listed keeps its place.
+
+
+def _into(section: str, *keys: str, **renamed: str) -> dict[str, str]:
+    """Version-1 keys that moved into ``section`` under their own name (``keys``) or
+    another (``renamed``: old key -> new key)."""
+    moves = {k: f"{section}.{k}" for k in keys}
+    return {**moves, **{old: f"{section}.{new}" for old, new in renamed.items()}}
+
+
+_SEANET_KEYS = (  # the SEANet arguments, in version 1's order
+    *("n_filters", "dimension", "ratios", "n_residual_layers", "dilation_base", "kernel_size"),
+    *("residual_kernel_size", "last_kernel_size", "activation", "causal", "norm", "pad_mode"),
+    *("causal_pad_mode", "lstm", "compress", "true_skip"),
+)
+_FREQCODEC_ONLY = ("conv_group_ratio", "tr_conv_group_ratio")  # its 2-D SEANet's
+_ENCODEC_ONLY = ("dimension", "causal", "pad_mode", "causal_pad_mode")  # not FreqCodec's
+_EMA_RVQ_KEYS = (  # the EMA residual VQ's arguments (its "decay" was "ema_decay")
+    *("n_codebooks", "codebook_size", "codebook_dim", "kmeans_init", "kmeans_iters"),
+    *("threshold_ema_dead_code", "detach_residual", "ema_init", "dead_code"),
+)
 _SEANET_RVQ_V2 = {
-    "n_filters": "encoder.n_filters",
-    "dimension": "encoder.dimension",
-    "ratios": "encoder.ratios",
-    "n_residual_layers": "encoder.n_residual_layers",
-    "dilation_base": "encoder.dilation_base",
-    "kernel_size": "encoder.kernel_size",
-    "residual_kernel_size": "encoder.residual_kernel_size",
-    "last_kernel_size": "encoder.last_kernel_size",
-    "decoder_last_kernel_size": "decoder.last_kernel_size",
-    "activation": "encoder.activation",
-    "causal": "encoder.causal",
-    "norm": "encoder.norm",
-    "pad_mode": "encoder.pad_mode",
-    "causal_pad_mode": "encoder.causal_pad_mode",
-    "lstm": "encoder.lstm",
-    "compress": "encoder.compress",
-    "true_skip": "encoder.true_skip",
-    "n_codebooks": "quantizer.n_codebooks",
-    "codebook_size": "quantizer.codebook_size",
-    "codebook_dim": "quantizer.codebook_dim",
-    "ema_decay": "quantizer.decay",
-    "kmeans_init": "quantizer.kmeans_init",
-    "kmeans_iters": "quantizer.kmeans_iters",
-    "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
-    "detach_residual": "quantizer.detach_residual",
-    "ema_init": "quantizer.ema_init",
-    "dead_code": "quantizer.dead_code",
+    **_into("encoder", *_SEANET_KEYS),
+    **_into("decoder", decoder_last_kernel_size="last_kernel_size"),
+    **_into("quantizer", *_EMA_RVQ_KEYS, ema_decay="decay"),
+}
+_AUDIODEC_ANALYSIS_V2 = {
+    **_into("encoder", encode_channels="channels", enc_ratios="channel_ratios"),
+    **_into("encoder", enc_strides="strides"),
+    **_into("quantizer", "codebook_size", "kmeans_init", "threshold_ema_dead_code"),
+    **_into("quantizer", "ema_init", "random_init", codebook_num="n_codebooks", ema_decay="decay"),
 }
 _CODEC_SECTIONS_V2: dict[str, dict[str, str]] = {
-    "symad": {
-        "encode_channels": "encoder.channels",
-        "decode_channels": "decoder.channels",
-        "codebook_num": "quantizer.n_codebooks",
-        "codebook_size": "quantizer.codebook_size",
-        "enc_ratios": "encoder.channel_ratios",
-        "dec_ratios": "decoder.channel_ratios",
-        "enc_strides": "encoder.strides",
-        "dec_strides": "decoder.strides",
-        "ema_decay": "quantizer.decay",
-        "kmeans_init": "quantizer.kmeans_init",
-        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
-        "ema_init": "quantizer.ema_init",
-        "random_init": "quantizer.random_init",
-    },
-    "audiodec": {
-        "encode_channels": "encoder.channels",
-        "codebook_num": "quantizer.n_codebooks",
-        "codebook_size": "quantizer.codebook_size",
-        "enc_ratios": "encoder.channel_ratios",
-        "enc_strides": "encoder.strides",
-        "ema_decay": "quantizer.decay",
-        "kmeans_init": "quantizer.kmeans_init",
-        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
-        "ema_init": "quantizer.ema_init",
-        "random_init": "quantizer.random_init",
-        "vocoder_channels": "decoder.channels",
-        "vocoder_kernel_size": "decoder.kernel_size",
-        "upsample_scales": "decoder.upsample_scales",
-        "resblock_kernel_sizes": "decoder.resblock_kernel_sizes",
-        "resblock_dilations": "decoder.resblock_dilations",
-        "groups": "decoder.groups",
-    },
-    "freqcodec": {
-        "n_filters": "encoder.n_filters",
-        "ratios": "encoder.ratios",
-        "n_residual_layers": "encoder.n_residual_layers",
-        "dilation_base": "encoder.dilation_base",
-        "kernel_size": "encoder.kernel_size",
-        "residual_kernel_size": "encoder.residual_kernel_size",
-        "last_kernel_size": "encoder.last_kernel_size",
-        "activation": "encoder.activation",
-        "norm": "encoder.norm",
-        "lstm": "encoder.lstm",
-        "compress": "encoder.compress",
-        "true_skip": "encoder.true_skip",
-        "conv_group_ratio": "encoder.conv_group_ratio",
-        "tr_conv_group_ratio": "encoder.tr_conv_group_ratio",
-        "n_codebooks": "quantizer.n_codebooks",
-        "codebook_size": "quantizer.codebook_size",
-        "codebook_dim": "quantizer.codebook_dim",
-        "ema_decay": "quantizer.decay",
-        "kmeans_init": "quantizer.kmeans_init",
-        "kmeans_iters": "quantizer.kmeans_iters",
-        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
-        "ema_init": "quantizer.ema_init",
-        "dead_code": "quantizer.dead_code",
-    },
-    "hificodec": {
-        "n_filters": "encoder.n_filters",
-        "upsample_rates": "encoder.upsample_rates",
-        "upsample_kernel_sizes": "encoder.upsample_kernel_sizes",
-        "upsample_initial_channel": "decoder.upsample_initial_channel",
-        "output_negative_slope": "decoder.output_negative_slope",
-        "resblock": "encoder.resblock",
-        "resblock_kernel_sizes": "encoder.resblock_kernel_sizes",
-        "resblock_dilation_sizes": "encoder.resblock_dilation_sizes",
-        "n_groups": "quantizer.n_groups",
-        "n_codebooks_per_group": "quantizer.n_codebooks_per_group",
-        "codebook_size": "quantizer.codebook_size",
-        "codebook_update": "quantizer.codebook_update",
-        "ema_decay": "quantizer.decay",
-        "kmeans_init": "quantizer.kmeans_init",
-        "kmeans_iters": "quantizer.kmeans_iters",
-        "threshold_ema_dead_code": "quantizer.threshold_ema_dead_code",
-    },
     "encodec": _SEANET_RVQ_V2,
     "soundstream": _SEANET_RVQ_V2,
-    "continuous_ae": {
-        k: f"encoder.{k}"
-        for k in (
-            "dimension",
-            "n_filters",
-            "ratios",
-            "n_residual_layers",
-            "lstm",
-            "causal",
-            "norm",
-            "pad_mode",
-            "causal_pad_mode",
-            "kernel_size",
-            "residual_kernel_size",
-            "last_kernel_size",
-            "dilation_base",
-            "compress",
-            "true_skip",
-            "activation",
-        )
+    "freqcodec": {
+        **_into("encoder", *(k for k in _SEANET_KEYS if k not in _ENCODEC_ONLY), *_FREQCODEC_ONLY),
+        **_into("quantizer", *(k for k in _EMA_RVQ_KEYS if k != "detach_residual")),
+        **_into("quantizer", ema_decay="decay"),
+    },
+    "continuous_ae": _into("encoder", *_SEANET_KEYS),
+    "symad": {
+        **_AUDIODEC_ANALYSIS_V2,
+        **_into("decoder", decode_channels="channels", dec_ratios="channel_ratios"),
+        **_into("decoder", dec_strides="strides"),
+    },
+    "audiodec": {
+        **_AUDIODEC_ANALYSIS_V2,
+        **_into("decoder", "upsample_scales", "resblock_kernel_sizes", "resblock_dilations"),
+        **_into(
+            "decoder", "groups", vocoder_channels="channels", vocoder_kernel_size="kernel_size"
+        ),
+    },
+    "hificodec": {
+        **_into("encoder", "n_filters", "upsample_rates", "upsample_kernel_sizes", "resblock"),
+        **_into("encoder", "resblock_kernel_sizes", "resblock_dilation_sizes"),
+        **_into("decoder", "upsample_initial_channel", "output_negative_slope"),
+        **_into("quantizer", "n_groups", "n_codebooks_per_group", "codebook_size"),
+        **_into("quantizer", "codebook_update", "kmeans_init", "kmeans_iters", ema_decay="decay"),
+        **_into("quantizer", "threshold_ema_dead_code"),
     },
     "dac": {
-        "encoder_dim": "encoder.dim",
-        "encoder_rates": "encoder.rates",
-        "latent_dim": "encoder.latent_dim",
-        "decoder_dim": "decoder.dim",
-        "decoder_rates": "decoder.rates",
-        "n_codebooks": "quantizer.n_codebooks",
-        "codebook_size": "quantizer.codebook_size",
-        "codebook_dim": "quantizer.codebook_dim",
+        **_into("encoder", encoder_dim="dim", encoder_rates="rates", latent_dim="latent_dim"),
+        **_into("decoder", decoder_dim="dim", decoder_rates="rates"),
+        **_into("quantizer", "n_codebooks", "codebook_size", "codebook_dim"),
     },
     "esc": {
-        "patch_size": "encoder.patch_size",
-        "dims": "encoder.dims",
-        "num_heads": "encoder.num_heads",
-        "depth": "encoder.depth",
-        "window_size": "encoder.window_size",
-        "mlp_ratio": "encoder.mlp_ratio",
-        "overlap": "quantizer.overlap",
-        "groups": "quantizer.groups",
-        "codebook_size": "quantizer.codebook_size",
-        "codebook_dims": "quantizer.codebook_dims",
+        **_into("encoder", "patch_size", "dims", "num_heads", "depth", "window_size", "mlp_ratio"),
+        **_into("quantizer", "overlap", "groups", "codebook_size", "codebook_dims"),
     },
 }
+
+
+def version_1_codec_keys(codec: str) -> dict[str, str]:
+    """Where version 2 keeps each moved ``codec_conf`` key of a version-1 config of
+    ``codec``: {version-1 key: "section.key"} (empty for a codec whose keys did not move).
+    """
+    return dict(_CODEC_SECTIONS_V2.get(codec, {}))
+
 
 # Codecs whose codec_conf holds other codecs' confs: codec -> ((key naming the inner
 # codec, or None where it is fixed; its conf's key; the codec it defaults to), ...).

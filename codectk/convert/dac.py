@@ -40,22 +40,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from codectk.config import version_1_codec_keys
 from codectk.convert import CONVERTERS
 from codectk.convert.common import ConversionError, Converter, map_state_dict
 from codectk.registry import merge_sections
 
-# the authors' DAC argument -> its place in codectk's codec_conf ("section.key")
-_ARCH_KEYS = {
-    "sample_rate": "sample_rate",
-    "encoder_dim": "encoder.dim",
-    "encoder_rates": "encoder.rates",
-    "latent_dim": "encoder.latent_dim",
-    "decoder_dim": "decoder.dim",
-    "decoder_rates": "decoder.rates",
-    "n_codebooks": "quantizer.n_codebooks",
-    "codebook_size": "quantizer.codebook_size",
-    "codebook_dim": "quantizer.codebook_dim",
-}
+# the authors' DAC argument -> its place in codectk's codec_conf ("section.key"): their
+# names are codectk's version-1 names, so the version-1 key map says where each went
+_ARCH_KEYS = {"sample_rate": "sample_rate", **version_1_codec_keys("dac")}
 
 
 @CONVERTERS.register("dac")
