@@ -118,39 +118,11 @@ class EnCodec(AutoencoderCodec):
             number of codebooks gives (naming the valid ones).
     """
 
-    ENCODER: dict[str, Any] = dict(
-        dimension=128,
-        n_filters=32,
-        ratios=[8, 5, 4, 2],
-        n_residual_layers=1,
-        dilation_base=2,
-        kernel_size=7,
-        residual_kernel_size=3,
-        last_kernel_size=7,
-        activation="elu",
-        causal=True,
-        norm="weight_norm",
-        pad_mode="reflect",
-        causal_pad_mode="reflect",
-        lstm=2,
-        compress=2,
-        true_skip=False,
-    )
+    ENCODER: dict[str, Any] = dict(ratios=[8, 5, 4, 2], causal=True, causal_pad_mode="reflect")
     """The ``encoder`` section's defaults: the paper's causal 24 kHz SEANet."""
     DECODER: dict[str, Any] = {}
     """The ``decoder`` section's defaults: none (the decoder mirrors the encoder)."""
-    QUANTIZER: dict[str, Any] = dict(
-        n_codebooks=32,
-        codebook_size=1024,
-        codebook_dim=None,
-        decay=0.99,
-        kmeans_init=True,
-        kmeans_iters=50,
-        threshold_ema_dead_code=2.0,
-        ema_init="weighted",
-        dead_code="reset",
-        detach_residual=False,
-    )
+    QUANTIZER: dict[str, Any] = dict(n_codebooks=32, kmeans_iters=50)
     """The ``quantizer`` section's defaults: 32 x 1024 EMA codebooks (1.5-24 kbps)."""
 
     def __init__(

@@ -140,34 +140,8 @@ class FreqCodec(AutoencoderCodec):
             hop, or dropout choices outside 1..K.
     """
 
-    ENCODER: ClassVar[dict[str, Any]] = dict(
-        n_filters=32,
-        ratios=[[4, 1], [4, 1], [4, 2], [4, 1]],
-        n_residual_layers=1,
-        dilation_base=1,
-        kernel_size=7,
-        residual_kernel_size=3,
-        last_kernel_size=7,
-        activation="elu",
-        norm="time_group_norm",
-        pad_mode="reflect",
-        lstm=2,
-        compress=2,
-        true_skip=False,
-        conv_group_ratio=-1,
-        tr_conv_group_ratio=-1,
-    )
-    QUANTIZER: ClassVar[dict[str, Any]] = dict(
-        n_codebooks=32,
-        codebook_size=1024,
-        codebook_dim=None,
-        decay=0.99,
-        kmeans_init=True,
-        kmeans_iters=50,
-        threshold_ema_dead_code=2.0,
-        ema_init="weighted",
-        dead_code="reset",
-    )
+    ENCODER: ClassVar[dict[str, Any]] = dict(n_filters=32, ratios=[[4, 1], [4, 1], [4, 2], [4, 1]])
+    QUANTIZER: ClassVar[dict[str, Any]] = dict(n_codebooks=32, kmeans_iters=50)
 
     def __init__(
         self,

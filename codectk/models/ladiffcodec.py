@@ -101,24 +101,7 @@ class ContinuousAE(AutoencoderCodec):
         ValueError: bad strides, norm or activation.
     """
 
-    ENCODER: dict[str, Any] = dict(
-        dimension=128,
-        n_filters=32,
-        ratios=[8, 4],
-        n_residual_layers=1,
-        lstm=2,
-        causal=True,
-        norm="weight_norm",
-        pad_mode="reflect",
-        causal_pad_mode="reflect",
-        kernel_size=7,
-        residual_kernel_size=3,
-        last_kernel_size=7,
-        dilation_base=2,
-        compress=2,
-        true_skip=False,
-        activation="elu",
-    )
+    ENCODER: dict[str, Any] = dict(ratios=[8, 4], causal=True, causal_pad_mode="reflect")
     """The ``encoder`` section's defaults: the authors' README configuration."""
 
     def __init__(
