@@ -1,12 +1,31 @@
-"""Tiny training configs shared by the trainer and stage tests (``make_<model>_conf``)."""
+"""Tiny training configs shared by the trainer and stage tests (``make_<model>_conf``),
+and the check that an old (version-1) codec_conf builds the codec its new preset builds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 import yaml
 
+from codectk.config import build_train_config
+from codectk.models import CODECS
 from codectk.models.soundstream import soundstream_tiny_conf
+
+
+def assert_version_1_conf_builds(codec: str, flat: dict, new: dict) -> dict:
+    """A version-1 (flat) ``codec_conf`` of ``codec``, read through the key map
+    (``build_train_config``, as a model file's), builds the codec ``new`` builds: the same
+    parameter names, order and values under one seed. Returns the upgraded codec_conf."""
+    config = build_train_config({"codec": codec, "codec_conf": flat}, where="model.pt")
+    states = []
+    for conf in (config.codec_conf, new):
+        torch.manual_seed(0)
+        states.append(CODECS.build(codec, conf).state_dict())
+    assert list(states[0]) == list(states[1])
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), key
+    return config.codec_conf
 
 
 def make_soundstream_conf(**overrides) -> dict:

@@ -11,7 +11,6 @@ import torch
 from codectk.config import build_train_config, load_train_config
 from codectk.errors import CodectkError
 from codectk.inference import build_codec, load_codec
-from codectk.models import CODECS
 from codectk.models.audiodec import (
     AudioDecVocoder,
     SymAD,
@@ -23,6 +22,7 @@ from codectk.registry import merge_sections
 from codectk.streaming import Streamer
 from codectk.train.trainer import Trainer
 from test.conftest import REPO
+from test.helpers import assert_version_1_conf_builds
 from test.single_thread import one_torch_thread  # noqa: F401
 
 TINY = REPO / "egs/mini_librispeech/codec1/conf"
@@ -208,14 +208,8 @@ AUDIODEC_V0_FLAT = {
 def test_version_1_flat_config_builds_the_preset(codec, flat, new):
     """A flat (version 1) codec_conf loads through build_train_config into the sections
     and builds the codec the preset builds: same parameter names, order and values."""
-    config = build_train_config({"codec": codec, "codec_conf": flat})
-    assert "quantizer" in config.codec_conf and "codebook_num" not in config.codec_conf
-    torch.manual_seed(0)
-    old = CODECS.build(codec, config.codec_conf).state_dict()
-    torch.manual_seed(0)
-    ours = CODECS.build(codec, new).state_dict()
-    assert list(old) == list(ours)
-    assert all(torch.equal(old[k], ours[k]) for k in old)
+    conf = assert_version_1_conf_builds(codec, flat, new)
+    assert "quantizer" in conf and "codebook_num" not in conf
 
 
 def test_section_errors_name_the_place():

@@ -13,6 +13,7 @@ from codectk.models.dac import DAC, dac_tiny_conf
 from codectk.nn.snake import Snake1d
 from codectk.train.trainer import Trainer
 from test.conftest import REPO
+from test.helpers import assert_version_1_conf_builds
 from test.single_thread import one_torch_thread  # noqa: F401
 
 TINY_YAML = REPO / "egs/mini_librispeech/codec1/conf/dac_16k_tiny.yaml"
@@ -74,13 +75,7 @@ def test_version_1_flat_config_builds_the_same_codec():
         codebook_dim=8,
         quantizer_dropout=0.5,
     )
-    config = build_train_config({"codec": "dac", "codec_conf": flat})
-    torch.manual_seed(0)
-    old = CODECS.build("dac", config.codec_conf).state_dict()
-    torch.manual_seed(0)
-    new = DAC(**dac_tiny_conf()).state_dict()
-    assert list(old) == list(new)
-    assert all(torch.equal(old[k], new[k]) for k in new)
+    assert_version_1_conf_builds("dac", flat, dac_tiny_conf())
 
 
 def test_sections_keep_their_defaults_and_name_their_place():

@@ -24,6 +24,7 @@ from codectk.nn.swin import SwinStage, shift_mask
 from codectk.quantization.csrvq import ProductVectorQuantizer, stream_dropout
 from codectk.train.trainer import Trainer
 from test.conftest import REPO
+from test.helpers import assert_version_1_conf_builds
 from test.models.test_soundstream import seeded_wav
 from test.single_thread import one_torch_thread  # noqa: F401
 
@@ -181,13 +182,7 @@ def test_version_1_flat_config_builds_the_same_codec():
         stft_loss_weight=1.0,
         stft_loss_power=0.3,
     )
-    config = build_train_config({"codec": "esc", "codec_conf": flat})
-    torch.manual_seed(0)
-    old = CODECS.build("esc", config.codec_conf).state_dict()
-    torch.manual_seed(0)
-    new = ESC(**esc_tiny_conf()).state_dict()
-    assert list(old) == list(new)
-    assert all(torch.equal(old[k], new[k]) for k in new)
+    assert_version_1_conf_builds("esc", flat, esc_tiny_conf())
 
 
 def test_sections_keep_their_defaults_and_name_their_place():

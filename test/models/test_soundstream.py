@@ -8,6 +8,7 @@ import yaml
 
 from codectk.models import CODECS
 from codectk.models.soundstream import SoundStream, soundstream_24khz_conf, soundstream_tiny_conf
+from test.helpers import assert_version_1_conf_builds
 
 
 def make_soundstream_conf(**overrides):
@@ -183,15 +184,6 @@ TINY_V1 = {
 
 
 def test_a_version_1_config_builds_the_same_codec():
-    from codectk.config import build_train_config
-
-    config = build_train_config({"codec": "soundstream", "codec_conf": TINY_V1}, where="m.pt")
-    assert config.codec_conf["quantizer"]["decay"] == 0.99
-    assert config.codec_conf["decoder"] == {"last_kernel_size": 7}
-    states = []
-    for conf in (config.codec_conf, make_soundstream_conf()):
-        torch.manual_seed(0)
-        states.append(CODECS.build("soundstream", conf).state_dict())
-    assert list(states[0]) == list(states[1])
-    for k, v in states[0].items():
-        assert torch.equal(v, states[1][k]), k
+    conf = assert_version_1_conf_builds("soundstream", TINY_V1, make_soundstream_conf())
+    assert conf["quantizer"]["decay"] == 0.99
+    assert conf["decoder"] == {"last_kernel_size": 7}
