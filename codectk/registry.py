@@ -253,18 +253,6 @@ def with_overrides(cls: type, config: Any | None, overrides: Mapping[str, Any]) 
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
-def from_arguments(cls: type, arguments: Mapping[str, Any], **fixed: Any) -> Any:
-    """A dataclass (a network's config) from a constructor's arguments, e.g. a codec's
-    ``locals()``: the entries named as ``cls``'s fields, replaced by ``fixed`` (settings
-    the caller fixes or derives).
-
-    Raises:
-        whatever ``cls`` raises for the values (ValueError for a bad setting).
-    """
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{**{k: v for k, v in arguments.items() if k in names}, **fixed})
-
-
 def preset_signature(cls: Callable[..., Any], defaults: Mapping[str, Any]) -> inspect.Signature:
     """``cls``'s signature with other defaults: the ``__signature__`` of a preset class
     whose ``__init__(**conf)`` calls ``cls`` with ``{**defaults, **conf}``, so that

@@ -40,17 +40,6 @@ def test_family_presets_build_and_state_the_paper_model():
     assert SoundStream(**tiny).hop_length == 320
 
 
-def test_from_arguments_picks_the_fields_and_applies_fixed_values():
-    from codectk.nn.seanet import SEANetConfig
-    from codectk.registry import from_arguments
-
-    args = {"self": object(), "dimension": 16, "n_codebooks": 4, "compress": 2}
-    config = from_arguments(SEANetConfig, args, compress=1)
-    assert (config.dimension, config.compress, config.hop_length) == (16, 1, 320)
-    with pytest.raises(ValueError, match="channels must be >= 1"):
-        from_arguments(SEANetConfig, {"channels": 0})
-
-
 def test_a_preset_class_has_its_base_arguments_with_its_defaults():
     import inspect
 

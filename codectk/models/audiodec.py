@@ -243,8 +243,8 @@ class AudioDecVocoder(AudioDecAnalysis):
             ``vocoder_channels``), ``kernel_size`` (first/last conv, 7;
             ``vocoder_kernel_size``), ``upsample_scales`` ([5, 5, 4, 3], product = hop),
             ``resblock_kernel_sizes`` (v0: [3, 7, 11]; v1: [11]; v2: [3]),
-            ``resblock_dilations`` (one list per kernel; a section that sets
-            ``resblock_kernel_sizes`` alone gets [1, 3, 5] for each), ``groups``
+            ``resblock_dilations`` (one list per kernel; default [1, 3, 5] for each),
+            ``groups``
             (multi-group block groups, v1/v2: 3; v0: 1 = MRF), ``slope`` (LeakyReLU, 0.1).
         quantizer (dict | None): the quantizer section (:class:`AudioDecAnalysis`).
         stats (str | None): code statistics (``.npy`` (2, D) or ``.json``) used to
@@ -262,7 +262,6 @@ class AudioDecVocoder(AudioDecAnalysis):
         kernel_size=7,
         upsample_scales=[5, 5, 4, 3],
         resblock_kernel_sizes=[11],
-        resblock_dilations=[[1, 3, 5]],
         groups=3,
         slope=0.1,
     )
@@ -279,10 +278,6 @@ class AudioDecVocoder(AudioDecAnalysis):
         stats: str | None = None,
     ):
         super().__init__()
-        decoder = dict(decoder or {})
-        if "resblock_kernel_sizes" in decoder and "resblock_dilations" not in decoder:
-            kernels = decoder["resblock_kernel_sizes"]
-            decoder["resblock_dilations"] = [[1, 3, 5]] * len(kernels)
         self._build_analysis(sample_rate, input_channels, code_dim, encoder, quantizer)
         dec = merge_sections(self.DECODER, decoder)
         if math.prod(dec["upsample_scales"]) != self.hop_length:
@@ -388,6 +383,4 @@ def audiodec_vocoder_conf(version: str, sample_rate: int = 48000) -> dict[str, A
         ValueError: an unknown version.
     """
     check_choice("AudioDec vocoder", version, _VOCODER_LAYOUTS)
-    decoder = dict(_VOCODER_LAYOUTS[version])
-    decoder["resblock_dilations"] = [[1, 3, 5]] * len(decoder["resblock_kernel_sizes"])
-    return {"sample_rate": sample_rate, "decoder": decoder}
+    return {"sample_rate": sample_rate, "decoder": dict(_VOCODER_LAYOUTS[version])}

@@ -250,7 +250,8 @@ class CausalHiFiGANGenerator(nn.Module):
         kernel_size (int): first and last conv kernel.
         upsample_scales (Sequence[int]): upsampling factors (product = hop).
         resblock_kernel_sizes (Sequence[int]): k_r of the residual blocks.
-        resblock_dilations (Sequence[Sequence[int]]): dilations of each block.
+        resblock_dilations (Sequence[Sequence[int]] | None): dilations of each block
+            (None: AudioDec's (1, 3, 5) for every kernel).
         groups (int): > 1 with a single kernel selects the multi-group block.
         slope (float): LeakyReLU slope inside the network (0.1).
 
@@ -268,11 +269,13 @@ class CausalHiFiGANGenerator(nn.Module):
         kernel_size: int = 7,
         upsample_scales: Sequence[int] = (5, 5, 4, 3),
         resblock_kernel_sizes: Sequence[int] = (11,),
-        resblock_dilations: Sequence[Sequence[int]] = ((1, 3, 5),),
+        resblock_dilations: Sequence[Sequence[int]] | None = None,
         groups: int = 3,
         slope: float = 0.1,
     ):
         super().__init__()
+        if resblock_dilations is None:
+            resblock_dilations = [(1, 3, 5)] * len(resblock_kernel_sizes)
         if len(resblock_kernel_sizes) != len(resblock_dilations):
             raise ValueError(
                 f"resblock_kernel_sizes {list(resblock_kernel_sizes)} and resblock_dilations "
